@@ -1,0 +1,284 @@
+//! `bindings.localstorage`: files under `rootPath`, with Dapr's operations
+//! `create get list delete` and request metadata `fileName`.
+//!
+//! `create` without `fileName` names the file with a UUID and answers `{"fileName": ...}`;
+//! `list` answers a JSON array of absolute paths (of `fileName`'s folder, or the whole root).
+//! Where Dapr clamps a `fileName` that leaves `rootPath`, bindery refuses it: `..`, absolute
+//! paths and symbolic links that lead outside the root are all errors.
+
+use std::path::{Component as PathPart, Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
+use crate::component::Metadata;
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+
+const OPERATIONS: &[&str] = &["create", "get", "list", "delete"];
+const FIELDS: &[Field] = &[Field::required("rootPath", FieldKind::Text, "./data")];
+const DISALLOWED_ROOTS: [&str; 4] = ["/proc", "/sys", "/boot", "/var/run/secrets"];
+
+/// The `bindings.localstorage` type.
+pub fn spec() -> BindingSpec {
+    BindingSpec {
+        type_name: "bindings.localstorage",
+        aliases: &[],
+        versions: &["v1"],
+        input: false,
+        output: true,
+        operations: OPERATIONS,
+        fields: FIELDS,
+        check: Some(check),
+        build,
+    }
+}
+
+fn absolute(p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn check(md: &Metadata) -> Vec<FieldProblem> {
+    let Some(root) = md.get_nonempty("rootPath") else {
+        return Vec::new();
+    };
+    let abs = absolute(root);
+    if DISALLOWED_ROOTS.iter().any(|d| abs.starts_with(d)) {
+        return vec![FieldProblem {
+            field: Some("rootPath".into()),
+            message: format!("rootPath {root:?} points to a disallowed location"),
+            fix: Some(format!("choose a folder outside {}", DISALLOWED_ROOTS.join(", "))),
+        }];
+    }
+    if abs.is_file() {
+        return vec![FieldProblem {
+            field: Some("rootPath".into()),
+            message: format!("rootPath {root:?} is a file, not a folder"),
+            fix: Some("point rootPath at a folder (it is created when missing)".into()),
+        }];
+    }
+    Vec::new()
+}
+
+fn build(cfg: &BindingConfig) -> Result<BindingParts> {
+    let root = absolute(cfg.metadata.get_nonempty("rootPath").unwrap_or_default());
+    Ok(BindingParts {
+        input: None,
+        output: Some(Arc::new(LocalStorage {
+            root,
+            canonical: OnceCell::new(),
+        })),
+    })
+}
+
+struct LocalStorage {
+    root: PathBuf,
+    canonical: OnceCell<PathBuf>,
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    let kind = if e.kind() == std::io::ErrorKind::NotFound {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Upstream
+    };
+    Error::new(kind, format!("{what} {}", path.display())).with_source(e).with_retryable(false)
+}
+
+/// Check `name` as a path relative to the root: no `..`, nothing absolute, nothing empty.
+fn relative_name(name: &str) -> Result<PathBuf> {
+    if name.contains('\0') {
+        return Err(Error::invalid_argument("fileName contains a NUL byte"));
+    }
+    let p = Path::new(name);
+    let mut out = PathBuf::new();
+    for part in p.components() {
+        match part {
+            PathPart::Normal(s) => out.push(s),
+            PathPart::CurDir => {}
+            PathPart::ParentDir => {
+                return Err(Error::invalid_argument(format!(
+                    "fileName {name:?} leaves rootPath through \"..\"; it is refused"
+                )))
+            }
+            PathPart::RootDir | PathPart::Prefix(_) => {
+                return Err(Error::invalid_argument(format!(
+                    "fileName {name:?} is an absolute path; give a path relative to rootPath"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl LocalStorage {
+    async fn root(&self) -> Result<&PathBuf> {
+        self.canonical
+            .get_or_try_init(|| async {
+                tokio::fs::create_dir_all(&self.root)
+                    .await
+                    .map_err(|e| io_error("cannot create rootPath", &self.root, e))?;
+                tokio::fs::canonicalize(&self.root)
+                    .await
+                    .map_err(|e| io_error("cannot resolve rootPath", &self.root, e))
+            })
+            .await
+    }
+
+    /// The absolute path for `name`, refused when it (or a link on the way) leads outside the root.
+    async fn resolve(&self, name: &str) -> Result<PathBuf> {
+        let root = self.root().await?;
+        let rel = relative_name(name)?;
+        let full = root.join(&rel);
+        // The deepest part of the path that exists must, with its links followed, stay inside.
+        let mut probe = full.clone();
+        loop {
+            match tokio::fs::canonicalize(&probe).await {
+                Ok(real) => {
+                    if !real.starts_with(root) {
+                        return Err(Error::invalid_argument(format!(
+                            "fileName {name:?} leads outside rootPath through a symbolic link; it is refused"
+                        )));
+                    }
+                    break;
+                }
+                Err(_) if tokio::fs::symlink_metadata(&probe).await.is_ok() => {
+                    // A dangling link: it could be made to point anywhere.
+                    return Err(Error::invalid_argument(format!(
+                        "fileName {name:?} goes through a dangling symbolic link; it is refused"
+                    )));
+                }
+                Err(_) => {
+                    if !probe.pop() || probe == *root {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(full)
+    }
+
+    fn file_name(req: &InvokeRequest) -> Option<&str> {
+        req.metadata.get("fileName").map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    async fn create(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let name = Self::file_name(&req)
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let path = self.resolve(&name).await?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error("cannot create the folder", parent, e))?;
+            // Re-check now that the folders exist (a link may have been raced in).
+            self.resolve(&name).await?;
+        }
+        tokio::fs::write(&path, &req.data)
+            .await
+            .map_err(|e| io_error("cannot write", &path, e))?;
+        let root = self.root().await?;
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        Ok(InvokeResponse {
+            data: serde_json::to_vec(&serde_json::json!({ "fileName": rel })).unwrap_or_default(),
+            metadata: MetadataMap::new(),
+        })
+    }
+
+    async fn get(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let name = Self::file_name(&req).ok_or_else(|| Error::invalid_argument("get needs the request metadata fileName"))?;
+        let path = self.resolve(name).await?;
+        let data = tokio::fs::read(&path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::new(ErrorKind::NotFound, format!("file not found: {}", path.display())),
+            _ => io_error("cannot read", &path, e),
+        })?;
+        Ok(InvokeResponse {
+            data,
+            metadata: MetadataMap::new(),
+        })
+    }
+
+    async fn list(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let root = self.root().await?.clone();
+        let dir = match Self::file_name(&req) {
+            Some(name) => self.resolve(name).await?,
+            None => root.clone(),
+        };
+        let meta = tokio::fs::metadata(&dir)
+            .await
+            .map_err(|e| io_error("cannot list", &dir, e))?;
+        if !meta.is_dir() {
+            return Err(Error::invalid_argument(format!(
+                "unable to list files as the file specified is not a directory: {}",
+                dir.display()
+            )));
+        }
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let mut entries = tokio::fs::read_dir(&d).await.map_err(|e| io_error("cannot list", &d, e))?;
+            while let Some(entry) = entries.next_entry().await.map_err(|e| io_error("cannot list", &d, e))? {
+                let path = entry.path();
+                let ft = entry.file_type().await.map_err(|e| io_error("cannot list", &path, e))?;
+                if ft.is_dir() {
+                    stack.push(path);
+                } else if ft.is_symlink() {
+                    // Listed only when it resolves to a file inside the root.
+                    if let Ok(real) = tokio::fs::canonicalize(&path).await {
+                        if real.starts_with(&root) && real.is_file() {
+                            files.push(path.to_string_lossy().into_owned());
+                        }
+                    }
+                } else {
+                    files.push(path.to_string_lossy().into_owned());
+                }
+            }
+        }
+        files.sort();
+        Ok(InvokeResponse {
+            data: serde_json::to_vec(&files).unwrap_or_default(),
+            metadata: MetadataMap::new(),
+        })
+    }
+
+    async fn delete(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let name = Self::file_name(&req).ok_or_else(|| Error::invalid_argument("delete needs the request metadata fileName"))?;
+        let path = self.resolve(name).await?;
+        let is_dir = tokio::fs::symlink_metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false);
+        let res = if is_dir {
+            tokio::fs::remove_dir(&path).await
+        } else {
+            tokio::fs::remove_file(&path).await
+        };
+        res.map_err(|e| io_error("error deleting file", &path, e))?;
+        Ok(InvokeResponse::default())
+    }
+}
+
+#[async_trait]
+impl OutputBinding for LocalStorage {
+    fn operations(&self) -> &[&'static str] {
+        OPERATIONS
+    }
+
+    async fn init(&self) -> Result<()> {
+        self.root().await.map(drop)
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        match req.operation.as_str() {
+            "create" => self.create(req).await,
+            "get" => self.get(req).await,
+            "list" => self.list(req).await,
+            "delete" => self.delete(req).await,
+            other => Err(Error::new(ErrorKind::UnsupportedOperation, format!("unsupported operation {other}"))),
+        }
+    }
+}

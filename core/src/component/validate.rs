@@ -1,0 +1,457 @@
+//! Checking loaded components against the registry: types, versions, metadata fields and
+//! their kinds, secrets, direction, duplicates. Every problem is collected; nothing starts.
+
+use std::collections::HashMap;
+
+use super::secrets::{self, SecretStore, SECRET_STORE_TYPES};
+use super::values::{parse_go_bool, parse_go_duration, parse_int, parse_quantity};
+use super::{nearest, Component, Diagnostic, Metadata, MetadataSource, MetadataValue};
+use crate::binding::{BindingConfig, BindingParts, Direction};
+use crate::registry::{BindingSpec, FieldKind, Registry};
+
+/// Dapr's metadata names that every binding takes, besides its own fields.
+pub const BUILTIN_FIELDS: [&str; 2] = ["direction", "route"];
+
+/// Component type families Dapr has that bindery does not run; they are skipped with a warning.
+const OTHER_FAMILIES: [&str; 9] = [
+    "state",
+    "pubsub",
+    "configuration",
+    "lock",
+    "middleware",
+    "workflow",
+    "crypto",
+    "conversation",
+    "nameresolution",
+];
+
+/// A binding component that passed validation, built and ready to start.
+#[derive(Clone)]
+pub struct ValidBinding {
+    /// The component as written.
+    pub component: Component,
+    /// Its type.
+    pub spec: BindingSpec,
+    /// Name, metadata (secrets resolved) and direction.
+    pub config: BindingConfig,
+    /// Dapr's `route` metadata for an input binding (default `/<name>`).
+    pub route: String,
+    /// The built binding.
+    pub parts: BindingParts,
+}
+
+/// The outcome of validation: the valid bindings and every diagnostic (errors and warnings).
+#[derive(Default)]
+pub struct Validated {
+    /// Bindings that passed (all of them, when there is no error).
+    pub bindings: Vec<ValidBinding>,
+    /// Every problem found, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validated {
+    /// True when no diagnostic is an error.
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Validate components loaded from files. `app_id`, when given, applies `scopes`.
+pub fn validate(
+    components: Vec<Component>,
+    registry: &Registry,
+    app_id: Option<&str>,
+    mut diags: Vec<Diagnostic>,
+) -> Validated {
+    // Scopes: a component scoped to other apps is not loaded by this one.
+    let components: Vec<Component> = components
+        .into_iter()
+        .filter(|c| match app_id {
+            Some(id) if !c.scopes.is_empty() => {
+                let keep = c.scopes.iter().any(|s| s == id);
+                if !keep {
+                    tracing::debug!(component = %c.name, "skipped: scopes do not include app id {id}");
+                }
+                keep
+            }
+            _ => true,
+        })
+        .collect();
+
+    // Duplicate names.
+    let mut seen: HashMap<&str, &Component> = HashMap::new();
+    for c in &components {
+        if let Some(first) = seen.get(c.name.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    c.name_location.clone(),
+                    Some(&c.name),
+                    format!("the component name {:?} is already used at {}", c.name, first.name_location),
+                )
+                .with_fix("give each component its own metadata.name"),
+            );
+        } else {
+            seen.insert(&c.name, c);
+        }
+    }
+
+    // Secret stores first: bindings resolve their secretKeyRefs through them.
+    let mut stores: HashMap<String, SecretStore> = HashMap::new();
+    for c in components.iter().filter(|c| c.family() == "secretstores") {
+        if !SECRET_STORE_TYPES.contains(&c.type_name.as_str()) {
+            let mut d = Diagnostic::error(
+                c.type_location.clone(),
+                Some(&c.name),
+                format!("unknown secret store type {:?}", c.type_name),
+            );
+            d = match nearest(&c.type_name, SECRET_STORE_TYPES) {
+                Some(n) => d.with_fix(format!("did you mean {n:?}? bindery has {}", SECRET_STORE_TYPES.join(" and "))),
+                None => d.with_fix(format!("bindery has {}", SECRET_STORE_TYPES.join(" and "))),
+            };
+            diags.push(d);
+            continue;
+        }
+        let known: Vec<&str> = secrets::fields_of(&c.type_name).map(|(f, _)| f).collect();
+        for m in &c.metadata {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(&m.name)) {
+                diags.push(unknown_field(c, &m.name, &known, m.location.clone()));
+            }
+        }
+        if let Some(s) = SecretStore::load(c, &mut diags) {
+            stores.insert(c.name.clone(), s);
+        }
+    }
+
+    let mut out = Validated::default();
+    let all_types = registry.type_names();
+    for c in &components {
+        let family = c.family();
+        if family == "secretstores" {
+            continue;
+        }
+        if family != "bindings" {
+            if OTHER_FAMILIES.contains(&family) {
+                diags.push(Diagnostic::warning(
+                    c.type_location.clone(),
+                    Some(&c.name),
+                    format!("component type {:?} is not a binding; bindery runs bindings and secret stores only, so it is skipped", c.type_name),
+                ));
+                continue;
+            }
+            let candidates = all_types.iter().copied().chain(SECRET_STORE_TYPES);
+            let mut d = Diagnostic::error(
+                c.type_location.clone(),
+                Some(&c.name),
+                format!("unknown component type {:?}", c.type_name),
+            );
+            if let Some(n) = nearest(&c.type_name, candidates) {
+                d = d.with_fix(format!("did you mean {n:?}?"));
+            }
+            diags.push(d);
+            continue;
+        }
+        let Some(spec) = registry.find(&c.type_name) else {
+            let mut d = Diagnostic::error(
+                c.type_location.clone(),
+                Some(&c.name),
+                format!("unknown binding type {:?}", c.type_name),
+            );
+            d = match nearest(&c.type_name, all_types.iter().copied()) {
+                Some(n) => d.with_fix(format!("did you mean {n:?}?")),
+                None => d.with_fix(format!("the binding types compiled in are: {}", all_types.join(", "))),
+            };
+            diags.push(d);
+            continue;
+        };
+        if !spec.accepts_version(&c.version) {
+            diags.push(
+                Diagnostic::error(
+                    c.type_location.clone(),
+                    Some(&c.name),
+                    format!("{} has no version {:?}", spec.type_name, c.version),
+                )
+                .with_fix(format!("write `version: {}`", spec.versions.join("` or `version: "))),
+            );
+            continue;
+        }
+        if let Some(vb) = check_binding(c, spec, &stores, app_id, &mut diags) {
+            out.bindings.push(vb);
+        }
+    }
+    diags.sort_by(|a, b| {
+        (&a.location.file, a.location.line, a.location.column).cmp(&(&b.location.file, b.location.line, b.location.column))
+    });
+    out.diagnostics = diags;
+    out
+}
+
+fn unknown_field(c: &Component, name: &str, known: &[&str], loc: super::Location) -> Diagnostic {
+    let d = Diagnostic::warning(
+        loc,
+        Some(&c.name),
+        format!("unknown metadata field {name:?} for {}; it is ignored", c.type_name),
+    );
+    match nearest(name, known.iter().copied()) {
+        Some(n) => d.with_fix(format!("did you mean {n:?}?")),
+        None if known.is_empty() => d,
+        None => d.with_fix(format!("the fields of {} are: {}", c.type_name, known.join(", "))),
+    }
+}
+
+/// Replace Dapr's template tags in a metadata value.
+fn template(value: &str, app_id: Option<&str>) -> String {
+    let mut v = value.to_string();
+    while let Some(i) = v.find("{uuid}") {
+        v.replace_range(i..i + 6, &uuid::Uuid::new_v4().to_string());
+    }
+    if let Some(id) = app_id {
+        v = v.replace("{appID}", id);
+    }
+    v
+}
+
+fn check_binding(
+    c: &Component,
+    spec: &BindingSpec,
+    stores: &HashMap<String, SecretStore>,
+    app_id: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ValidBinding> {
+    let before = diags.iter().filter(|d| d.is_error()).count();
+    let name = Some(c.name.as_str());
+
+    // Resolve values and secrets; flag duplicates and unknown fields.
+    let mut values: Vec<MetadataValue> = Vec::new();
+    let known: Vec<&str> = spec
+        .fields
+        .iter()
+        .map(|f| f.name)
+        .chain(BUILTIN_FIELDS)
+        .collect();
+    for m in &c.metadata {
+        if let Some(prev) = values.iter().find(|v| v.name.eq_ignore_ascii_case(&m.name)) {
+            diags.push(
+                Diagnostic::error(
+                    m.location.clone(),
+                    name,
+                    format!("metadata field {:?} is given twice (first at line {})", m.name, prev.location.line),
+                )
+                .with_fix("keep one of the two entries"),
+            );
+            continue;
+        }
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(&m.name)) {
+            diags.push(unknown_field(c, &m.name, &known, m.location.clone()));
+        }
+        let (value, secret) = match &m.source {
+            MetadataSource::Value(v) => (template(v, app_id), false),
+            MetadataSource::SecretRef { name: sname, key } => {
+                let Some(store_name) = &c.secret_store else {
+                    let fix = if stores.is_empty() {
+                        "add a secretstores.local.file or secretstores.local.env component, and name it under `auth: {secretStore: <name>}`".to_string()
+                    } else {
+                        let mut names: Vec<&str> = stores.keys().map(String::as_str).collect();
+                        names.sort();
+                        format!("add `auth: {{secretStore: {}}}` to the component", names[0])
+                    };
+                    diags.push(
+                        Diagnostic::error(
+                            m.value_location.clone(),
+                            name,
+                            format!("metadata field {:?} uses secretKeyRef, but the component names no auth.secretStore", m.name),
+                        )
+                        .with_fix(fix),
+                    );
+                    continue;
+                };
+                let Some(store) = stores.get(store_name) else {
+                    let mut d = Diagnostic::error(
+                        m.value_location.clone(),
+                        name,
+                        format!("auth.secretStore {store_name:?} is not a secret store component in the resources path"),
+                    );
+                    let names: Vec<&str> = stores.keys().map(String::as_str).collect();
+                    d = match nearest(store_name, names.iter().copied()) {
+                        Some(n) => d.with_fix(format!("did you mean {n:?}?")),
+                        None if names.is_empty() => d.with_fix("add a secretstores.local.file or secretstores.local.env component"),
+                        None => d.with_fix(format!("the secret stores are: {}", names.join(", "))),
+                    };
+                    diags.push(d);
+                    continue;
+                };
+                match store.resolve(sname, key) {
+                    Ok(v) => (v, true),
+                    Err(e) => {
+                        diags.push(
+                            Diagnostic::error(
+                                m.value_location.clone(),
+                                name,
+                                format!("secretKeyRef of {:?} through store {store_name:?}: {e}", m.name),
+                            )
+                            .with_fix("add the secret to the store, or fix secretKeyRef's name and key"),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        values.push(MetadataValue {
+            name: m.name.clone(),
+            value,
+            secret,
+            location: m.location.clone(),
+        });
+    }
+    let metadata = Metadata::new(values);
+
+    // Direction and route, as Dapr reads them.
+    let mut direction = Direction {
+        input: spec.input,
+        output: spec.output,
+        explicit: false,
+    };
+    if let Some(d) = metadata.entry("direction") {
+        let mut dir = Direction {
+            input: false,
+            output: false,
+            explicit: true,
+        };
+        let mut ok = true;
+        for part in d.value.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+            match part.as_str() {
+                "input" => dir.input = true,
+                "output" => dir.output = true,
+                _ => ok = false,
+            }
+        }
+        if !ok || (!dir.input && !dir.output) {
+            diags.push(
+                Diagnostic::error(d.location.clone(), name, format!("direction {:?} is not one of input, output, \"input, output\"", d.value))
+                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+            );
+        } else {
+            if dir.input && !spec.input {
+                diags.push(
+                    Diagnostic::error(d.location.clone(), name, format!("{} is not an input binding, but direction says input", spec.type_name))
+                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                );
+            }
+            if dir.output && !spec.output {
+                diags.push(
+                    Diagnostic::error(d.location.clone(), name, format!("{} is not an output binding, but direction says output", spec.type_name))
+                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                );
+            }
+            direction = dir;
+        }
+    }
+    let route = match metadata.get_nonempty("route") {
+        Some(r) if r.starts_with('/') => r.to_string(),
+        Some(r) => format!("/{r}"),
+        None => format!("/{}", c.name),
+    };
+
+    // Fields: required ones present, every value of the right kind.
+    for f in spec.fields {
+        match metadata.entry(f.name) {
+            None if f.required => diags.push(
+                Diagnostic::error(
+                    c.name_location.clone(),
+                    name,
+                    format!("{} needs the metadata field {:?}", spec.type_name, f.name),
+                )
+                .with_fix(format!("add `- name: {}` with `value: \"{}\"` under spec.metadata", f.name, f.example)),
+            ),
+            Some(v) if v.value.trim().is_empty() && f.required => diags.push(
+                Diagnostic::error(v.location.clone(), name, format!("metadata field {:?} is empty", f.name))
+                    .with_fix(format!("give it a value, e.g. \"{}\"", f.example)),
+            ),
+            Some(v) if !v.value.trim().is_empty() => {
+                let res = match f.kind {
+                    FieldKind::Text => Ok(()),
+                    FieldKind::Bool => parse_go_bool(&v.value).map(drop),
+                    FieldKind::Int => parse_int(&v.value).map(drop),
+                    FieldKind::Duration => parse_go_duration(&v.value).map(drop),
+                    FieldKind::Size => parse_quantity(&v.value).map(drop),
+                    FieldKind::OneOf(words) => {
+                        if words.iter().any(|w| w.eq_ignore_ascii_case(v.value.trim())) {
+                            Ok(())
+                        } else {
+                            Err(format!("{:?} is not one of {}", v.value, words.join(", ")))
+                        }
+                    }
+                };
+                if let Err(e) = res {
+                    let msg = if v.secret {
+                        format!("metadata field {:?} (from a secret) is not a {}", f.name, kind_name(f.kind))
+                    } else {
+                        format!("metadata field {:?}: {e}", f.name)
+                    };
+                    diags.push(
+                        Diagnostic::error(v.location.clone(), name, msg)
+                            .with_fix(format!("write a {}, e.g. \"{}\"", kind_name(f.kind), f.example)),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    if let Some(check) = spec.check {
+        for p in check(&metadata) {
+            let loc = p
+                .field
+                .as_deref()
+                .and_then(|f| metadata.entry(f))
+                .map(|e| e.location.clone())
+                .unwrap_or_else(|| c.name_location.clone());
+            let mut d = Diagnostic::error(loc, name, p.message);
+            if let Some(fix) = p.fix {
+                d = d.with_fix(fix);
+            }
+            diags.push(d);
+        }
+    }
+
+    if diags.iter().filter(|d| d.is_error()).count() > before {
+        return None;
+    }
+    let config = BindingConfig {
+        name: c.name.clone(),
+        type_name: spec.type_name.to_string(),
+        metadata,
+        direction,
+    };
+    match (spec.build)(&config) {
+        Ok(parts) => Some(ValidBinding {
+            component: c.clone(),
+            spec: spec.clone(),
+            config,
+            route,
+            parts,
+        }),
+        Err(e) => {
+            diags.push(Diagnostic::error(c.name_location.clone(), name, e.message().to_string()));
+            None
+        }
+    }
+}
+
+fn possible_direction(spec: &BindingSpec) -> &'static str {
+    match (spec.input, spec.output) {
+        (true, true) => "input, output",
+        (true, false) => "input",
+        _ => "output",
+    }
+}
+
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::Bool => "boolean (true or false)",
+        FieldKind::Int => "whole number",
+        FieldKind::Duration => "Go duration (e.g. 10s, 1m30s, 500ms)",
+        FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)",
+        FieldKind::OneOf(_) => "listed word",
+    }
+}

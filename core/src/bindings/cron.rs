@@ -321,7 +321,12 @@ impl InputBinding for Cron {
                     tracing::debug!(binding = %binding, "cron event nacked: {why}");
                 }
             });
-            base = next.max(now());
+            // Stay on the schedule's grid, unless the handler queue held us back past the
+            // following fire time: then the missed ticks are skipped, not fired in a burst.
+            base = next;
+            if self.schedule.next_after(base).is_some_and(|f| f <= now()) {
+                base = now();
+            }
         }
     }
 }

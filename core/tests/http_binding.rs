@@ -1,2 +1,509 @@
-#[test]
-fn stub() {}
+//! `bindings.http` against a real local HTTP server (axum), through `bindery::Runtime`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use bindery::{ErrorKind, MetadataMap, Runtime};
+use tempfile::TempDir;
+
+const NAME: &str = "webhook";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+struct Server {
+    url: String,
+    log: Log,
+}
+
+impl Server {
+    fn requests(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn last(&self) -> Seen {
+        self.requests().pop().expect("the server saw no request")
+    }
+}
+
+fn record(log: &Log, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) {
+    log.lock().unwrap().push(Seen {
+        method,
+        uri,
+        headers,
+        body,
+    });
+}
+
+/// Any path not routed below: records the request and answers 200 with a few headers.
+async fn echo(State(log): State<Log>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let text = format!("ok from {method}");
+    record(&log, method, uri, headers, body);
+    let mut resp = text.into_response();
+    let h = resp.headers_mut();
+    h.insert("x-custom", HeaderValue::from_static("yes"));
+    h.append("x-multi", HeaderValue::from_static("a"));
+    h.append("x-multi", HeaderValue::from_static("b"));
+    resp
+}
+
+/// `/status/{code}`: answers that status with a short body.
+async fn status(
+    State(log): State<Log>,
+    Path(code): Path<u16>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&log, method, uri, headers, body);
+    (StatusCode::from_u16(code).unwrap(), format!("status body {code}")).into_response()
+}
+
+/// `/big`: 4096 bytes with a Content-Length.
+async fn big() -> Response {
+    vec![b'x'; 4096].into_response()
+}
+
+/// `/stream`: 8 chunks of 512 bytes, with no Content-Length (chunked).
+async fn stream() -> Response {
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 512])));
+    Body::from_stream(futures::stream::iter(chunks)).into_response()
+}
+
+/// `/slow`: answers long after any reasonable response timeout.
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    "too late"
+}
+
+async fn serve() -> Server {
+    let log: Log = Arc::default();
+    let app = Router::new()
+        .route("/status/{code}", any(status))
+        .route("/big", any(big))
+        .route("/stream", any(stream))
+        .route("/slow", any(slow))
+        .fallback(echo)
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Server {
+        url: format!("http://{addr}"),
+        log,
+    }
+}
+
+/// A resources folder with one `bindings.http` component named `webhook`.
+fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
+    let dir = TempDir::new().unwrap();
+    let mut yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: \"{url}\"\n"
+    );
+    for (k, v) in extra {
+        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    std::fs::write(dir.path().join("webhook.yaml"), yaml).unwrap();
+    let rt = Runtime::from_path(dir.path()).expect("the component is valid");
+    (dir, rt)
+}
+
+fn md(pairs: &[(&str, &str)]) -> MetadataMap {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
+    seen.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn every_operation_reaches_the_server_with_its_method() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let cases = [
+        ("create", Method::POST, true),
+        ("get", Method::GET, false),
+        ("head", Method::HEAD, false),
+        ("post", Method::POST, true),
+        ("put", Method::PUT, true),
+        ("patch", Method::PATCH, true),
+        ("delete", Method::DELETE, false),
+        ("options", Method::OPTIONS, false),
+        ("trace", Method::TRACE, false),
+    ];
+    for (op, method, sends_body) in cases {
+        let resp = rt
+            .invoke(NAME, op, br#"{"n":1}"#.to_vec(), MetadataMap::new())
+            .await
+            .unwrap_or_else(|e| panic!("{op}: {e}"));
+        assert_eq!(resp.metadata["statusCode"], "200", "{op}");
+        let seen = server.last();
+        assert_eq!(seen.method, method, "{op}");
+        assert_eq!(seen.uri.path(), "/", "{op}");
+        if sends_body {
+            assert_eq!(&seen.body[..], br#"{"n":1}"#, "{op} sends the data");
+            assert_eq!(header(&seen, "content-type"), Some(JSON), "{op}");
+        } else {
+            assert!(seen.body.is_empty(), "{op} must not send a body, sent {:?}", seen.body);
+            assert_eq!(header(&seen, "content-type"), None, "{op} has no body, so no Content-Type");
+        }
+        if method == Method::HEAD {
+            assert!(resp.data.is_empty(), "a HEAD response has no body");
+        } else {
+            assert_eq!(resp.text(), format!("ok from {method}"), "{op}");
+        }
+    }
+    assert_eq!(server.requests().len(), cases.len());
+}
+
+#[tokio::test]
+async fn invoke_works_after_start_and_is_refused_after_shutdown() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    rt.start().await.unwrap();
+    let resp = rt.invoke(NAME, "post", b"hello".to_vec(), MetadataMap::new()).await.unwrap();
+    assert_eq!(resp.metadata["statusCode"], "200");
+    assert_eq!(resp.text(), "ok from POST");
+    let seen = server.last();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(&seen.body[..], b"hello");
+
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+    let err = rt.invoke(NAME, "post", b"late".to_vec(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    assert_eq!(server.requests().len(), 1, "nothing is sent after shutdown");
+}
+
+#[tokio::test]
+async fn path_metadata_is_appended_to_the_url() {
+    let server = serve().await;
+
+    let (_dir, rt) = runtime(&format!("{}/base/", server.url), &[]);
+    rt.invoke(NAME, "get", Vec::new(), md(&[("path", "/items/7?x=1")])).await.unwrap();
+    let seen = server.last();
+    assert_eq!(seen.uri.path(), "/base/items/7");
+    assert_eq!(seen.uri.query(), Some("x=1"));
+
+    let (_dir2, rt2) = runtime(&format!("{}/base", server.url), &[]);
+    rt2.invoke(NAME, "get", Vec::new(), md(&[("path", "items")])).await.unwrap();
+    assert_eq!(server.last().uri.path(), "/base/items");
+
+    // Without `path` the url is used as written.
+    rt2.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(server.last().uri.path(), "/base");
+}
+
+#[tokio::test]
+async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_not() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let meta = md(&[
+        ("X-Request-Id", "abc-123"),
+        ("Authorization", "Bearer t0ken"),
+        ("lowercase", "secret-ish"),
+        ("path", "hook"),
+        ("errorIfNot2XX", "true"),
+    ]);
+    rt.invoke(NAME, "get", Vec::new(), meta).await.unwrap();
+    let seen = server.last();
+    assert_eq!(seen.uri.path(), "/hook");
+    assert_eq!(header(&seen, "x-request-id"), Some("abc-123"));
+    assert_eq!(header(&seen, "authorization"), Some("Bearer t0ken"));
+    for key in ["lowercase", "path", "errorifnot2xx"] {
+        assert!(!seen.headers.contains_key(key), "{key} must not be sent as a header");
+    }
+    assert!(
+        !seen.headers.values().any(|v| v == "secret-ish"),
+        "the value of a lowercase key leaked into a header: {:?}",
+        seen.headers
+    );
+}
+
+#[tokio::test]
+async fn default_content_type_is_json_and_a_given_one_wins() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+
+    rt.invoke(NAME, "post", b"{}".to_vec(), MetadataMap::new()).await.unwrap();
+    assert_eq!(header(&server.last(), "content-type"), Some(JSON));
+
+    rt.invoke(NAME, "put", b"plain".to_vec(), md(&[("Content-Type", "text/plain")]))
+        .await
+        .unwrap();
+    let seen = server.last();
+    assert_eq!(header(&seen, "content-type"), Some("text/plain"));
+    assert_eq!(seen.headers.get_all("content-type").iter().count(), 1);
+    assert_eq!(&seen.body[..], b"plain");
+}
+
+#[tokio::test]
+async fn response_metadata_has_status_and_canonical_headers() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let resp = rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(resp.text(), "ok from GET");
+    let m = &resp.metadata;
+    assert_eq!(m["statusCode"], "200");
+    assert_eq!(m["status"], "200 OK");
+    assert_eq!(m.get("X-Custom").map(String::as_str), Some("yes"));
+    assert_eq!(m.get("X-Multi").map(String::as_str), Some("a, b"));
+    assert_eq!(m.get("Content-Type").map(String::as_str), Some("text/plain; charset=utf-8"));
+    assert_eq!(m.get("Content-Length").map(String::as_str), Some("11"));
+    assert!(!m.contains_key("x-custom"), "header names are canonical: {m:?}");
+    assert!(!m.contains_key("content-type"), "header names are canonical: {m:?}");
+}
+
+#[tokio::test]
+async fn non_2xx_is_an_upstream_error() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.message().contains("received status code 404"), "{err}");
+    assert!(!err.is_retryable(), "a 404 does not get better by retrying");
+    assert_eq!(err.component(), Some(NAME));
+    assert_eq!(err.operation(), Some("get"));
+    assert!(err.to_string().contains("status body 404"), "the error shows the response body: {err}");
+    assert_eq!(server.last().uri.path(), "/status/404");
+
+    for code in ["400", "401", "403", "409", "422"] {
+        let err = rt
+            .invoke(NAME, "post", b"x".to_vec(), md(&[("path", &format!("status/{code}"))]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{code}");
+        assert!(err.message().contains(&format!("received status code {code}")), "{err}");
+        assert!(!err.is_retryable(), "{code} is not retryable");
+    }
+    for code in ["500", "502", "503", "504", "429"] {
+        let err = rt
+            .invoke(NAME, "post", b"x".to_vec(), md(&[("path", &format!("status/{code}"))]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{code}");
+        assert!(err.message().contains(&format!("received status code {code}")), "{err}");
+        assert!(err.is_retryable(), "{code} is retryable");
+    }
+
+    // 2xx other than 200 are successes.
+    let resp = rt
+        .invoke(NAME, "post", b"x".to_vec(), md(&[("path", "status/201")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "201");
+    assert_eq!(resp.metadata["status"], "201 Created");
+}
+
+#[tokio::test]
+async fn error_if_not_2xx_false_in_request_metadata_returns_the_response() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let resp = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("path", "status/404"), ("errorIfNot2XX", "false")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "404");
+    assert_eq!(resp.metadata["status"], "404 Not Found");
+    assert_eq!(resp.text(), "status body 404");
+
+    let resp = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("path", "status/503"), ("errorIfNot2XX", "false")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "503");
+}
+
+#[tokio::test]
+async fn error_if_not_2xx_false_on_the_component_and_the_request_can_override_it() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[("errorIfNot2XX", "false")]);
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "404");
+    assert_eq!(resp.text(), "status body 404");
+
+    let err = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("path", "status/404"), ("errorIfNot2XX", "true")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.message().contains("received status code 404"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_error_if_not_2xx_in_request_metadata_is_an_invalid_argument() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("errorIfNot2XX", "maybe")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("errorIfNot2XX"), "{err}");
+    assert!(server.requests().is_empty(), "nothing is sent");
+}
+
+#[tokio::test]
+async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.message().contains("maxResponseBodySize"), "{err}");
+    assert!(err.message().contains("1024"), "the message names the limit: {err}");
+    assert!(!err.is_retryable(), "the same body will be too large again");
+
+    // A small body under the same limit is fine.
+    let resp = rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(resp.text(), "ok from GET");
+
+    // A body exactly at the limit is fine.
+    let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "4Ki")]);
+    let resp = rt2
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.data.len(), 4096);
+}
+
+#[tokio::test]
+async fn max_response_body_size_refuses_a_larger_streamed_body() {
+    let server = serve().await;
+
+    // The body is streamed: no Content-Length, chunked transfer encoding.
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.data, vec![b'y'; 4096]);
+    assert!(!resp.metadata.contains_key("Content-Length"), "{:?}", resp.metadata);
+    assert_eq!(resp.metadata.get("Transfer-Encoding").map(String::as_str), Some("chunked"));
+
+    let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
+    let err = rt2
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.message().contains("maxResponseBodySize"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn security_token_is_sent_in_its_header() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(
+        &server.url,
+        &[("securityToken", "s3cr3t-value"), ("securityTokenHeader", "X-Api-Token")],
+    );
+    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(header(&server.last(), "x-api-token"), Some("s3cr3t-value"));
+
+    rt.invoke(NAME, "post", b"{}".to_vec(), md(&[("X-Other", "1")])).await.unwrap();
+    let seen = server.last();
+    assert_eq!(header(&seen, "x-api-token"), Some("s3cr3t-value"));
+    assert_eq!(header(&seen, "x-other"), Some("1"));
+}
+
+#[tokio::test]
+async fn response_timeout_gives_a_timeout_error() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[("responseTimeout", "200ms")]);
+    let started = Instant::now();
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "slow")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout fired after {:?}",
+        started.elapsed()
+    );
+
+    // The same component answers fast requests.
+    let resp = rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(resp.metadata["statusCode"], "200");
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_gives_an_upstream_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (_dir, rt) = runtime(&format!("http://{addr}"), &[]);
+    let err = rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(err.is_retryable(), "the server may come back");
+    assert!(err.message().contains("the HTTP request failed"), "{err}");
+    assert_eq!(err.component(), Some(NAME));
+}
+
+#[tokio::test]
+async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    let err = rt.invoke(NAME, "fetch", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert!(!err.is_retryable());
+    let msg = err.message();
+    assert!(msg.contains("\"fetch\""), "{msg}");
+    assert!(msg.contains("bindings.http"), "{msg}");
+    assert!(
+        msg.contains("create, get, head, post, put, patch, delete, options, trace"),
+        "{msg}"
+    );
+
+    let err = rt.invoke(NAME, "gett", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert!(err.message().contains("did you mean \"get\""), "{err}");
+
+    // Operations are case-sensitive, as in Dapr.
+    let err = rt.invoke(NAME, "GET", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+
+    assert!(server.requests().is_empty(), "no request reached the server");
+}

@@ -1,0 +1,368 @@
+//! Validation of component files: every problem reported together, each with file, line,
+//! component, what is wrong and the fix. Purpose-made bad files, messages asserted.
+
+use std::path::{Path, PathBuf};
+
+use bindery::component::{self, Diagnostic, Severity, Validated};
+use bindery::{ErrorKind, Registry, Runtime};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn check(dir: &Path) -> Validated {
+    let (components, diags) = component::load_paths(&[dir.to_path_buf()]);
+    component::validate(components, &Registry::builtin(), None, diags)
+}
+
+fn errors(v: &Validated) -> Vec<&Diagnostic> {
+    v.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect()
+}
+
+fn warnings(v: &Validated) -> Vec<&Diagnostic> {
+    v.diagnostics.iter().filter(|d| d.severity == Severity::Warning).collect()
+}
+
+fn only_error(v: &Validated) -> &Diagnostic {
+    let e = errors(v);
+    assert_eq!(e.len(), 1, "expected one error, got: {:#?}", v.diagnostics);
+    e[0]
+}
+
+fn cron(name: &str, schedule: &str) -> String {
+    format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"{schedule}\"\n"
+    )
+}
+
+#[test]
+fn the_seed_component_files_validate_unchanged() {
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
+    let v = check(&seed);
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let names: Vec<&str> = v.bindings.iter().map(|b| b.config.name.as_str()).collect();
+    assert_eq!(names, ["cleanup-cron", "monitoring-webhook"]);
+    let cron = &v.bindings[0];
+    assert!(cron.parts.input.is_some() && cron.parts.output.is_none(), "direction: input");
+    let http = &v.bindings[1];
+    assert!(http.parts.input.is_none() && http.parts.output.is_some(), "direction: output");
+}
+
+#[test]
+fn the_examples_validate() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/components");
+    let v = check(&examples);
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    assert_eq!(v.bindings.len(), 3);
+}
+
+#[test]
+fn yaml_syntax_error_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: [bindings.cron\n  version: v1\n",
+    );
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert!(e.location.file.ends_with("broken.yaml"));
+    assert!(e.location.line >= 6, "{e}");
+    assert!(e.location.column > 0, "{e}");
+    assert!(e.message.starts_with("YAML syntax error"), "{e}");
+    assert!(e.fix.is_some());
+    let shown = e.to_string();
+    assert!(shown.contains("broken.yaml:"), "{shown}");
+}
+
+#[test]
+fn unknown_type_suggests_the_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("bindings.cron", "bindings.corn"));
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert_eq!(e.message, "unknown binding type \"bindings.corn\"");
+    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.cron\"?"));
+    assert_eq!(e.component.as_deref(), Some("ticker"));
+    assert_eq!(e.location.line, 6, "points at spec.type");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("bindings.cron", "binding.http"));
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, "unknown component type \"binding.http\"");
+    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.http\"?"));
+}
+
+#[test]
+fn unknown_version_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("version: v1", "version: v2"));
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, "bindings.cron has no version \"v2\"");
+    assert_eq!(e.fix.as_deref(), Some("write `version: v1`"));
+}
+
+#[test]
+fn missing_required_metadata_gives_the_field_and_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: direction\n    value: output\n",
+    );
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert_eq!(e.message, "bindings.http needs the metadata field \"url\"");
+    assert_eq!(e.location.line, 4, "points at metadata.name");
+    assert!(e.fix.as_deref().unwrap().contains("- name: url"), "{e}");
+}
+
+#[test]
+fn unknown_metadata_field_is_a_warning_with_the_nearest_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = cron("ticker", "@every 1s") + "  - name: schedul\n    value: \"@daily\"\n";
+    write(dir.path(), "c.yaml", &text);
+    let v = check(dir.path());
+    assert!(errors(&v).is_empty(), "{:#?}", v.diagnostics);
+    let w = warnings(&v);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].message, "unknown metadata field \"schedul\" for bindings.cron; it is ignored");
+    assert_eq!(w[0].fix.as_deref(), Some("did you mean \"schedule\"?"));
+    assert_eq!(w[0].location.line, 11);
+    // A warning does not stop the runtime from loading.
+    let rt = Runtime::from_path(dir.path()).unwrap();
+    assert_eq!(rt.diagnostics().len(), 1);
+}
+
+#[test]
+fn values_of_the_wrong_kind_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.yaml",
+        r#"apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: hook
+spec:
+  type: bindings.http
+  version: v1
+  metadata:
+  - name: url
+    value: http://localhost:1234
+  - name: responseTimeout
+    value: 10
+  - name: maxResponseBodySize
+    value: lots
+  - name: errorIfNot2XX
+    value: maybe
+  - name: MTLSRenegotiation
+    value: Sometimes
+"#,
+    );
+    let v = check(dir.path());
+    let e = errors(&v);
+    let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "metadata field \"responseTimeout\": \"10\" has a number without a unit (use e.g. \"10s\")",
+            "metadata field \"maxResponseBodySize\": \"lots\" is not a size (use e.g. 100Mi, 512Ki or 1048576)",
+            "metadata field \"errorIfNot2XX\": \"maybe\" is not a boolean (use true or false)",
+            "metadata field \"MTLSRenegotiation\": \"Sometimes\" is not one of RenegotiateNever, RenegotiateOnceAsClient, RenegotiateFreelyAsClient",
+        ]
+    );
+    assert_eq!(e.iter().map(|d| d.location.line).collect::<Vec<_>>(), [11, 13, 15, 17]);
+    assert!(e[0].fix.as_deref().unwrap().contains("Go duration"));
+}
+
+#[test]
+fn five_field_cron_shows_the_six_field_form() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &cron("nightly", "*/5 * * * *"));
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert!(e.message.contains("has 5 fields"), "{e}");
+    assert!(e.message.contains("seconds first"), "{e}");
+    assert_eq!(e.fix.as_deref(), Some("to fire at second 0 of the same minutes, write \"0 */5 * * * *\""));
+    assert_eq!(e.location.line, 9, "points at the schedule entry");
+
+    // The time zone prefix is kept in the suggested form.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &cron("nightly", "CRON_TZ=Europe/Berlin 30 4 * * *"));
+    let e = only_error(&check(dir.path())).clone();
+    assert!(e.fix.unwrap().contains("\"CRON_TZ=Europe/Berlin 0 30 4 * * *\""));
+}
+
+#[test]
+fn bad_schedules_are_named() {
+    for (schedule, expect) in [
+        ("@every", "empty duration"),
+        ("@every 10", "without a unit"),
+        ("@evry 10s", "did you mean \"@every\"?"),
+        ("TZ=Mars/Olympus 0 * * * * *", "unknown time zone \"Mars/Olympus\""),
+        ("0 0 25 * * *", "is not valid"),
+        ("0 0 0 * * 7", "day of week 7 is out of range"),
+        ("0 0 * *", "has 4 fields"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "c.yaml", &cron("c", schedule));
+        let v = check(dir.path());
+        let e = only_error(&v);
+        let all = format!("{} {}", e.message, e.fix.clone().unwrap_or_default());
+        assert!(all.contains(expect), "{schedule:?}: {all}");
+    }
+}
+
+#[test]
+fn duplicate_names_point_at_both() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &cron("ticker", "@every 1s"));
+    write(dir.path(), "b.yaml", &cron("ticker", "@every 2s"));
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert!(e.location.file.ends_with("b.yaml"));
+    assert!(e.message.contains("\"ticker\" is already used at"), "{e}");
+    assert!(e.message.contains("a.yaml:4"), "{e}");
+}
+
+#[test]
+fn multi_document_files_load_components_and_skip_other_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}---\napiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata:\n  name: sub\nspec:\n  topic: orders\n---\n# comment only\n---\napiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: r\n---\n{}",
+        cron("first", "@every 1s"),
+        cron("second", "@hourly")
+    );
+    write(dir.path(), "many.yml", &text);
+    write(dir.path(), "notes.txt", "not yaml: [");
+    let v = check(dir.path());
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let names: Vec<&str> = v.bindings.iter().map(|b| b.config.name.as_str()).collect();
+    assert_eq!(names, ["first", "second"]);
+    assert_eq!(v.bindings[1].component.name_location.line, 29);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &cron("a", "*/5 * * * *"));
+    write(dir.path(), "b.yaml", &cron("b", "@every 1s").replace("bindings.cron", "bindings.crom"));
+    write(dir.path(), "c.yaml", "kind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n");
+    write(dir.path(), "d.yaml", "a: [");
+    let err = Runtime::from_path(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    let files: Vec<String> = err
+        .diagnostics()
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.location.file.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // c.yaml: no apiVersion and no schedule.
+    assert_eq!(files, ["a.yaml", "b.yaml", "c.yaml", "c.yaml", "d.yaml"]);
+    let text = err.to_string();
+    assert!(text.starts_with("5 problems in the component files"), "{text}");
+    assert!(text.contains("has no apiVersion"), "{text}");
+}
+
+#[test]
+fn schema_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.yaml",
+        "apiVersion: dapr.io/v1\nkind: component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n",
+    );
+    write(
+        dir.path(),
+        "d.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: d\nspec:\n  type: bindings.cron\n  metdata:\n  - name: schedule\n    value: '@daily'\n",
+    );
+    write(
+        dir.path(),
+        "e.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: e\nspec:\n  type: bindings.cron\n  metadata:\n    schedule: '@daily'\n",
+    );
+    let v = check(dir.path());
+    let shown: Vec<String> = v.diagnostics.iter().map(|d| format!("{}:{} {}", d.location.file.file_name().unwrap().to_string_lossy(), d.location.line, d.message)).collect();
+    assert!(shown.contains(&"c.yaml:2 kind \"component\" is spelled wrong".to_string()), "{shown:#?}");
+    assert!(shown.iter().any(|s| s.starts_with("d.yaml:7 unknown field \"metdata\" in spec")), "{shown:#?}");
+    assert!(shown.iter().any(|s| s.starts_with("d.yaml:4 bindings.cron needs the metadata field \"schedule\"")), "{shown:#?}");
+    assert!(shown.iter().any(|s| s.starts_with("e.yaml:8 spec.metadata must be a list")), "{shown:#?}");
+    let d_fix = v.diagnostics.iter().find(|d| d.message.contains("metdata")).unwrap();
+    assert_eq!(d_fix.fix.as_deref(), Some("did you mean \"metadata\"?"));
+}
+
+#[test]
+fn other_families_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "state.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: localhost:6379\n",
+    );
+    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s"));
+    let v = check(dir.path());
+    assert!(errors(&v).is_empty());
+    assert_eq!(warnings(&v).len(), 1);
+    assert!(warnings(&v)[0].message.contains("is not a binding"));
+    assert_eq!(v.bindings.len(), 1);
+}
+
+#[test]
+fn direction_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", &(cron("c", "@every 1s") + "  - name: direction\n    value: inbound\n"));
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, "direction \"inbound\" is not one of input, output, \"input, output\"");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "h.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n",
+    );
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, "bindings.http is not an input binding, but direction says input");
+    assert_eq!(e.fix.as_deref(), Some("write `value: \"output\"`"));
+
+    // "input, output" on cron: both sides; no direction: every side the type has.
+    for extra in ["  - name: direction\n    value: \"input, output\"\n", ""] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "c.yaml", &(cron("c", "@every 1s") + extra));
+        let v = check(dir.path());
+        assert!(v.diagnostics.is_empty());
+        assert!(v.bindings[0].parts.input.is_some() && v.bindings[0].parts.output.is_some());
+    }
+}
+
+#[test]
+fn route_metadata_sets_the_input_route() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &(cron("a", "@every 1s") + "  - name: route\n    value: /onevent\n"));
+    write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
+    let rt = Runtime::from_path(dir.path()).unwrap();
+    let routes: Vec<(String, String)> = rt.bindings().into_iter().map(|b| (b.name, b.route)).collect();
+    assert_eq!(routes, [("a".to_string(), "/onevent".to_string()), ("b".to_string(), "/b".to_string())]);
+}
+
+#[test]
+fn missing_resources_path_is_an_error() {
+    let err = Runtime::from_path("/definitely/not/here").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.diagnostics()[0].message.starts_with("resources path cannot be read"));
+}
+
+#[test]
+fn scopes_limit_components_to_their_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &(cron("a", "@every 1s") + "scopes:\n- billing\n"));
+    write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
+    let names = |id: &str| -> Vec<String> {
+        Runtime::builder().resources_path(dir.path()).app_id(id).build().unwrap().bindings().into_iter().map(|b| b.name).collect()
+    };
+    assert_eq!(names("billing"), ["a", "b"]);
+    assert_eq!(names("shipping"), ["b"]);
+}

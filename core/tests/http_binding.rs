@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -171,7 +171,7 @@ async fn every_operation_reaches_the_server_with_its_method() {
             assert_eq!(resp.text(), format!("ok from {method}"), "{op}");
         }
     }
-    assert_eq!(server.requests().len(), cases.len());
+    assert_eq!(server.requests().len(), 9);
 }
 
 #[tokio::test]
@@ -235,6 +235,23 @@ async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_no
         "the value of a lowercase key leaked into a header: {:?}",
         seen.headers
     );
+
+    // The W3C trace context keys are lowercase by spec, and are still propagated.
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    rt.invoke(NAME, "get", Vec::new(), md(&[("traceparent", tp)])).await.unwrap();
+    assert_eq!(header(&server.last(), "traceparent"), Some(tp));
+}
+
+#[tokio::test]
+async fn accept_defaults_to_json_and_a_given_one_wins() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new()).await.unwrap();
+    assert_eq!(header(&server.last(), "accept"), Some(JSON));
+    rt.invoke(NAME, "get", Vec::new(), md(&[("Accept", "text/csv")])).await.unwrap();
+    let seen = server.last();
+    assert_eq!(header(&seen, "accept"), Some("text/csv"));
+    assert_eq!(seen.headers.get_all("accept").iter().count(), 1);
 }
 
 #[tokio::test]
@@ -369,6 +386,22 @@ async fn error_if_not_2xx_false_on_the_component_and_the_request_can_override_it
 }
 
 #[tokio::test]
+#[ignore = "bug in core/src/bindings/http.rs: a `path` with \"..\" leaves the url's base path (Dapr refuses it)"]
+async fn a_path_with_dot_dot_is_refused_like_dapr() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&format!("{}/base/sub", server.url), &[]);
+    for path in ["../../admin", "a/../../../admin", "%2e%2e/%2E%2E/admin"] {
+        let err = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path}: {err}");
+        assert!(err.message().contains("invalid path"), "{err}");
+    }
+    assert!(server.requests().is_empty(), "nothing is sent: {:?}", server.requests());
+}
+
+#[tokio::test]
 async fn a_bad_error_if_not_2xx_in_request_metadata_is_an_invalid_argument() {
     let server = serve().await;
     let (_dir, rt) = runtime(&server.url, &[]);
@@ -429,6 +462,19 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("maxResponseBodySize"), "{err}");
     assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn max_response_body_size_does_not_apply_to_the_content_length_of_a_head_response() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
+    let resp = rt
+        .invoke(NAME, "head", Vec::new(), md(&[("path", "big")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "200");
+    assert_eq!(resp.metadata["Content-Length"], "4096");
+    assert!(resp.data.is_empty());
 }
 
 #[tokio::test]

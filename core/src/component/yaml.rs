@@ -182,8 +182,9 @@ impl MarkedEventReceiver for Builder {
                     ),
                     Some(Frame::Map(entries, _, p, a)) => (
                         Node {
+                            // A block mapping starts where its first key is.
+                            pos: entries.first().map(|(k, _)| k.pos).unwrap_or(p),
                             value: Value::Map(entries),
-                            pos: p,
                         },
                         a,
                     ),

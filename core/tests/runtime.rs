@@ -1,0 +1,396 @@
+//! The runtime's contract with handlers and sources: ack on Ok, nack on Err or panic, the
+//! runtime goes on, bounded concurrency, shutdown drains; registration and invoke errors.
+//!
+//! A probe binding registered through the public `Registry` stands in for a source whose
+//! acks and nacks can be observed one by one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery::binding::{BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding};
+use bindery::registry::{BindingSpec, Field, FieldKind};
+use bindery::{ErrorKind, InputOptions, MetadataMap, Registry, Runtime, Verdict};
+use tokio::sync::mpsc;
+
+/// Per component name: the events to feed, and the verdicts seen.
+struct Feed {
+    events: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    verdicts: Arc<Mutex<Vec<Verdict>>>,
+}
+
+fn feeds() -> &'static Mutex<HashMap<String, Feed>> {
+    static FEEDS: OnceLock<Mutex<HashMap<String, Feed>>> = OnceLock::new();
+    FEEDS.get_or_init(Default::default)
+}
+
+struct Probe {
+    name: String,
+    fail_init: bool,
+}
+
+#[async_trait]
+impl InputBinding for Probe {
+    async fn read(&self, ctx: InputContext) -> bindery::Result<()> {
+        let (mut rx, verdicts) = {
+            let mut f = feeds().lock().unwrap();
+            let feed = f.get_mut(&self.name).unwrap();
+            (feed.events.take().unwrap(), feed.verdicts.clone())
+        };
+        // Submit as fast as the sink takes them; record each verdict when it comes.
+        let mut waits = Vec::new();
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Some(data) => match ctx.sink.submit(data, MetadataMap::new()).await {
+                        Ok(p) => {
+                            let v = verdicts.clone();
+                            waits.push(tokio::spawn(async move { let verdict = p.wait().await; v.lock().unwrap().push(verdict) }));
+                        }
+                        Err(_) => break,
+                    },
+                    None => break,
+                },
+            }
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OutputBinding for Probe {
+    fn operations(&self) -> &[&'static str] {
+        &["echo"]
+    }
+    async fn init(&self) -> bindery::Result<()> {
+        if self.fail_init {
+            return Err(bindery::Error::upstream("probe cannot reach its server"));
+        }
+        Ok(())
+    }
+    async fn invoke(&self, req: InvokeRequest) -> bindery::Result<InvokeResponse> {
+        Ok(InvokeResponse { data: req.data, metadata: req.metadata })
+    }
+}
+
+fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
+    let probe = Arc::new(Probe {
+        name: cfg.name.clone(),
+        fail_init: cfg.metadata.get("failInit") == Some("true"),
+    });
+    Ok(BindingParts {
+        input: cfg.direction.input.then(|| probe.clone() as Arc<dyn InputBinding>),
+        output: cfg.direction.output.then(|| probe as Arc<dyn OutputBinding>),
+    })
+}
+
+const PROBE_FIELDS: &[Field] = &[Field::optional("failInit", FieldKind::Bool, "false")];
+
+fn registry() -> Registry {
+    let mut r = Registry::builtin();
+    r.register(BindingSpec {
+        type_name: "bindings.probe",
+        aliases: &[],
+        versions: &["v1"],
+        input: true,
+        output: true,
+        operations: &["echo"],
+        fields: PROBE_FIELDS,
+        check: None,
+        build: build_probe,
+    });
+    r
+}
+
+struct Setup {
+    rt: Runtime,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    verdicts: Arc<Mutex<Vec<Verdict>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A runtime with one probe input named `name` plus the given extra component YAML.
+fn setup(name: &str, extra: &str, input: InputOptions) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probe.yaml"),
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.probe\n  version: v1\n{extra}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("out.yaml"),
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: files\nspec:\n  type: bindings.localstorage\n  version: v1\n  metadata:\n  - name: rootPath\n    value: ROOT\n"
+            .replace("ROOT", &dir.path().join("files").display().to_string()),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let verdicts = Arc::new(Mutex::new(Vec::new()));
+    feeds().lock().unwrap().insert(name.to_string(), Feed { events: Some(rx), verdicts: verdicts.clone() });
+    let rt = Runtime::builder()
+        .resources_path(dir.path())
+        .registry(registry())
+        .options(bindery::Options { input, ..Default::default() })
+        .build()
+        .unwrap();
+    Setup { rt, tx, verdicts, _dir: dir }
+}
+
+async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict> {
+    for _ in 0..500 {
+        if verdicts.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    verdicts.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn handler_errors_and_panics_nack_and_the_runtime_goes_on() {
+    let s = setup("probe-verdicts", "", InputOptions::default());
+    s.rt.on_event("probe-verdicts", |ev| async move {
+        match ev.text().as_str() {
+            "fail" => Err("the handler said no".into()),
+            "panic" => panic!("the handler blew up"),
+            _ => Ok(()),
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    for data in ["ok-1", "fail", "panic", "ok-2"] {
+        s.tx.send(data.as_bytes().to_vec()).unwrap();
+    }
+    let verdicts = wait_for(&s.verdicts, 4).await;
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Ack,
+            Verdict::Nack("the handler said no".into()),
+            Verdict::Nack("handler panicked: the handler blew up".into()),
+            Verdict::Ack,
+        ]
+    );
+    let stats = s.rt.input_stats("probe-verdicts").unwrap();
+    assert_eq!((stats.delivered, stats.acked, stats.nacked, stats.panicked), (4, 2, 2, 1));
+    // Outputs still answer after a handler panicked.
+    let resp = s.rt.invoke("probe-verdicts", "echo", b"still here".to_vec(), MetadataMap::new()).await.unwrap();
+    assert_eq!(resp.data, b"still here");
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_the_in_flight_handler() {
+    let s = setup("probe-drain", "", InputOptions { concurrency: 1, queue_capacity: 8 });
+    let finished = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    {
+        let finished = finished.clone();
+        let started = started.clone();
+        s.rt.on_event("probe-drain", move |_| {
+            let finished = finished.clone();
+            let started = started.clone();
+            async move {
+                started.notify_one();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    s.rt.start().await.unwrap();
+    for i in 0..3 {
+        s.tx.send(vec![i]).unwrap();
+    }
+    started.notified().await;
+    let report = s.rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert!(report.drained);
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the in-flight handler finished before shutdown returned");
+    // The two events still queued were never handled: they are nacked, so a source redelivers.
+    let verdicts = wait_for(&s.verdicts, 3).await;
+    assert_eq!(verdicts.len(), 3);
+    assert_eq!(verdicts.iter().filter(|v| v.is_ack()).count(), 1, "{verdicts:?}");
+    assert!(verdicts.contains(&Verdict::Nack("the runtime shut down before the event was handled".into())), "{verdicts:?}");
+    // And invoke is closed now.
+    let err = s.rt.invoke("files", "list", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_at_its_deadline() {
+    let s = setup("probe-deadline", "", InputOptions::default());
+    let started = Arc::new(tokio::sync::Notify::new());
+    let st = started.clone();
+    s.rt.on_event("probe-deadline", move |_| {
+        let st = st.clone();
+        async move {
+            st.notify_one();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    s.tx.send(b"slow".to_vec()).unwrap();
+    started.notified().await;
+    let t = std::time::Instant::now();
+    let report = s.rt.shutdown(Duration::from_millis(200)).await.unwrap();
+    assert!(!report.drained);
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let s = setup("probe-concurrency", "", InputOptions { concurrency: 3, queue_capacity: 4 });
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    {
+        let (now, max) = (now.clone(), max.clone());
+        s.rt.on_event("probe-concurrency", move |_| {
+            let (now, max) = (now.clone(), max.clone());
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    s.rt.start().await.unwrap();
+    for i in 0..20 {
+        s.tx.send(vec![i]).unwrap();
+    }
+    let verdicts = wait_for(&s.verdicts, 20).await;
+    assert_eq!(verdicts.len(), 20);
+    assert!(verdicts.iter().all(Verdict::is_ack));
+    assert_eq!(max.load(Ordering::SeqCst), 3);
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn one_at_a_time_keeps_order() {
+    let s = setup("probe-order", "", InputOptions::default());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sn = seen.clone();
+    s.rt.on_event("probe-order", move |ev| {
+        let sn = sn.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(u64::from(10 - ev.data[0] % 10))).await;
+            sn.lock().unwrap().push(ev.data[0]);
+            Ok(())
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    for i in 0..30u8 {
+        s.tx.send(vec![i]).unwrap();
+    }
+    wait_for(&s.verdicts, 30).await;
+    assert_eq!(*seen.lock().unwrap(), (0..30).collect::<Vec<u8>>());
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn registration_errors_name_the_input_bindings() {
+    let s = setup("probe-names", "", InputOptions::default());
+    let err = s.rt.on_event("probe-nmaes", |_| async { Ok(()) }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.to_string(), "probe-nmaes: no input binding named \"probe-nmaes\"; the input bindings are (nearest first): probe-names");
+
+    let err = s.rt.on_event("files", |_| async { Ok(()) }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().starts_with("\"files\" is not an input binding (bindings.localstorage is an output binding only)"), "{err}");
+
+    s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap();
+    let err = s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+
+    s.rt.start().await.unwrap();
+    let err = s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(s.rt.start().await.unwrap_err().kind(), ErrorKind::InvalidState);
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_input_without_handler_is_not_started_and_reported() {
+    let s = setup("probe-unhandled", "", InputOptions::default());
+    s.rt.start().await.unwrap();
+    assert_eq!(s.rt.unhandled_inputs(), ["probe-unhandled"]);
+    assert!(s.rt.input_stats("probe-unhandled").is_none());
+    s.tx.send(b"x".to_vec()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.verdicts.lock().unwrap().is_empty());
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn invoke_errors_are_named() {
+    let s = setup("probe-invoke", "  metadata:\n  - name: direction\n    value: input\n", InputOptions::default());
+    let err = s.rt.invoke("fils", "get", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.message(), "no output binding named \"fils\"; the output bindings are (nearest first): files");
+
+    let err = s.rt.invoke("files", "read", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert_eq!(err.to_string(), "files (read): bindings.localstorage has no operation \"read\"; its operations are: create, get, list, delete");
+
+    let err = s.rt.invoke("files", "lst", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert!(err.message().contains("(did you mean \"list\"?)"), "{err}");
+
+    let err = s.rt.invoke("probe-invoke", "echo", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert!(err.message().contains("direction metadata leaves output out"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_init_fails_start_unless_ignore_errors() {
+    let s = setup("probe-init", "  metadata:\n  - name: failInit\n    value: \"true\"\n", InputOptions::default());
+    let err = s.rt.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert_eq!(err.component(), Some("probe-init"));
+
+    let s = setup(
+        "probe-ignore",
+        "  ignoreErrors: true\n  metadata:\n  - name: failInit\n    value: \"true\"\n",
+        InputOptions::default(),
+    );
+    s.rt.start().await.unwrap();
+    let err = s.rt.invoke("probe-ignore", "echo", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.to_string().contains("probe cannot reach its server"));
+    // The other outputs work.
+    s.rt.invoke("files", "list", Vec::new(), MetadataMap::new()).await.unwrap();
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[test]
+fn error_codes_are_stable() {
+    let codes: Vec<(i32, &str)> = ErrorKind::ALL.iter().map(|k| (k.code(), k.name())).collect();
+    assert_eq!(
+        codes,
+        [
+            (1, "invalid_config"),
+            (2, "not_found"),
+            (3, "unsupported_operation"),
+            (4, "invalid_argument"),
+            (5, "timeout"),
+            (6, "circuit_open"),
+            (7, "upstream"),
+            (8, "closed"),
+            (9, "internal"),
+            (10, "invalid_state"),
+            (11, "handler_failed"),
+        ]
+    );
+    assert_eq!(ErrorKind::from_code(7), ErrorKind::Upstream);
+    assert_eq!(ErrorKind::from_code(999), ErrorKind::Internal);
+}

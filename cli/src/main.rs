@@ -15,7 +15,11 @@ use bindery::{MetadataMap, Registry, Runtime};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bindery", version, about = "Dapr-compatible bindings in-process: validate, invoke, listen")]
+#[command(
+    name = "bindery",
+    version,
+    about = "Dapr-compatible bindings in-process: validate, invoke, listen"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,12 @@ struct Cli {
 #[derive(Args)]
 struct Resources {
     /// A folder of Dapr component YAML files (repeatable).
-    #[arg(long = "resources-path", short = 'd', visible_alias = "components-path", default_value = "./components")]
+    #[arg(
+        long = "resources-path",
+        short = 'd',
+        visible_alias = "components-path",
+        default_value = "./components"
+    )]
     resources_path: Vec<PathBuf>,
     /// The app ID, for components with `scopes`.
     #[arg(long = "app-id", short = 'a')]
@@ -33,7 +42,9 @@ struct Resources {
 
 impl Resources {
     fn runtime(&self, name: &str) -> Result<Runtime, bindery::Error> {
-        let mut b = Runtime::builder().resources_paths(self.resources_path.clone()).only([name]);
+        let mut b = Runtime::builder()
+            .resources_paths(self.resources_path.clone())
+            .only([name]);
         if let Some(id) = &self.app_id {
             b = b.app_id(id.clone());
         }
@@ -90,7 +101,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
     match cli.command {
@@ -117,7 +129,11 @@ fn main() -> ExitCode {
             let metadata: MetadataMap = metadata.into_iter().collect();
             run(invoke(resources, name, operation, data, metadata))
         }
-        Command::Listen { resources, name, count } => run(listen(resources, name, count)),
+        Command::Listen {
+            resources,
+            name,
+            count,
+        } => run(listen(resources, name, count)),
     }
 }
 
@@ -141,11 +157,20 @@ fn run(fut: impl std::future::Future<Output = Result<(), bindery::Error>>) -> Ex
 fn validate(resources: &Resources) -> ExitCode {
     let (components, diags) = component::load_paths(&resources.resources_path);
     let count = components.len();
-    let v = component::validate(components, &Registry::builtin(), resources.app_id.as_deref(), diags);
+    let v = component::validate(
+        components,
+        &Registry::builtin(),
+        resources.app_id.as_deref(),
+        diags,
+    );
     for d in &v.diagnostics {
         println!("{d}");
     }
-    let errors = v.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = v.diagnostics.len() - errors;
     if errors > 0 {
         println!("{errors} error(s), {warnings} warning(s) in {count} component(s)");
@@ -192,14 +217,20 @@ fn event_json(ev: &bindery::Event) -> serde_json::Value {
     match std::str::from_utf8(&ev.data) {
         Ok(text) => obj["data"] = serde_json::Value::String(text.to_string()),
         Err(_) => {
-            obj["data"] = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&ev.data));
+            obj["data"] = serde_json::Value::String(
+                base64::engine::general_purpose::STANDARD.encode(&ev.data),
+            );
             obj["dataEncoding"] = serde_json::Value::String("base64".into());
         }
     }
     obj
 }
 
-async fn listen(resources: Resources, name: String, count: Option<u64>) -> Result<(), bindery::Error> {
+async fn listen(
+    resources: Resources,
+    name: String,
+    count: Option<u64>,
+) -> Result<(), bindery::Error> {
     let rt = resources.runtime(&name)?;
     let seen = Arc::new(AtomicU64::new(0));
     let done = Arc::new(tokio::sync::Notify::new());

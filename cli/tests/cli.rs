@@ -16,7 +16,10 @@ fn text(b: &[u8]) -> String {
 }
 
 fn examples() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/components").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/components")
+        .display()
+        .to_string()
 }
 
 fn storage_component(dir: &Path) -> std::path::PathBuf {
@@ -38,10 +41,22 @@ fn validate_accepts_the_examples() {
     let out = bindery(&["validate", "--resources-path", &examples()]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("ok: cleanup-cron (bindings.cron, input)"), "{stdout}");
-    assert!(stdout.contains("ok: monitoring-webhook (bindings.http, output)"), "{stdout}");
-    assert!(stdout.contains("ok: records (bindings.localstorage, output)"), "{stdout}");
-    assert!(stdout.contains("3 component(s) valid, 0 warning(s)"), "{stdout}");
+    assert!(
+        stdout.contains("ok: cleanup-cron (bindings.cron, input)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok: monitoring-webhook (bindings.http, output)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok: records (bindings.localstorage, output)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 component(s) valid, 0 warning(s)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -57,35 +72,97 @@ fn validate_prints_every_problem_and_exits_1() {
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.htp\n  version: v1\n",
     )
     .unwrap();
-    let out = bindery(&["validate", "--resources-path", &dir.path().display().to_string()]);
+    let out = bindery(&[
+        "validate",
+        "--resources-path",
+        &dir.path().display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("cron.yaml:9:5: error in component \"nightly\": cron schedule \"0 3 * * *\" has 5 fields"), "{stdout}");
-    assert!(stdout.contains("fix: to fire at second 0 of the same minutes, write \"0 0 3 * * *\""), "{stdout}");
-    assert!(stdout.contains("cron.yaml:11:5: warning in component \"nightly\": unknown metadata field \"timezone\""), "{stdout}");
-    assert!(stdout.contains("hook.yaml:6:9: error in component \"hook\": unknown binding type \"bindings.htp\""), "{stdout}");
-    assert!(stdout.contains("fix: did you mean \"bindings.http\"?"), "{stdout}");
-    assert!(stdout.contains("2 error(s), 1 warning(s) in 2 component(s)"), "{stdout}");
+    assert!(
+        stdout.contains("fix: to fire at second 0 of the same minutes, write \"0 0 3 * * *\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "cron.yaml:11:5: warning in component \"nightly\": unknown metadata field \"timezone\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "hook.yaml:6:9: error in component \"hook\": unknown binding type \"bindings.htp\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: did you mean \"bindings.http\"?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 error(s), 1 warning(s) in 2 component(s)"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn invoke_local_storage_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let comps = storage_component(dir.path()).display().to_string();
-    let out = bindery(&["invoke", "--resources-path", &comps, "files", "create", "--data", "hello bindery", "--metadata", "fileName=greeting.txt"]);
+    let out = bindery(&[
+        "invoke",
+        "--resources-path",
+        &comps,
+        "files",
+        "create",
+        "--data",
+        "hello bindery",
+        "--metadata",
+        "fileName=greeting.txt",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), r#"{"fileName":"greeting.txt"}"#);
-    assert_eq!(std::fs::read_to_string(dir.path().join("root/greeting.txt")).unwrap(), "hello bindery");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("root/greeting.txt")).unwrap(),
+        "hello bindery"
+    );
 
     let payload = dir.path().join("payload.bin");
     std::fs::write(&payload, [0u8, 159, 146, 150]).unwrap();
-    let out = bindery(&["invoke", "-d", &comps, "files", "create", "--data-file", &payload.display().to_string(), "-m", "fileName=raw.bin"]);
+    let out = bindery(&[
+        "invoke",
+        "-d",
+        &comps,
+        "files",
+        "create",
+        "--data-file",
+        &payload.display().to_string(),
+        "-m",
+        "fileName=raw.bin",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let out = bindery(&["invoke", "--resources-path", &comps, "files", "get", "--metadata", "fileName=greeting.txt"]);
+    let out = bindery(&[
+        "invoke",
+        "--resources-path",
+        &comps,
+        "files",
+        "get",
+        "--metadata",
+        "fileName=greeting.txt",
+    ]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "hello bindery");
-    let out = bindery(&["invoke", "--resources-path", &comps, "files", "get", "--metadata", "fileName=raw.bin"]);
+    let out = bindery(&[
+        "invoke",
+        "--resources-path",
+        &comps,
+        "files",
+        "get",
+        "--metadata",
+        "fileName=raw.bin",
+    ]);
     assert_eq!(out.stdout, [0u8, 159, 146, 150]);
 }
 
@@ -101,10 +178,27 @@ fn invoke_failures_exit_1_with_the_error() {
     );
     let out = bindery(&["invoke", "--resources-path", &comps, "fles", "get"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no binding named \"fles\"; the bindings are (nearest first): files"), "{}", text(&out.stderr));
-    let out = bindery(&["invoke", "--resources-path", &comps, "files", "get", "-m", "fileName=../../etc/passwd"]);
+    assert!(
+        text(&out.stderr)
+            .contains("no binding named \"fles\"; the bindings are (nearest first): files"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bindery(&[
+        "invoke",
+        "--resources-path",
+        &comps,
+        "files",
+        "get",
+        "-m",
+        "fileName=../../etc/passwd",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("leaves rootPath"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("leaves rootPath"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -113,13 +207,18 @@ fn invoke_http_prints_body_and_metadata() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             server.set_nonblocking(true).unwrap();
             let listener = tokio::net::TcpListener::from_std(server).unwrap();
             let app = axum::Router::new().route(
                 "/hooks/alert",
-                axum::routing::post(|body: String| async move { ([("x-seen", "yes")], format!("got {body}")) }),
+                axum::routing::post(|body: String| async move {
+                    ([("x-seen", "yes")], format!("got {body}"))
+                }),
             );
             axum::serve(listener, app).await.unwrap();
         });
@@ -130,7 +229,17 @@ fn invoke_http_prints_body_and_metadata() {
         format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://127.0.0.1:{port}/hooks\n"),
     )
     .unwrap();
-    let out = bindery(&["invoke", "--resources-path", &dir.path().display().to_string(), "hook", "post", "--data", "disk full", "-m", "path=/alert"]);
+    let out = bindery(&[
+        "invoke",
+        "--resources-path",
+        &dir.path().display().to_string(),
+        "hook",
+        "post",
+        "--data",
+        "disk full",
+        "-m",
+        "path=/alert",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "got disk full");
     let stderr = text(&out.stderr);
@@ -146,23 +255,48 @@ fn listen_prints_json_lines_and_stops_after_count() {
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 100ms\"\n",
     )
     .unwrap();
-    let out = bindery(&["listen", "--resources-path", &dir.path().display().to_string(), "tick", "--count", "3"]);
+    let out = bindery(&[
+        "listen",
+        "--resources-path",
+        &dir.path().display().to_string(),
+        "tick",
+        "--count",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     for l in &lines {
         assert_eq!(l["binding"], "tick");
         assert_eq!(l["data"], "");
         assert_eq!(l["metadata"]["timeZone"], "Local");
-        assert!(l["metadata"]["readTimeUTC"].as_str().unwrap().ends_with("UTC"));
+        assert!(l["metadata"]["readTimeUTC"]
+            .as_str()
+            .unwrap()
+            .ends_with("UTC"));
     }
 }
 
 #[test]
 fn listen_to_a_name_that_is_no_binding_fails() {
-    let out = bindery(&["listen", "--resources-path", &examples(), "cleanup-corn", "--count", "1"]);
+    let out = bindery(&[
+        "listen",
+        "--resources-path",
+        &examples(),
+        "cleanup-corn",
+        "--count",
+        "1",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("no binding named \"cleanup-corn\"; the bindings are (nearest first): cleanup-cron"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no binding named \"cleanup-corn\"; the bindings are (nearest first): cleanup-cron"
+        ),
+        "{stderr}"
+    );
 }

@@ -116,9 +116,9 @@ pub struct PendingVerdict(oneshot::Receiver<Verdict>);
 impl PendingVerdict {
     /// Wait for the handler's verdict. An event dropped unhandled (at shutdown) is a nack.
     pub async fn wait(self) -> Verdict {
-        self.0
-            .await
-            .unwrap_or_else(|_| Verdict::Nack("the runtime shut down before the event was handled".into()))
+        self.0.await.unwrap_or_else(|_| {
+            Verdict::Nack("the runtime shut down before the event was handled".into())
+        })
     }
 }
 
@@ -141,10 +141,10 @@ impl EventSink {
             data,
             metadata,
         };
-        self.tx
-            .send(Delivery { event, reply })
-            .await
-            .map_err(|_| Error::new(ErrorKind::Closed, "the runtime is shutting down").with_component(&*self.binding))?;
+        self.tx.send(Delivery { event, reply }).await.map_err(|_| {
+            Error::new(ErrorKind::Closed, "the runtime is shutting down")
+                .with_component(&*self.binding)
+        })?;
         Ok(PendingVerdict(rx))
     }
 

@@ -99,6 +99,11 @@ impl fmt::Display for ErrorKind {
 /// A bindery error: a kind, a message, and where it happened.
 #[derive(Debug, Clone)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug, Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     component: Option<String>,
@@ -115,13 +120,15 @@ impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            component: None,
-            operation: None,
-            retryable: kind.default_retryable(),
-            source_text: None,
-            diagnostics: Vec::new(),
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                component: None,
+                operation: None,
+                retryable: kind.default_retryable(),
+                source_text: None,
+                diagnostics: Vec::new(),
+            }),
         }
     }
 
@@ -135,7 +142,7 @@ impl Error {
                 if errors == 1 { "" } else { "s" }
             ),
         );
-        e.diagnostics = diagnostics;
+        e.inner.diagnostics = diagnostics;
         e
     }
 
@@ -156,81 +163,81 @@ impl Error {
 
     /// Attach the component name.
     pub fn with_component(mut self, name: impl Into<String>) -> Self {
-        self.component = Some(name.into());
+        self.inner.component = Some(name.into());
         self
     }
 
     /// Attach the operation name.
     pub fn with_operation(mut self, op: impl Into<String>) -> Self {
-        self.operation = Some(op.into());
+        self.inner.operation = Some(op.into());
         self
     }
 
     /// Override whether a retry can help.
     pub fn with_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+        self.inner.retryable = retryable;
         self
     }
 
     /// Attach the text of the underlying error.
     pub fn with_source(mut self, source: impl fmt::Display) -> Self {
-        self.source_text = Some(source.to_string());
+        self.inner.source_text = Some(source.to_string());
         self
     }
 
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The stable numeric code of this error's kind.
     pub fn code(&self) -> i32 {
-        self.kind.code()
+        self.inner.kind.code()
     }
 
     /// The message, without component, operation or source.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The component the error is about, if any.
     pub fn component(&self) -> Option<&str> {
-        self.component.as_deref()
+        self.inner.component.as_deref()
     }
 
     /// The operation the error is about, if any.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.inner.operation.as_deref()
     }
 
     /// Whether retrying the same call later can succeed.
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.inner.retryable
     }
 
     /// The text of the underlying error, if any.
     pub fn source_text(&self) -> Option<&str> {
-        self.source_text.as_deref()
+        self.inner.source_text.as_deref()
     }
 
     /// Every diagnostic of an `InvalidConfig` error (errors and warnings).
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        &self.inner.diagnostics
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.component, &self.operation) {
+        match (&self.inner.component, &self.inner.operation) {
             (Some(c), Some(o)) => write!(f, "{c} ({o}): ")?,
             (Some(c), None) => write!(f, "{c}: ")?,
             _ => {}
         }
-        f.write_str(&self.message)?;
-        if let Some(s) = &self.source_text {
+        f.write_str(&self.inner.message)?;
+        if let Some(s) = &self.inner.source_text {
             write!(f, ": {s}")?;
         }
-        for d in self.diagnostics.iter().filter(|d| d.is_error()) {
+        for d in self.inner.diagnostics.iter().filter(|d| d.is_error()) {
             write!(f, "\n{d}")?;
         }
         Ok(())

@@ -31,4 +31,7 @@ pub mod runtime;
 pub use binding::{Event, InvokeRequest, InvokeResponse, MetadataMap, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::Registry;
-pub use runtime::{BindingInfo, HandlerResult, InputOptions, InputStats, Options, Runtime, RuntimeBuilder, ShutdownReport};
+pub use runtime::{
+    BindingInfo, HandlerResult, InputOptions, InputStats, Options, Runtime, RuntimeBuilder,
+    ShutdownReport,
+};

@@ -16,7 +16,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::binding::{Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding, Verdict};
+use crate::binding::{
+    Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding, Verdict,
+};
 use crate::component::{self, ranked, Diagnostic, ValidBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Registry;
@@ -116,7 +119,8 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime> {
         let registry = self.registry.unwrap_or_default();
         let (components, diags) = component::load_paths(&self.paths);
-        let validated = component::validate(components, &registry, self.options.app_id.as_deref(), diags);
+        let validated =
+            component::validate(components, &registry, self.options.app_id.as_deref(), diags);
         if !validated.is_ok() {
             return Err(Error::invalid_config(validated.diagnostics));
         }
@@ -172,7 +176,10 @@ fn not_found(name: &str, what: &str, names: &[&str]) -> Error {
     let msg = if list.is_empty() {
         format!("no {what} named {name:?}: there are none in the resources path")
     } else {
-        format!("no {what} named {name:?}; the {what}s are (nearest first): {}", list.join(", "))
+        format!(
+            "no {what} named {name:?}; the {what}s are (nearest first): {}",
+            list.join(", ")
+        )
     };
     Error::new(ErrorKind::NotFound, msg).with_component(name)
 }
@@ -200,7 +207,10 @@ impl OutputSlot {
                     Ok(r) => r,
                     Err(_) => Err(Error::new(
                         ErrorKind::Timeout,
-                        format!("init timeout for component {name} exceeded after {:?}", self.timeout),
+                        format!(
+                            "init timeout for component {name} exceeded after {:?}",
+                            self.timeout
+                        ),
                     )),
                 }
             })
@@ -284,7 +294,15 @@ pub struct Runtime {
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("bindings", &self.inner.bindings.iter().map(|b| &b.config.name).collect::<Vec<_>>())
+            .field(
+                "bindings",
+                &self
+                    .inner
+                    .bindings
+                    .iter()
+                    .map(|b| &b.config.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -371,10 +389,17 @@ impl Runtime {
 
     fn register(&self, name: &str, options: InputOptions, handler: HandlerFn) -> Result<()> {
         if *self.inner.state.lock().unwrap() != State::Created {
-            return Err(Error::new(ErrorKind::InvalidState, "handlers must be registered before start").with_component(name));
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "handlers must be registered before start",
+            )
+            .with_component(name));
         }
         if options.concurrency == 0 || options.queue_capacity == 0 {
-            return Err(Error::invalid_argument("concurrency and queue_capacity must be at least 1").with_component(name));
+            return Err(Error::invalid_argument(
+                "concurrency and queue_capacity must be at least 1",
+            )
+            .with_component(name));
         }
         match self.binding(name) {
             Some(b) if b.parts.input.is_some() => {}
@@ -385,15 +410,22 @@ impl Runtime {
                     format!("{} is an output binding only", b.spec.type_name)
                 };
                 let mut e = not_found(name, "input binding", &self.input_names());
-                e = Error::new(ErrorKind::NotFound, format!("{name:?} is not an input binding ({why}); {}", e.message()))
-                    .with_component(name);
+                e = Error::new(
+                    ErrorKind::NotFound,
+                    format!("{name:?} is not an input binding ({why}); {}", e.message()),
+                )
+                .with_component(name);
                 return Err(e);
             }
             None => return Err(not_found(name, "input binding", &self.input_names())),
         }
         let mut handlers = self.inner.handlers.lock().unwrap();
         if handlers.contains_key(name) {
-            return Err(Error::new(ErrorKind::InvalidState, "a handler is already registered for this binding").with_component(name));
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "a handler is already registered for this binding",
+            )
+            .with_component(name));
         }
         handlers.insert(name.to_string(), Registered { handler, options });
         Ok(())
@@ -406,12 +438,17 @@ impl Runtime {
 
     /// The counters of an input binding, once started.
     pub fn input_stats(&self, name: &str) -> Option<InputStats> {
-        self.inner.stats.lock().unwrap().get(name).map(|c| InputStats {
-            delivered: c.delivered.load(Ordering::Relaxed),
-            acked: c.acked.load(Ordering::Relaxed),
-            nacked: c.nacked.load(Ordering::Relaxed),
-            panicked: c.panicked.load(Ordering::Relaxed),
-        })
+        self.inner
+            .stats
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|c| InputStats {
+                delivered: c.delivered.load(Ordering::Relaxed),
+                acked: c.acked.load(Ordering::Relaxed),
+                nacked: c.nacked.load(Ordering::Relaxed),
+                panicked: c.panicked.load(Ordering::Relaxed),
+            })
     }
 
     /// Initialise the outputs and start every input binding that has a handler. Must be called
@@ -420,13 +457,19 @@ impl Runtime {
         {
             let mut st = self.inner.state.lock().unwrap();
             if *st != State::Created {
-                return Err(Error::new(ErrorKind::InvalidState, "the runtime was already started"));
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    "the runtime was already started",
+                ));
             }
             *st = State::Started;
         }
         // Outputs first, so that handlers can invoke them from their first event.
         let mut failures = Vec::new();
-        let inits = self.inner.outputs.iter().map(|(name, slot)| async move { (name, slot.ready(name).await, slot.ignore_errors) });
+        let inits =
+            self.inner.outputs.iter().map(|(name, slot)| async move {
+                (name, slot.ready(name).await, slot.ignore_errors)
+            });
         for (name, res, ignore) in futures::future::join_all(inits).await {
             if let Err(e) = res {
                 if ignore {
@@ -441,9 +484,12 @@ impl Runtime {
             return Err(e);
         }
 
-        let mut handlers: HashMap<String, Registered> = std::mem::take(&mut *self.inner.handlers.lock().unwrap());
+        let mut handlers: HashMap<String, Registered> =
+            std::mem::take(&mut *self.inner.handlers.lock().unwrap());
         for b in &self.inner.bindings {
-            let Some(input) = b.parts.input.clone() else { continue };
+            let Some(input) = b.parts.input.clone() else {
+                continue;
+            };
             let name = b.config.name.clone();
             let Some(reg) = handlers.remove(&name) else {
                 tracing::warn!(
@@ -466,7 +512,11 @@ impl Runtime {
                 return Err(e.with_component(&name));
             }
             let counters = Arc::new(Counters::default());
-            self.inner.stats.lock().unwrap().insert(name.clone(), counters.clone());
+            self.inner
+                .stats
+                .lock()
+                .unwrap()
+                .insert(name.clone(), counters.clone());
             let (tx, rx) = mpsc::channel::<Delivery>(reg.options.queue_capacity);
             let sink = EventSink::new(Arc::from(name.as_str()), tx);
             self.inner.tracker.spawn(dispatch(
@@ -484,9 +534,15 @@ impl Runtime {
             let reader_name = name.clone();
             let handle = tokio::spawn(async move {
                 match AssertUnwindSafe(input.read(ctx)).catch_unwind().await {
-                    Ok(Ok(())) => tracing::debug!(component = %reader_name, "input binding stopped"),
-                    Ok(Err(e)) => tracing::error!(component = %reader_name, "input binding failed: {e}"),
-                    Err(p) => tracing::error!(component = %reader_name, "input binding panicked: {}", panic_message(&*p)),
+                    Ok(Ok(())) => {
+                        tracing::debug!(component = %reader_name, "input binding stopped")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(component = %reader_name, "input binding failed: {e}")
+                    }
+                    Err(p) => {
+                        tracing::error!(component = %reader_name, "input binding panicked: {}", panic_message(&*p))
+                    }
                 }
             });
             self.inner.readers.lock().unwrap().push((name, handle));
@@ -531,7 +587,9 @@ impl Runtime {
     fn output_slot(&self, name: &str, op: &str) -> Result<Arc<OutputSlot>> {
         let state = *self.inner.state.lock().unwrap();
         if state == State::Stopped {
-            return Err(Error::new(ErrorKind::Closed, "the runtime is shut down").with_component(name).with_operation(op));
+            return Err(Error::new(ErrorKind::Closed, "the runtime is shut down")
+                .with_component(name)
+                .with_operation(op));
         }
         let Some(slot) = self.inner.outputs.get(name) else {
             let outputs: Vec<&str> = self.inner.outputs.keys().map(String::as_str).collect();
@@ -543,7 +601,10 @@ impl Runtime {
                 };
                 return Err(Error::new(
                     ErrorKind::UnsupportedOperation,
-                    format!("{name:?} ({}) is not an output binding: {why}", b.spec.type_name),
+                    format!(
+                        "{name:?} ({}) is not an output binding: {why}",
+                        b.spec.type_name
+                    ),
                 )
                 .with_component(name)
                 .with_operation(op));
@@ -558,7 +619,10 @@ impl Runtime {
                 .unwrap_or_default();
             return Err(Error::new(
                 ErrorKind::UnsupportedOperation,
-                format!("{type_name} has no operation {op:?}{near}; its operations are: {}", ops.join(", ")),
+                format!(
+                    "{type_name} has no operation {op:?}{near}; its operations are: {}",
+                    ops.join(", ")
+                ),
             )
             .with_component(name)
             .with_operation(op));
@@ -578,7 +642,8 @@ impl Runtime {
         }
         let until = tokio::time::Instant::now() + deadline;
         self.inner.stop_inputs.cancel();
-        let readers: Vec<(String, JoinHandle<()>)> = std::mem::take(&mut *self.inner.readers.lock().unwrap());
+        let readers: Vec<(String, JoinHandle<()>)> =
+            std::mem::take(&mut *self.inner.readers.lock().unwrap());
         for (name, mut h) in readers {
             if tokio::time::timeout_at(until, &mut h).await.is_err() {
                 tracing::warn!(component = %name, "input binding did not stop in time; it is aborted");
@@ -586,7 +651,9 @@ impl Runtime {
             }
         }
         self.inner.tracker.close();
-        let drained = tokio::time::timeout_at(until, self.inner.tracker.wait()).await.is_ok();
+        let drained = tokio::time::timeout_at(until, self.inner.tracker.wait())
+            .await
+            .is_ok();
         if !drained {
             tracing::warn!("shutdown deadline of {deadline:?} passed with handlers still running; their events stay unacked");
         }
@@ -615,7 +682,11 @@ impl Runtime {
 }
 
 fn e_or_timeout(name: &str) -> Error {
-    Error::new(ErrorKind::Timeout, format!("init timeout for component {name} exceeded")).with_component(name)
+    Error::new(
+        ErrorKind::Timeout,
+        format!("init timeout for component {name} exceeded"),
+    )
+    .with_component(name)
 }
 
 /// Take deliveries off the queue and run the handler on each, at most `concurrency` at once.
@@ -645,7 +716,10 @@ async fn dispatch(
         tracker.spawn(async move {
             counters.delivered.fetch_add(1, Ordering::Relaxed);
             let event = delivery.event;
-            let verdict = match AssertUnwindSafe(async move { handler(event).await }).catch_unwind().await {
+            let verdict = match AssertUnwindSafe(async move { handler(event).await })
+                .catch_unwind()
+                .await
+            {
                 Ok(Ok(())) => {
                     counters.acked.fetch_add(1, Ordering::Relaxed);
                     Verdict::Ack

@@ -19,15 +19,39 @@ fn next(schedule: &str, after: &str) -> String {
 
 #[test]
 fn six_field_schedules() {
-    assert_eq!(next("TZ=UTC 0 */5 * * * *", "2024-06-05T10:02:30Z"), "2024-06-05T10:05:00+00:00");
-    assert_eq!(next("TZ=UTC */10 * * * * *", "2024-06-05T10:02:30Z"), "2024-06-05T10:02:40+00:00");
-    assert_eq!(next("TZ=UTC 15 30 4 * * *", "2024-06-05T10:00:00Z"), "2024-06-06T04:30:15+00:00");
+    assert_eq!(
+        next("TZ=UTC 0 */5 * * * *", "2024-06-05T10:02:30Z"),
+        "2024-06-05T10:05:00+00:00"
+    );
+    assert_eq!(
+        next("TZ=UTC */10 * * * * *", "2024-06-05T10:02:30Z"),
+        "2024-06-05T10:02:40+00:00"
+    );
+    assert_eq!(
+        next("TZ=UTC 15 30 4 * * *", "2024-06-05T10:00:00Z"),
+        "2024-06-06T04:30:15+00:00"
+    );
     // Day of week as Dapr numbers it: 0 is Sunday, 1-5 Monday to Friday.
-    assert_eq!(next("TZ=UTC 30 0 9 * * 1-5", "2024-06-01T00:00:00Z"), "2024-06-03T09:00:30+00:00"); // Sat -> Mon
-    assert_eq!(next("TZ=UTC 0 0 12 * * 0", "2024-06-05T00:00:00Z"), "2024-06-09T12:00:00+00:00"); // Wed -> Sun
-    assert_eq!(next("TZ=UTC 0 0 12 * * SAT", "2024-06-05T00:00:00Z"), "2024-06-08T12:00:00+00:00");
-    assert_eq!(next("TZ=UTC 0 0 0 1 JAN *", "2024-06-05T00:00:00Z"), "2025-01-01T00:00:00+00:00");
-    assert_eq!(next("TZ=UTC 0 0 */6 ? * *", "2024-06-05T07:00:00Z"), "2024-06-05T12:00:00+00:00");
+    assert_eq!(
+        next("TZ=UTC 30 0 9 * * 1-5", "2024-06-01T00:00:00Z"),
+        "2024-06-03T09:00:30+00:00"
+    ); // Sat -> Mon
+    assert_eq!(
+        next("TZ=UTC 0 0 12 * * 0", "2024-06-05T00:00:00Z"),
+        "2024-06-09T12:00:00+00:00"
+    ); // Wed -> Sun
+    assert_eq!(
+        next("TZ=UTC 0 0 12 * * SAT", "2024-06-05T00:00:00Z"),
+        "2024-06-08T12:00:00+00:00"
+    );
+    assert_eq!(
+        next("TZ=UTC 0 0 0 1 JAN *", "2024-06-05T00:00:00Z"),
+        "2025-01-01T00:00:00+00:00"
+    );
+    assert_eq!(
+        next("TZ=UTC 0 0 */6 ? * *", "2024-06-05T07:00:00Z"),
+        "2024-06-05T12:00:00+00:00"
+    );
 }
 
 #[test]
@@ -44,17 +68,41 @@ fn descriptors() {
 
 #[test]
 fn every_duration() {
-    assert_eq!(next("@every 30s", "2024-06-05T10:00:00Z"), "2024-06-05T10:00:30+00:00");
-    assert_eq!(next("@every 1h30m", "2024-06-05T10:00:00Z"), "2024-06-05T11:30:00+00:00");
-    assert_eq!(next("@every 1.5s", "2024-06-05T10:00:00Z"), "2024-06-05T10:00:01.500+00:00");
+    assert_eq!(
+        next("@every 30s", "2024-06-05T10:00:00Z"),
+        "2024-06-05T10:00:30+00:00"
+    );
+    assert_eq!(
+        next("@every 1h30m", "2024-06-05T10:00:00Z"),
+        "2024-06-05T11:30:00+00:00"
+    );
+    assert_eq!(
+        next("@every 1.5s", "2024-06-05T10:00:00Z"),
+        "2024-06-05T10:00:01.500+00:00"
+    );
 }
 
 #[test]
 fn time_zones() {
     // 04:30 in New York is 09:30 UTC in winter (EST) and 08:30 UTC in summer (EDT).
-    assert_eq!(next("CRON_TZ=America/New_York 0 30 4 * * *", "2024-01-10T00:00:00Z"), "2024-01-10T09:30:00+00:00");
-    assert_eq!(next("CRON_TZ=America/New_York 0 30 4 * * *", "2024-07-10T00:00:00Z"), "2024-07-10T08:30:00+00:00");
-    assert_eq!(next("TZ=Asia/Tokyo @daily", "2024-01-10T00:00:00Z"), "2024-01-10T15:00:00+00:00");
+    assert_eq!(
+        next(
+            "CRON_TZ=America/New_York 0 30 4 * * *",
+            "2024-01-10T00:00:00Z"
+        ),
+        "2024-01-10T09:30:00+00:00"
+    );
+    assert_eq!(
+        next(
+            "CRON_TZ=America/New_York 0 30 4 * * *",
+            "2024-07-10T00:00:00Z"
+        ),
+        "2024-07-10T08:30:00+00:00"
+    );
+    assert_eq!(
+        next("TZ=Asia/Tokyo @daily", "2024-01-10T00:00:00Z"),
+        "2024-01-10T15:00:00+00:00"
+    );
     let s = Schedule::parse("TZ=Europe/Berlin @hourly").unwrap();
     assert_eq!(s.zone().name(), "Europe/Berlin");
     assert_eq!(Schedule::parse("@hourly").unwrap().zone().name(), "Local");
@@ -100,9 +148,19 @@ async fn cron_events_are_delivered_on_schedule() {
         assert_eq!(ev.binding, "tick");
         assert!(ev.data.is_empty());
         assert_eq!(ev.metadata["timeZone"], "Local");
-        assert!(ev.metadata["readTimeUTC"].ends_with(" +0000 UTC"), "{:?}", ev.metadata);
+        assert!(
+            ev.metadata["readTimeUTC"].ends_with(" +0000 UTC"),
+            "{:?}",
+            ev.metadata
+        );
         // One second apart on the (paused) clock.
-        let t = |e: &Event| chrono::NaiveDateTime::parse_from_str(e.metadata["readTimeUTC"].trim_end_matches(" +0000 UTC"), "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        let t = |e: &Event| {
+            chrono::NaiveDateTime::parse_from_str(
+                e.metadata["readTimeUTC"].trim_end_matches(" +0000 UTC"),
+                "%Y-%m-%d %H:%M:%S%.f",
+            )
+            .unwrap()
+        };
         assert_eq!((t(&events[1]) - t(&events[0])).num_milliseconds(), 1000);
         assert_eq!((t(&events[2]) - t(&events[1])).num_milliseconds(), 1000);
     }
@@ -121,7 +179,10 @@ async fn delete_stops_the_schedule() {
     rt.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(seen.lock().unwrap().len(), 2);
-    let resp = rt.invoke("tick", "delete", Vec::new(), MetadataMap::new()).await.unwrap();
+    let resp = rt
+        .invoke("tick", "delete", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
     assert_eq!(resp.metadata["schedule"], "@every 1s");
     assert!(resp.metadata["stopTimeUTC"].ends_with(" UTC"));
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -136,7 +197,10 @@ async fn a_slow_handler_slows_the_schedule_instead_of_piling_up() {
     let rt = Runtime::builder()
         .resources_path(dir.path())
         .options(bindery::Options {
-            input: bindery::InputOptions { concurrency: 1, queue_capacity: 1 },
+            input: bindery::InputOptions {
+                concurrency: 1,
+                queue_capacity: 1,
+            },
             ..Default::default()
         })
         .build()
@@ -164,5 +228,11 @@ async fn a_slow_handler_slows_the_schedule_instead_of_piling_up() {
 #[test]
 fn a_fixed_instant_sanity_check() {
     // chrono's own arithmetic, so the expectations above are read the right way.
-    assert_eq!(Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap().format("%a").to_string(), "Sat");
+    assert_eq!(
+        Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0)
+            .unwrap()
+            .format("%a")
+            .to_string(),
+        "Sat"
+    );
 }

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bindery::binding::{BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding};
+use bindery::binding::{
+    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
+    OutputBinding,
+};
 use bindery::registry::{BindingSpec, Field, FieldKind};
 use bindery::{ErrorKind, InputOptions, MetadataMap, Registry, Runtime, Verdict};
 use tokio::sync::mpsc;
@@ -75,7 +78,10 @@ impl OutputBinding for Probe {
         Ok(())
     }
     async fn invoke(&self, req: InvokeRequest) -> bindery::Result<InvokeResponse> {
-        Ok(InvokeResponse { data: req.data, metadata: req.metadata })
+        Ok(InvokeResponse {
+            data: req.data,
+            metadata: req.metadata,
+        })
     }
 }
 
@@ -85,8 +91,14 @@ fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
         fail_init: cfg.metadata.get("failInit") == Some("true"),
     });
     Ok(BindingParts {
-        input: cfg.direction.input.then(|| probe.clone() as Arc<dyn InputBinding>),
-        output: cfg.direction.output.then(|| probe as Arc<dyn OutputBinding>),
+        input: cfg
+            .direction
+            .input
+            .then(|| probe.clone() as Arc<dyn InputBinding>),
+        output: cfg
+            .direction
+            .output
+            .then_some(probe as Arc<dyn OutputBinding>),
     })
 }
 
@@ -131,14 +143,28 @@ fn setup(name: &str, extra: &str, input: InputOptions) -> Setup {
     .unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let verdicts = Arc::new(Mutex::new(Vec::new()));
-    feeds().lock().unwrap().insert(name.to_string(), Feed { events: Some(rx), verdicts: verdicts.clone() });
+    feeds().lock().unwrap().insert(
+        name.to_string(),
+        Feed {
+            events: Some(rx),
+            verdicts: verdicts.clone(),
+        },
+    );
     let rt = Runtime::builder()
         .resources_path(dir.path())
         .registry(registry())
-        .options(bindery::Options { input, ..Default::default() })
+        .options(bindery::Options {
+            input,
+            ..Default::default()
+        })
         .build()
         .unwrap();
-    Setup { rt, tx, verdicts, _dir: dir }
+    Setup {
+        rt,
+        tx,
+        verdicts,
+        _dir: dir,
+    }
 }
 
 async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict> {
@@ -177,16 +203,34 @@ async fn handler_errors_and_panics_nack_and_the_runtime_goes_on() {
         ]
     );
     let stats = s.rt.input_stats("probe-verdicts").unwrap();
-    assert_eq!((stats.delivered, stats.acked, stats.nacked, stats.panicked), (4, 2, 2, 1));
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked, stats.panicked),
+        (4, 2, 2, 1)
+    );
     // Outputs still answer after a handler panicked.
-    let resp = s.rt.invoke("probe-verdicts", "echo", b"still here".to_vec(), MetadataMap::new()).await.unwrap();
+    let resp =
+        s.rt.invoke(
+            "probe-verdicts",
+            "echo",
+            b"still here".to_vec(),
+            MetadataMap::new(),
+        )
+        .await
+        .unwrap();
     assert_eq!(resp.data, b"still here");
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_waits_for_the_in_flight_handler() {
-    let s = setup("probe-drain", "", InputOptions { concurrency: 1, queue_capacity: 8 });
+    let s = setup(
+        "probe-drain",
+        "",
+        InputOptions {
+            concurrency: 1,
+            queue_capacity: 8,
+        },
+    );
     let finished = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(tokio::sync::Notify::new());
     {
@@ -211,14 +255,30 @@ async fn shutdown_waits_for_the_in_flight_handler() {
     started.notified().await;
     let report = s.rt.shutdown(Duration::from_secs(5)).await.unwrap();
     assert!(report.drained);
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "the in-flight handler finished before shutdown returned");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the in-flight handler finished before shutdown returned"
+    );
     // The two events still queued were never handled: they are nacked, so a source redelivers.
     let verdicts = wait_for(&s.verdicts, 3).await;
     assert_eq!(verdicts.len(), 3);
-    assert_eq!(verdicts.iter().filter(|v| v.is_ack()).count(), 1, "{verdicts:?}");
-    assert!(verdicts.contains(&Verdict::Nack("the runtime shut down before the event was handled".into())), "{verdicts:?}");
+    assert_eq!(
+        verdicts.iter().filter(|v| v.is_ack()).count(),
+        1,
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.contains(&Verdict::Nack(
+            "the runtime shut down before the event was handled".into()
+        )),
+        "{verdicts:?}"
+    );
     // And invoke is closed now.
-    let err = s.rt.invoke("files", "list", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let err =
+        s.rt.invoke("files", "list", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
 }
 
@@ -247,7 +307,14 @@ async fn shutdown_gives_up_at_its_deadline() {
 
 #[tokio::test]
 async fn concurrency_is_bounded() {
-    let s = setup("probe-concurrency", "", InputOptions { concurrency: 3, queue_capacity: 4 });
+    let s = setup(
+        "probe-concurrency",
+        "",
+        InputOptions {
+            concurrency: 3,
+            queue_capacity: 4,
+        },
+    );
     let now = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
     {
@@ -301,22 +368,36 @@ async fn one_at_a_time_keeps_order() {
 #[tokio::test]
 async fn registration_errors_name_the_input_bindings() {
     let s = setup("probe-names", "", InputOptions::default());
-    let err = s.rt.on_event("probe-nmaes", |_| async { Ok(()) }).unwrap_err();
+    let err =
+        s.rt.on_event("probe-nmaes", |_| async { Ok(()) })
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.to_string(), "probe-nmaes: no input binding named \"probe-nmaes\"; the input bindings are (nearest first): probe-names");
 
     let err = s.rt.on_event("files", |_| async { Ok(()) }).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.message().starts_with("\"files\" is not an input binding (bindings.localstorage is an output binding only)"), "{err}");
+    assert!(
+        err.message().starts_with(
+            "\"files\" is not an input binding (bindings.localstorage is an output binding only)"
+        ),
+        "{err}"
+    );
 
     s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap();
-    let err = s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap_err();
+    let err =
+        s.rt.on_event("probe-names", |_| async { Ok(()) })
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
 
     s.rt.start().await.unwrap();
-    let err = s.rt.on_event("probe-names", |_| async { Ok(()) }).unwrap_err();
+    let err =
+        s.rt.on_event("probe-names", |_| async { Ok(()) })
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    assert_eq!(s.rt.start().await.unwrap_err().kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        s.rt.start().await.unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
@@ -334,26 +415,53 @@ async fn an_input_without_handler_is_not_started_and_reported() {
 
 #[tokio::test]
 async fn invoke_errors_are_named() {
-    let s = setup("probe-invoke", "  metadata:\n  - name: direction\n    value: input\n", InputOptions::default());
-    let err = s.rt.invoke("fils", "get", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let s = setup(
+        "probe-invoke",
+        "  metadata:\n  - name: direction\n    value: input\n",
+        InputOptions::default(),
+    );
+    let err =
+        s.rt.invoke("fils", "get", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.message(), "no output binding named \"fils\"; the output bindings are (nearest first): files");
+    assert_eq!(
+        err.message(),
+        "no output binding named \"fils\"; the output bindings are (nearest first): files"
+    );
 
-    let err = s.rt.invoke("files", "read", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let err =
+        s.rt.invoke("files", "read", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
     assert_eq!(err.to_string(), "files (read): bindings.localstorage has no operation \"read\"; its operations are: create, get, list, delete");
 
-    let err = s.rt.invoke("files", "lst", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let err =
+        s.rt.invoke("files", "lst", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert!(err.message().contains("(did you mean \"list\"?)"), "{err}");
 
-    let err = s.rt.invoke("probe-invoke", "echo", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let err =
+        s.rt.invoke("probe-invoke", "echo", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.message().contains("direction metadata leaves output out"), "{err}");
+    assert!(
+        err.message()
+            .contains("direction metadata leaves output out"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_failing_init_fails_start_unless_ignore_errors() {
-    let s = setup("probe-init", "  metadata:\n  - name: failInit\n    value: \"true\"\n", InputOptions::default());
+    let s = setup(
+        "probe-init",
+        "  metadata:\n  - name: failInit\n    value: \"true\"\n",
+        InputOptions::default(),
+    );
     let err = s.rt.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert_eq!(err.component(), Some("probe-init"));
@@ -364,17 +472,25 @@ async fn a_failing_init_fails_start_unless_ignore_errors() {
         InputOptions::default(),
     );
     s.rt.start().await.unwrap();
-    let err = s.rt.invoke("probe-ignore", "echo", Vec::new(), MetadataMap::new()).await.unwrap_err();
+    let err =
+        s.rt.invoke("probe-ignore", "echo", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.to_string().contains("probe cannot reach its server"));
     // The other outputs work.
-    s.rt.invoke("files", "list", Vec::new(), MetadataMap::new()).await.unwrap();
+    s.rt.invoke("files", "list", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[test]
 fn error_codes_are_stable() {
-    let codes: Vec<(i32, &str)> = ErrorKind::ALL.iter().map(|k| (k.code(), k.name())).collect();
+    let codes: Vec<(i32, &str)> = ErrorKind::ALL
+        .iter()
+        .map(|k| (k.code(), k.name()))
+        .collect();
     assert_eq!(
         codes,
         [

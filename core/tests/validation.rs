@@ -18,11 +18,17 @@ fn check(dir: &Path) -> Validated {
 }
 
 fn errors(v: &Validated) -> Vec<&Diagnostic> {
-    v.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect()
+    v.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
 }
 
 fn warnings(v: &Validated) -> Vec<&Diagnostic> {
-    v.diagnostics.iter().filter(|d| d.severity == Severity::Warning).collect()
+    v.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .collect()
 }
 
 fn only_error(v: &Validated) -> &Diagnostic {
@@ -45,9 +51,15 @@ fn the_seed_component_files_validate_unchanged() {
     let names: Vec<&str> = v.bindings.iter().map(|b| b.config.name.as_str()).collect();
     assert_eq!(names, ["cleanup-cron", "monitoring-webhook"]);
     let cron = &v.bindings[0];
-    assert!(cron.parts.input.is_some() && cron.parts.output.is_none(), "direction: input");
+    assert!(
+        cron.parts.input.is_some() && cron.parts.output.is_none(),
+        "direction: input"
+    );
     let http = &v.bindings[1];
-    assert!(http.parts.input.is_none() && http.parts.output.is_some(), "direction: output");
+    assert!(
+        http.parts.input.is_none() && http.parts.output.is_some(),
+        "direction: output"
+    );
 }
 
 #[test]
@@ -80,7 +92,11 @@ fn yaml_syntax_error_names_line_and_column() {
 #[test]
 fn unknown_type_suggests_the_nearest() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("bindings.cron", "bindings.corn"));
+    write(
+        dir.path(),
+        "c.yaml",
+        &cron("ticker", "@every 1s").replace("bindings.cron", "bindings.corn"),
+    );
     let v = check(dir.path());
     let e = only_error(&v);
     assert_eq!(e.message, "unknown binding type \"bindings.corn\"");
@@ -89,7 +105,11 @@ fn unknown_type_suggests_the_nearest() {
     assert_eq!(e.location.line, 6, "points at spec.type");
 
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("bindings.cron", "binding.http"));
+    write(
+        dir.path(),
+        "c.yaml",
+        &cron("ticker", "@every 1s").replace("bindings.cron", "binding.http"),
+    );
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(e.message, "unknown component type \"binding.http\"");
     assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.http\"?"));
@@ -98,7 +118,11 @@ fn unknown_type_suggests_the_nearest() {
 #[test]
 fn unknown_version_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("ticker", "@every 1s").replace("version: v1", "version: v2"));
+    write(
+        dir.path(),
+        "c.yaml",
+        &cron("ticker", "@every 1s").replace("version: v1", "version: v2"),
+    );
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(e.message, "bindings.cron has no version \"v2\"");
     assert_eq!(e.fix.as_deref(), Some("write `version: v1`"));
@@ -128,7 +152,10 @@ fn unknown_metadata_field_is_a_warning_with_the_nearest_field() {
     assert!(errors(&v).is_empty(), "{:#?}", v.diagnostics);
     let w = warnings(&v);
     assert_eq!(w.len(), 1);
-    assert_eq!(w[0].message, "unknown metadata field \"schedul\" for bindings.cron; it is ignored");
+    assert_eq!(
+        w[0].message,
+        "unknown metadata field \"schedul\" for bindings.cron; it is ignored"
+    );
     assert_eq!(w[0].fix.as_deref(), Some("did you mean \"schedule\"?"));
     assert_eq!(w[0].location.line, 11);
     // A warning does not stop the runtime from loading.
@@ -174,7 +201,10 @@ spec:
             "metadata field \"MTLSRenegotiation\": \"Sometimes\" is not one of RenegotiateNever, RenegotiateOnceAsClient, RenegotiateFreelyAsClient",
         ]
     );
-    assert_eq!(e.iter().map(|d| d.location.line).collect::<Vec<_>>(), [11, 13, 15, 17]);
+    assert_eq!(
+        e.iter().map(|d| d.location.line).collect::<Vec<_>>(),
+        [11, 13, 15, 17]
+    );
     assert!(e[0].fix.as_deref().unwrap().contains("Go duration"));
 }
 
@@ -186,14 +216,24 @@ fn five_field_cron_shows_the_six_field_form() {
     let e = only_error(&v);
     assert!(e.message.contains("has 5 fields"), "{e}");
     assert!(e.message.contains("seconds first"), "{e}");
-    assert_eq!(e.fix.as_deref(), Some("to fire at second 0 of the same minutes, write \"0 */5 * * * *\""));
+    assert_eq!(
+        e.fix.as_deref(),
+        Some("to fire at second 0 of the same minutes, write \"0 */5 * * * *\"")
+    );
     assert_eq!(e.location.line, 9, "points at the schedule entry");
 
     // The time zone prefix is kept in the suggested form.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("nightly", "CRON_TZ=Europe/Berlin 30 4 * * *"));
+    write(
+        dir.path(),
+        "c.yaml",
+        &cron("nightly", "CRON_TZ=Europe/Berlin 30 4 * * *"),
+    );
     let e = only_error(&check(dir.path())).clone();
-    assert!(e.fix.unwrap().contains("\"CRON_TZ=Europe/Berlin 0 30 4 * * *\""));
+    assert!(e
+        .fix
+        .unwrap()
+        .contains("\"CRON_TZ=Europe/Berlin 0 30 4 * * *\""));
 }
 
 #[test]
@@ -202,7 +242,10 @@ fn bad_schedules_are_named() {
         ("@every", "empty duration"),
         ("@every 10", "without a unit"),
         ("@evry 10s", "did you mean \"@every\"?"),
-        ("TZ=Mars/Olympus 0 * * * * *", "unknown time zone \"Mars/Olympus\""),
+        (
+            "TZ=Mars/Olympus 0 * * * * *",
+            "unknown time zone \"Mars/Olympus\"",
+        ),
         ("0 0 25 * * *", "is not valid"),
         ("0 0 0 * * 7", "day of week 7 is out of range"),
         ("0 0 * *", "has 4 fields"),
@@ -249,8 +292,16 @@ fn multi_document_files_load_components_and_skip_other_kinds() {
 fn every_problem_is_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.yaml", &cron("a", "*/5 * * * *"));
-    write(dir.path(), "b.yaml", &cron("b", "@every 1s").replace("bindings.cron", "bindings.crom"));
-    write(dir.path(), "c.yaml", "kind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n");
+    write(
+        dir.path(),
+        "b.yaml",
+        &cron("b", "@every 1s").replace("bindings.cron", "bindings.crom"),
+    );
+    write(
+        dir.path(),
+        "c.yaml",
+        "kind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n",
+    );
     write(dir.path(), "d.yaml", "a: [");
     let err = Runtime::from_path(dir.path()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
@@ -258,12 +309,22 @@ fn every_problem_is_reported_at_once() {
         .diagnostics()
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| d.location.file.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|d| {
+            d.location
+                .file
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     // c.yaml: no apiVersion and no schedule.
     assert_eq!(files, ["a.yaml", "b.yaml", "c.yaml", "c.yaml", "d.yaml"]);
     let text = err.to_string();
-    assert!(text.starts_with("5 problems in the component files"), "{text}");
+    assert!(
+        text.starts_with("5 problems in the component files"),
+        "{text}"
+    );
     assert!(text.contains("has no apiVersion"), "{text}");
 }
 
@@ -286,12 +347,45 @@ fn schema_mistakes_are_named() {
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: e\nspec:\n  type: bindings.cron\n  metadata:\n    schedule: '@daily'\n",
     );
     let v = check(dir.path());
-    let shown: Vec<String> = v.diagnostics.iter().map(|d| format!("{}:{} {}", d.location.file.file_name().unwrap().to_string_lossy(), d.location.line, d.message)).collect();
-    assert!(shown.contains(&"c.yaml:2 kind \"component\" is spelled wrong".to_string()), "{shown:#?}");
-    assert!(shown.iter().any(|s| s.starts_with("d.yaml:7 unknown field \"metdata\" in spec")), "{shown:#?}");
-    assert!(shown.iter().any(|s| s.starts_with("d.yaml:4 bindings.cron needs the metadata field \"schedule\"")), "{shown:#?}");
-    assert!(shown.iter().any(|s| s.starts_with("e.yaml:8 spec.metadata must be a list")), "{shown:#?}");
-    let d_fix = v.diagnostics.iter().find(|d| d.message.contains("metdata")).unwrap();
+    let shown: Vec<String> = v
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{} {}",
+                d.location.file.file_name().unwrap().to_string_lossy(),
+                d.location.line,
+                d.message
+            )
+        })
+        .collect();
+    assert!(
+        shown.contains(&"c.yaml:2 kind \"component\" is spelled wrong".to_string()),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("d.yaml:7 unknown field \"metdata\" in spec")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("d.yaml:4 bindings.cron needs the metadata field \"schedule\"")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("e.yaml:8 spec.metadata must be a list")),
+        "{shown:#?}"
+    );
+    let d_fix = v
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("metdata"))
+        .unwrap();
     assert_eq!(d_fix.fix.as_deref(), Some("did you mean \"metadata\"?"));
 }
 
@@ -314,9 +408,16 @@ fn other_families_are_skipped_with_a_warning() {
 #[test]
 fn direction_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &(cron("c", "@every 1s") + "  - name: direction\n    value: inbound\n"));
+    write(
+        dir.path(),
+        "c.yaml",
+        &(cron("c", "@every 1s") + "  - name: direction\n    value: inbound\n"),
+    );
     let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "direction \"inbound\" is not one of input, output, \"input, output\"");
+    assert_eq!(
+        e.message,
+        "direction \"inbound\" is not one of input, output, \"input, output\""
+    );
 
     let dir = tempfile::tempdir().unwrap();
     write(
@@ -325,7 +426,10 @@ fn direction_is_checked() {
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n",
     );
     let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "bindings.http is not an input binding, but direction says input");
+    assert_eq!(
+        e.message,
+        "bindings.http is not an input binding, but direction says input"
+    );
     assert_eq!(e.fix.as_deref(), Some("write `value: \"output\"`"));
 
     // "input, output" on cron: both sides; no direction: every side the type has.
@@ -341,27 +445,55 @@ fn direction_is_checked() {
 #[test]
 fn route_metadata_sets_the_input_route() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &(cron("a", "@every 1s") + "  - name: route\n    value: /onevent\n"));
+    write(
+        dir.path(),
+        "a.yaml",
+        &(cron("a", "@every 1s") + "  - name: route\n    value: /onevent\n"),
+    );
     write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
     let rt = Runtime::from_path(dir.path()).unwrap();
-    let routes: Vec<(String, String)> = rt.bindings().into_iter().map(|b| (b.name, b.route)).collect();
-    assert_eq!(routes, [("a".to_string(), "/onevent".to_string()), ("b".to_string(), "/b".to_string())]);
+    let routes: Vec<(String, String)> = rt
+        .bindings()
+        .into_iter()
+        .map(|b| (b.name, b.route))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("a".to_string(), "/onevent".to_string()),
+            ("b".to_string(), "/b".to_string())
+        ]
+    );
 }
 
 #[test]
 fn missing_resources_path_is_an_error() {
     let err = Runtime::from_path("/definitely/not/here").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-    assert!(err.diagnostics()[0].message.starts_with("resources path cannot be read"));
+    assert!(err.diagnostics()[0]
+        .message
+        .starts_with("resources path cannot be read"));
 }
 
 #[test]
 fn scopes_limit_components_to_their_apps() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &(cron("a", "@every 1s") + "scopes:\n- billing\n"));
+    write(
+        dir.path(),
+        "a.yaml",
+        &(cron("a", "@every 1s") + "scopes:\n- billing\n"),
+    );
     write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
     let names = |id: &str| -> Vec<String> {
-        Runtime::builder().resources_path(dir.path()).app_id(id).build().unwrap().bindings().into_iter().map(|b| b.name).collect()
+        Runtime::builder()
+            .resources_path(dir.path())
+            .app_id(id)
+            .build()
+            .unwrap()
+            .bindings()
+            .into_iter()
+            .map(|b| b.name)
+            .collect()
     };
     assert_eq!(names("billing"), ["a", "b"]);
     assert_eq!(names("shipping"), ["b"]);

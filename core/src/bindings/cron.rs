@@ -64,8 +64,14 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         stopped: CancellationToken::new(),
     });
     Ok(BindingParts {
-        input: cfg.direction.input.then(|| cron.clone() as Arc<dyn InputBinding>),
-        output: cfg.direction.output.then(|| cron as Arc<dyn OutputBinding>),
+        input: cfg
+            .direction
+            .input
+            .then(|| cron.clone() as Arc<dyn InputBinding>),
+        output: cfg
+            .direction
+            .output
+            .then_some(cron as Arc<dyn OutputBinding>),
     })
 }
 
@@ -130,9 +136,13 @@ fn shift_day_of_week(field: &str) -> std::result::Result<String, String> {
         let mut digits = String::new();
         let flush = |digits: &mut String, out: &mut String| -> std::result::Result<(), String> {
             if !digits.is_empty() {
-                let n: u32 = digits.parse().map_err(|_| format!("{digits:?} is not a day of week"))?;
+                let n: u32 = digits
+                    .parse()
+                    .map_err(|_| format!("{digits:?} is not a day of week"))?;
                 if n > 6 {
-                    return Err(format!("day of week {n} is out of range (0-6, Sunday is 0)"));
+                    return Err(format!(
+                        "day of week {n} is out of range (0-6, Sunday is 0)"
+                    ));
                 }
                 out.push_str(&(n + 1).to_string());
                 digits.clear();
@@ -178,7 +188,10 @@ impl Schedule {
             }
         }
         if rest.is_empty() {
-            return Err(err("the schedule is empty", Some("write e.g. \"@every 30s\" or \"0 */5 * * * *\"".into())));
+            return Err(err(
+                "the schedule is empty",
+                Some("write e.g. \"@every 30s\" or \"0 */5 * * * *\"".into()),
+            ));
         }
         let kind = if let Some(d) = rest.strip_prefix("@every") {
             let d = d.trim();
@@ -199,13 +212,28 @@ impl Schedule {
                 "@daily" | "@midnight" => "0 0 0 * * *",
                 "@hourly" => "0 0 * * * *",
                 other => {
-                    let known = ["@every", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+                    let known = [
+                        "@every",
+                        "@yearly",
+                        "@annually",
+                        "@monthly",
+                        "@weekly",
+                        "@daily",
+                        "@midnight",
+                        "@hourly",
+                    ];
                     let word = other.split_whitespace().next().unwrap_or(other);
                     let fix = match crate::component::nearest(word, known) {
-                        Some(n) => format!("did you mean {n:?}? the descriptors are {}", known.join(" ")),
+                        Some(n) => format!(
+                            "did you mean {n:?}? the descriptors are {}",
+                            known.join(" ")
+                        ),
                         None => format!("the descriptors are {}", known.join(" ")),
                     };
-                    return Err(err(format!("unknown schedule descriptor {other:?}"), Some(fix)));
+                    return Err(err(
+                        format!("unknown schedule descriptor {other:?}"),
+                        Some(fix),
+                    ));
                 }
             };
             Kind::Cron(Box::new(Self::parse_fields(expr, original)?))
@@ -219,7 +247,10 @@ impl Schedule {
         })
     }
 
-    fn parse_fields(expr: &str, original: &str) -> std::result::Result<cron::Schedule, ScheduleError> {
+    fn parse_fields(
+        expr: &str,
+        original: &str,
+    ) -> std::result::Result<cron::Schedule, ScheduleError> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
         match fields.len() {
             6 => {}
@@ -237,8 +268,12 @@ impl Schedule {
                 ))
             }
         }
-        let dow = shift_day_of_week(fields[5]).map_err(|e| err(format!("cron schedule {original:?}: {e}"), None))?;
-        let expr = format!("{} {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], fields[4], dow);
+        let dow = shift_day_of_week(fields[5])
+            .map_err(|e| err(format!("cron schedule {original:?}: {e}"), None))?;
+        let expr = format!(
+            "{} {} {} {} {} {}",
+            fields[0], fields[1], fields[2], fields[3], fields[4], dow
+        );
         cron::Schedule::from_str(&expr).map_err(|e| {
             err(
                 format!("cron schedule {original:?} is not valid: {e}"),
@@ -262,8 +297,14 @@ impl Schedule {
         match &self.kind {
             Kind::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| t + d),
             Kind::Cron(s) => match self.zone {
-                Zone::Local => s.after(&t.with_timezone(&Local)).next().map(|x| x.with_timezone(&Utc)),
-                Zone::Named(tz) => s.after(&t.with_timezone(&tz)).next().map(|x| x.with_timezone(&Utc)),
+                Zone::Local => s
+                    .after(&t.with_timezone(&Local))
+                    .next()
+                    .map(|x| x.with_timezone(&Utc)),
+                Zone::Named(tz) => s
+                    .after(&t.with_timezone(&tz))
+                    .next()
+                    .map(|x| x.with_timezone(&Utc)),
             },
         }
     }
@@ -289,12 +330,17 @@ impl InputBinding for Cron {
         let anchor_wall = Utc::now();
         let anchor = tokio::time::Instant::now();
         let now = || {
-            anchor_wall + chrono::Duration::from_std(anchor.elapsed()).unwrap_or_else(|_| chrono::Duration::zero())
+            anchor_wall
+                + chrono::Duration::from_std(anchor.elapsed())
+                    .unwrap_or_else(|_| chrono::Duration::zero())
         };
         let mut base = now();
         loop {
             let Some(next) = self.schedule.next_after(base) else {
-                tracing::info!(binding = ctx.sink.binding(), "the schedule has no further fire time");
+                tracing::info!(
+                    binding = ctx.sink.binding(),
+                    "the schedule has no further fire time"
+                );
                 return Ok(());
             };
             let wait = (next - now()).to_std().unwrap_or(Duration::ZERO);
@@ -360,7 +406,10 @@ mod tests {
 
     #[test]
     fn go_time_format() {
-        assert_eq!(go_time_string(utc(2024, 1, 2, 3, 4, 5)), "2024-01-02 03:04:05 +0000 UTC");
+        assert_eq!(
+            go_time_string(utc(2024, 1, 2, 3, 4, 5)),
+            "2024-01-02 03:04:05 +0000 UTC"
+        );
         let t = utc(2024, 1, 2, 3, 4, 5) + chrono::Duration::milliseconds(120);
         assert_eq!(go_time_string(t), "2024-01-02 03:04:05.12 +0000 UTC");
     }

@@ -13,14 +13,22 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
-use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
+use crate::binding::{
+    BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
+};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_quantity};
 use crate::component::Metadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
-const OPERATIONS: &[&str] = &["create", "get", "head", "post", "put", "patch", "delete", "options", "trace"];
-const RENEGOTIATION: &[&str] = &["RenegotiateNever", "RenegotiateOnceAsClient", "RenegotiateFreelyAsClient"];
+const OPERATIONS: &[&str] = &[
+    "create", "get", "head", "post", "put", "patch", "delete", "options", "trace",
+];
+const RENEGOTIATION: &[&str] = &[
+    "RenegotiateNever",
+    "RenegotiateOnceAsClient",
+    "RenegotiateFreelyAsClient",
+];
 const FIELDS: &[Field] = &[
     Field::required("url", FieldKind::Text, "http://localhost:8080/webhook"),
     Field::optional("responseTimeout", FieldKind::Duration, "10s"),
@@ -31,7 +39,11 @@ const FIELDS: &[Field] = &[
     Field::optional("MTLSRootCA", FieldKind::Text, "/path/to/root.pem"),
     Field::optional("MTLSClientCert", FieldKind::Text, "/path/to/client.pem"),
     Field::optional("MTLSClientKey", FieldKind::Text, "/path/to/client.key"),
-    Field::optional("MTLSRenegotiation", FieldKind::OneOf(RENEGOTIATION), "RenegotiateNever"),
+    Field::optional(
+        "MTLSRenegotiation",
+        FieldKind::OneOf(RENEGOTIATION),
+        "RenegotiateNever",
+    ),
 ];
 
 /// Dapr's default response size limit: 100Mi.
@@ -73,15 +85,26 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
     let key = md.get_nonempty("MTLSClientKey").is_some();
     if cert != key {
         problems.push(FieldProblem {
-            field: Some(if cert { "MTLSClientCert" } else { "MTLSClientKey" }.into()),
+            field: Some(
+                if cert {
+                    "MTLSClientCert"
+                } else {
+                    "MTLSClientKey"
+                }
+                .into(),
+            ),
             message: "MTLSClientCert and MTLSClientKey go together; only one is given".into(),
             fix: Some("give both, or neither".into()),
         });
     }
-    if md.get_nonempty("securityToken").is_some() && md.get_nonempty("securityTokenHeader").is_none() {
+    if md.get_nonempty("securityToken").is_some()
+        && md.get_nonempty("securityTokenHeader").is_none()
+    {
         problems.push(FieldProblem {
             field: Some("securityToken".into()),
-            message: "securityToken is given without securityTokenHeader, so it would never be sent".into(),
+            message:
+                "securityToken is given without securityTokenHeader, so it would never be sent"
+                    .into(),
             fix: Some("add securityTokenHeader, e.g. \"Authorization\"".into()),
         });
     }
@@ -93,7 +116,8 @@ fn pem_or_file(value: &str) -> Result<Vec<u8>> {
     if value.contains("-----BEGIN") {
         return Ok(value.as_bytes().to_vec());
     }
-    std::fs::read(value).map_err(|e| Error::invalid_argument(format!("cannot read PEM file {value:?}: {e}")))
+    std::fs::read(value)
+        .map_err(|e| Error::invalid_argument(format!("cannot read PEM file {value:?}: {e}")))
 }
 
 fn build(cfg: &BindingConfig) -> Result<BindingParts> {
@@ -110,18 +134,25 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
     }
     if let Some(ca) = md.get_nonempty("MTLSRootCA") {
         let pem = pem_or_file(ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| Error::invalid_argument("MTLSRootCA holds no PEM certificate").with_source(e))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::invalid_argument("MTLSRootCA holds no PEM certificate").with_source(e)
+        })?;
         for c in certs {
             builder = builder.add_root_certificate(c);
         }
     }
-    if let (Some(cert), Some(key)) = (md.get_nonempty("MTLSClientCert"), md.get_nonempty("MTLSClientKey")) {
+    if let (Some(cert), Some(key)) = (
+        md.get_nonempty("MTLSClientCert"),
+        md.get_nonempty("MTLSClientKey"),
+    ) {
         let mut pem = pem_or_file(cert)?;
         pem.push(b'\n');
         pem.extend(pem_or_file(key)?);
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|_| Error::invalid_argument("MTLSClientCert/MTLSClientKey are not a PEM certificate and key"))?;
+        let id = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            Error::invalid_argument(
+                "MTLSClientCert/MTLSClientKey are not a PEM certificate and key",
+            )
+        })?;
         builder = builder.identity(id);
     }
     let client = builder
@@ -135,13 +166,18 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         Some(v) => parse_go_bool(v).map_err(Error::invalid_argument)?,
         None => true,
     };
-    let token = match (md.get_nonempty("securityTokenHeader"), md.get_nonempty("securityToken")) {
+    let token = match (
+        md.get_nonempty("securityTokenHeader"),
+        md.get_nonempty("securityToken"),
+    ) {
         (Some(h), Some(t)) => Some((
-            HeaderName::from_bytes(h.as_bytes())
-                .map_err(|_| Error::invalid_argument(format!("securityTokenHeader {h:?} is not a header name")))?,
+            HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                Error::invalid_argument(format!("securityTokenHeader {h:?} is not a header name"))
+            })?,
             {
-                let mut v = HeaderValue::from_str(t)
-                    .map_err(|_| Error::invalid_argument("securityToken is not a valid header value"))?;
+                let mut v = HeaderValue::from_str(t).map_err(|_| {
+                    Error::invalid_argument("securityToken is not a valid header value")
+                })?;
                 v.set_sensitive(true);
                 v
             },
@@ -187,7 +223,11 @@ fn join_url(base: &str, path: &str) -> String {
     if path.is_empty() {
         return base.to_string();
     }
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 #[async_trait]
@@ -206,9 +246,25 @@ impl OutputBinding for Http {
             "delete" => Method::DELETE,
             "options" => Method::OPTIONS,
             "trace" => Method::TRACE,
-            other => return Err(Error::new(ErrorKind::UnsupportedOperation, format!("invalid operation: {other}"))),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedOperation,
+                    format!("invalid operation: {other}"),
+                ))
+            }
         };
-        let url = join_url(&self.url, req.metadata.get("path").map(String::as_str).unwrap_or(""));
+        let path = req.metadata.get("path").map(String::as_str).unwrap_or("");
+        // Like Dapr: a path may not climb out of the url's base path, encoded or not.
+        let before_query = path.split(['?', '#']).next().unwrap_or("");
+        if before_query
+            .split(['/', '\\'])
+            .any(|seg| seg.to_ascii_lowercase().replace("%2e", ".") == "..")
+        {
+            return Err(Error::invalid_argument(format!(
+                "invalid path: {path} (\"..\" is not allowed)"
+            )));
+        }
+        let url = join_url(&self.url, path);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some((h, v)) = &self.token {
             headers.insert(h.clone(), v.clone());
@@ -217,10 +273,16 @@ impl OutputBinding for Http {
             let first = k.chars().next().unwrap_or('a');
             let is_trace = matches!(k.as_str(), "traceparent" | "tracestate" | "baggage");
             if first.is_ascii_uppercase() || is_trace {
-                let name = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| Error::invalid_argument(format!("metadata key {k:?} is not a valid header name")))?;
-                let value = HeaderValue::from_str(v)
-                    .map_err(|_| Error::invalid_argument(format!("the value of header {k:?} is not a valid header value")))?;
+                let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                    Error::invalid_argument(format!(
+                        "metadata key {k:?} is not a valid header name"
+                    ))
+                })?;
+                let value = HeaderValue::from_str(v).map_err(|_| {
+                    Error::invalid_argument(format!(
+                        "the value of header {k:?} is not a valid header value"
+                    ))
+                })?;
                 headers.insert(name, value);
             }
         }
@@ -233,7 +295,8 @@ impl OutputBinding for Http {
             headers.insert(reqwest::header::ACCEPT, json);
         }
         let error_if_not_2xx = match req.metadata.get("errorIfNot2XX").filter(|v| !v.is_empty()) {
-            Some(v) => parse_go_bool(v).map_err(|e| Error::invalid_argument(format!("errorIfNot2XX: {e}")))?,
+            Some(v) => parse_go_bool(v)
+                .map_err(|e| Error::invalid_argument(format!("errorIfNot2XX: {e}")))?,
             None => self.error_if_not_2xx,
         };
 
@@ -247,7 +310,13 @@ impl OutputBinding for Http {
         metadata.insert("statusCode".into(), status.as_u16().to_string());
         metadata.insert(
             "status".into(),
-            format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_string(),
+            format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
         );
         for name in resp.headers().keys() {
             let joined = resp
@@ -258,6 +327,27 @@ impl OutputBinding for Http {
                 .collect::<Vec<_>>()
                 .join(", ");
             metadata.insert(canonical_header(name.as_str()), joined);
+        }
+        if error_if_not_2xx && !status.is_success() {
+            // Read a little of the body for the message; the status is the error, whatever the size.
+            let mut excerpt = Vec::new();
+            while excerpt.len() < 256 {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            let excerpt: String = String::from_utf8_lossy(&excerpt)
+                .chars()
+                .take(256)
+                .collect();
+            let retryable = status.is_server_error() || status.as_u16() == 429;
+            let mut e = Error::upstream(format!("received status code {}", status.as_u16()))
+                .with_retryable(retryable);
+            if !excerpt.is_empty() {
+                e = e.with_source(format!("response body: {excerpt}"));
+            }
+            return Err(e);
         }
         let limit = self.max_body;
         if limit > 0 {
@@ -272,15 +362,6 @@ impl OutputBinding for Http {
             }
             data.extend_from_slice(&chunk);
         }
-        if error_if_not_2xx && !status.is_success() {
-            let excerpt: String = String::from_utf8_lossy(&data).chars().take(256).collect();
-            let retryable = status.is_server_error() || status.as_u16() == 429;
-            let mut e = Error::upstream(format!("received status code {}", status.as_u16())).with_retryable(retryable);
-            if !excerpt.is_empty() {
-                e = e.with_source(format!("response body: {excerpt}"));
-            }
-            return Err(e);
-        }
         Ok(InvokeResponse { data, metadata })
     }
 }
@@ -293,7 +374,11 @@ fn too_large(len: u64, limit: u64) -> Error {
 }
 
 fn transport_error(e: reqwest::Error) -> Error {
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Upstream };
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Upstream
+    };
     // reqwest's Display names the URL; no secrets live in it (tokens go in headers).
     let mut text = e.to_string();
     let mut src = std::error::Error::source(&e);

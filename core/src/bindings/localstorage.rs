@@ -10,9 +10,12 @@ use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
-use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
+use crate::binding::{
+    BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
+};
 use crate::component::Metadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
@@ -41,7 +44,9 @@ fn absolute(p: &str) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -54,7 +59,10 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
         return vec![FieldProblem {
             field: Some("rootPath".into()),
             message: format!("rootPath {root:?} points to a disallowed location"),
-            fix: Some(format!("choose a folder outside {}", DISALLOWED_ROOTS.join(", "))),
+            fix: Some(format!(
+                "choose a folder outside {}",
+                DISALLOWED_ROOTS.join(", ")
+            )),
         }];
     }
     if abs.is_file() {
@@ -84,12 +92,16 @@ struct LocalStorage {
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    let kind = if e.kind() == std::io::ErrorKind::NotFound {
-        ErrorKind::NotFound
-    } else {
-        ErrorKind::Upstream
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+        std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory => {
+            ErrorKind::InvalidArgument
+        }
+        _ => ErrorKind::Upstream,
     };
-    Error::new(kind, format!("{what} {}", path.display())).with_source(e).with_retryable(false)
+    Error::new(kind, format!("{what} {}", path.display()))
+        .with_source(e)
+        .with_retryable(false)
 }
 
 /// Check `name` as a path relative to the root: no `..`, nothing absolute, nothing empty.
@@ -114,6 +126,11 @@ fn relative_name(name: &str) -> Result<PathBuf> {
                 )))
             }
         }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(Error::invalid_argument(format!(
+            "fileName {name:?} names rootPath itself; give a file name under it"
+        )));
     }
     Ok(out)
 }
@@ -166,7 +183,10 @@ impl LocalStorage {
     }
 
     fn file_name(req: &InvokeRequest) -> Option<&str> {
-        req.metadata.get("fileName").map(String::as_str).filter(|s| !s.is_empty())
+        req.metadata
+            .get("fileName")
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     async fn create(&self, req: InvokeRequest) -> Result<InvokeResponse> {
@@ -181,11 +201,40 @@ impl LocalStorage {
             // Re-check now that the folders exist (a link may have been raced in).
             self.resolve(&name).await?;
         }
-        tokio::fs::write(&path, &req.data)
+        // A link inside the root is written through to its (checked) target; the last
+        // component is then opened without following links, so a link raced in after the
+        // check cannot redirect the write.
+        let target = match tokio::fs::symlink_metadata(&path).await {
+            Ok(m) if m.file_type().is_symlink() => tokio::fs::canonicalize(&path)
+                .await
+                .map_err(|e| io_error("cannot resolve", &path, e))?,
+            _ => path.clone(),
+        };
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&target)
+            .await
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::invalid_argument(format!(
+                    "fileName {name:?} is a symbolic link; it is refused"
+                )),
+                _ => io_error("cannot write", &path, e),
+            })?;
+        file.write_all(&req.data)
+            .await
+            .map_err(|e| io_error("cannot write", &path, e))?;
+        file.flush()
             .await
             .map_err(|e| io_error("cannot write", &path, e))?;
         let root = self.root().await?;
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         Ok(InvokeResponse {
             data: serde_json::to_vec(&serde_json::json!({ "fileName": rel })).unwrap_or_default(),
             metadata: MetadataMap::new(),
@@ -193,10 +242,14 @@ impl LocalStorage {
     }
 
     async fn get(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let name = Self::file_name(&req).ok_or_else(|| Error::invalid_argument("get needs the request metadata fileName"))?;
+        let name = Self::file_name(&req)
+            .ok_or_else(|| Error::invalid_argument("get needs the request metadata fileName"))?;
         let path = self.resolve(name).await?;
         let data = tokio::fs::read(&path).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::new(ErrorKind::NotFound, format!("file not found: {}", path.display())),
+            std::io::ErrorKind::NotFound => Error::new(
+                ErrorKind::NotFound,
+                format!("file not found: {}", path.display()),
+            ),
             _ => io_error("cannot read", &path, e),
         })?;
         Ok(InvokeResponse {
@@ -208,6 +261,9 @@ impl LocalStorage {
     async fn list(&self, req: InvokeRequest) -> Result<InvokeResponse> {
         let root = self.root().await?.clone();
         let dir = match Self::file_name(&req) {
+            Some(name) if Path::new(name).components().all(|c| c == PathPart::CurDir) => {
+                root.clone()
+            }
             Some(name) => self.resolve(name).await?,
             None => root.clone(),
         };
@@ -223,10 +279,19 @@ impl LocalStorage {
         let mut files = Vec::new();
         let mut stack = vec![dir];
         while let Some(d) = stack.pop() {
-            let mut entries = tokio::fs::read_dir(&d).await.map_err(|e| io_error("cannot list", &d, e))?;
-            while let Some(entry) = entries.next_entry().await.map_err(|e| io_error("cannot list", &d, e))? {
+            let mut entries = tokio::fs::read_dir(&d)
+                .await
+                .map_err(|e| io_error("cannot list", &d, e))?;
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| io_error("cannot list", &d, e))?
+            {
                 let path = entry.path();
-                let ft = entry.file_type().await.map_err(|e| io_error("cannot list", &path, e))?;
+                let ft = entry
+                    .file_type()
+                    .await
+                    .map_err(|e| io_error("cannot list", &path, e))?;
                 if ft.is_dir() {
                     stack.push(path);
                 } else if ft.is_symlink() {
@@ -249,9 +314,13 @@ impl LocalStorage {
     }
 
     async fn delete(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let name = Self::file_name(&req).ok_or_else(|| Error::invalid_argument("delete needs the request metadata fileName"))?;
+        let name = Self::file_name(&req)
+            .ok_or_else(|| Error::invalid_argument("delete needs the request metadata fileName"))?;
         let path = self.resolve(name).await?;
-        let is_dir = tokio::fs::symlink_metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = tokio::fs::symlink_metadata(&path)
+            .await
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
         let res = if is_dir {
             tokio::fs::remove_dir(&path).await
         } else {
@@ -278,7 +347,10 @@ impl OutputBinding for LocalStorage {
             "get" => self.get(req).await,
             "list" => self.list(req).await,
             "delete" => self.delete(req).await,
-            other => Err(Error::new(ErrorKind::UnsupportedOperation, format!("unsupported operation {other}"))),
+            other => Err(Error::new(
+                ErrorKind::UnsupportedOperation,
+                format!("unsupported operation {other}"),
+            )),
         }
     }
 }

@@ -18,8 +18,9 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Component>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     if paths.is_empty() {
         diags.push(
-            Diagnostic::error(Location::default(), None, "no resources path given")
-                .with_fix("pass the folder that holds your component YAML files, e.g. ./components"),
+            Diagnostic::error(Location::default(), None, "no resources path given").with_fix(
+                "pass the folder that holds your component YAML files, e.g. ./components",
+            ),
         );
     }
     for path in paths {
@@ -33,7 +34,10 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Component>, Vec<Diagnostic>) {
                             ..Location::default()
                         },
                         None,
-                        format!("the file is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+                        format!(
+                            "the file is not UTF-8 text (byte {})",
+                            e.utf8_error().valid_up_to()
+                        ),
                     )),
                 },
                 Err(e) => diags.push(Diagnostic::error(
@@ -80,7 +84,11 @@ fn files_under(path: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
             })
             .collect(),
         Err(e) => {
-            diags.push(Diagnostic::error(here, None, format!("resources path cannot be listed: {e}")));
+            diags.push(Diagnostic::error(
+                here,
+                None,
+                format!("resources path cannot be listed: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -168,7 +176,10 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         diags.push(Diagnostic::error(
             at(doc),
             None,
-            format!("a resource document must be a mapping, found a {}", doc.kind_name()),
+            format!(
+                "a resource document must be a mapping, found a {}",
+                doc.kind_name()
+            ),
         ));
         return None;
     }
@@ -178,8 +189,12 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         Some(other) => {
             if other.eq_ignore_ascii_case("component") {
                 diags.push(
-                    Diagnostic::error(at(doc.get("kind")?), None, format!("kind {other:?} is spelled wrong"))
-                        .with_fix("write `kind: Component`"),
+                    Diagnostic::error(
+                        at(doc.get("kind")?),
+                        None,
+                        format!("kind {other:?} is spelled wrong"),
+                    )
+                    .with_fix("write `kind: Component`"),
                 );
             } else {
                 tracing::debug!(file = %file.display(), kind = other, "skipping a document that is not a Component");
@@ -209,7 +224,14 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
     };
     let cname = name.as_deref();
     if let Some(m) = meta {
-        check_keys(file, m, &["name", "namespace", "labels", "annotations"], "metadata", cname, diags);
+        check_keys(
+            file,
+            m,
+            &["name", "namespace", "labels", "annotations"],
+            "metadata",
+            cname,
+            diags,
+        );
     }
 
     match doc.entry("apiVersion") {
@@ -218,7 +240,10 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
             Diagnostic::error(
                 at(v),
                 cname,
-                format!("apiVersion {:?} is not a Dapr component API version", v.as_str().unwrap_or("")),
+                format!(
+                    "apiVersion {:?} is not a Dapr component API version",
+                    v.as_str().unwrap_or("")
+                ),
             )
             .with_fix(format!("write `apiVersion: {API_VERSION}`")),
         ),
@@ -315,7 +340,10 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
             Diagnostic::error(
                 at(m),
                 cname,
-                format!("spec.metadata must be a list of `- name: ... value: ...` entries, found a {}", m.kind_name()),
+                format!(
+                    "spec.metadata must be a list of `- name: ... value: ...` entries, found a {}",
+                    m.kind_name()
+                ),
             )
             .with_fix("write each field as `- name: <field>` followed by `value: <value>`"),
         ),
@@ -325,9 +353,16 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         Some(Node {
             value: Value::Seq(items),
             ..
-        }) => items.iter().filter_map(|n| n.as_str().map(str::to_string)).collect(),
+        }) => items
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect(),
         Some(n) if !n.is_null() => {
-            diags.push(Diagnostic::error(at(n), cname, "scopes must be a list of app IDs"));
+            diags.push(Diagnostic::error(
+                at(n),
+                cname,
+                "scopes must be a list of app IDs",
+            ));
             Vec::new()
         }
         _ => Vec::new(),
@@ -369,12 +404,26 @@ fn load_metadata_item(
     let at = |n: &Node| Location::at(file, n.pos);
     if !matches!(item.value, Value::Map(_)) {
         diags.push(
-            Diagnostic::error(at(item), cname, format!("a spec.metadata entry must be a mapping, found a {}", item.kind_name()))
-                .with_fix("write `- name: <field>` and, under it, `value: <value>`"),
+            Diagnostic::error(
+                at(item),
+                cname,
+                format!(
+                    "a spec.metadata entry must be a mapping, found a {}",
+                    item.kind_name()
+                ),
+            )
+            .with_fix("write `- name: <field>` and, under it, `value: <value>`"),
         );
         return None;
     }
-    check_keys(file, item, &["name", "value", "secretKeyRef", "envRef"], "a metadata entry", cname, diags);
+    check_keys(
+        file,
+        item,
+        &["name", "value", "secretKeyRef", "envRef"],
+        "a metadata entry",
+        cname,
+        diags,
+    );
     let name = match item.get("name") {
         Some(n) => scalar(file, n, "a metadata entry's name", cname, diags)?.to_string(),
         None => {
@@ -394,8 +443,12 @@ fn load_metadata_item(
             let n = s.get("name").and_then(Node::as_str).unwrap_or("");
             if n.is_empty() {
                 diags.push(
-                    Diagnostic::error(at(s), cname, format!("secretKeyRef of {name:?} has no name"))
-                        .with_fix("write `secretKeyRef: {name: <secret>, key: <key>}`"),
+                    Diagnostic::error(
+                        at(s),
+                        cname,
+                        format!("secretKeyRef of {name:?} has no name"),
+                    )
+                    .with_fix("write `secretKeyRef: {name: <secret>, key: <key>}`"),
                 );
                 return None;
             }

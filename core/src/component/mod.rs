@@ -229,7 +229,9 @@ impl Metadata {
     }
 
     /// Metadata from plain pairs (for tests and programmatic use).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Metadata {
             items: pairs
                 .into_iter()
@@ -245,7 +247,9 @@ impl Metadata {
 
     /// The entry named `name` (case-insensitive).
     pub fn entry(&self, name: &str) -> Option<&MetadataValue> {
-        self.items.iter().find(|i| i.name.eq_ignore_ascii_case(name))
+        self.items
+            .iter()
+            .find(|i| i.name.eq_ignore_ascii_case(name))
     }
 
     /// The value named `name` (case-insensitive), if given.

@@ -96,7 +96,14 @@ impl SecretStore {
                     Some((v, m)) if !v.is_empty() => match parse_go_bool(&v) {
                         Ok(b) => b,
                         Err(e) => {
-                            diags.push(Diagnostic::error(m.value_location.clone(), Some(&c.name), format!("multiValued: {e}")).with_fix("write \"true\" or \"false\""));
+                            diags.push(
+                                Diagnostic::error(
+                                    m.value_location.clone(),
+                                    Some(&c.name),
+                                    format!("multiValued: {e}"),
+                                )
+                                .with_fix("write \"true\" or \"false\""),
+                            );
                             false
                         }
                     },
@@ -118,14 +125,26 @@ impl SecretStore {
                     Err(e) => {
                         // serde_json's message names line and column but never echoes the content.
                         diags.push(
-                            Diagnostic::error(item.value_location.clone(), Some(&c.name), format!("secretsFile {file:?} is not valid JSON (line {}, column {})", e.line(), e.column()))
-                                .with_fix("the secrets file must be one JSON object"),
+                            Diagnostic::error(
+                                item.value_location.clone(),
+                                Some(&c.name),
+                                format!(
+                                    "secretsFile {file:?} is not valid JSON (line {}, column {})",
+                                    e.line(),
+                                    e.column()
+                                ),
+                            )
+                            .with_fix("the secrets file must be one JSON object"),
                         );
                         return None;
                     }
                 };
                 let Some(obj) = json.as_object() else {
-                    diags.push(Diagnostic::error(item.value_location.clone(), Some(&c.name), format!("secretsFile {file:?} must hold a JSON object")));
+                    diags.push(Diagnostic::error(
+                        item.value_location.clone(),
+                        Some(&c.name),
+                        format!("secretsFile {file:?} must hold a JSON object"),
+                    ));
                     return None;
                 };
                 let mut secrets = BTreeMap::new();
@@ -170,7 +189,8 @@ impl SecretStore {
                 if env_blocked(&var) {
                     return Err(format!("the environment variable {var:?} may not be read as a secret (APP_API_TOKEN and DAPR_* are refused, as in Dapr)"));
                 }
-                std::env::var(&var).map_err(|_| format!("the environment variable {var:?} is not set"))
+                std::env::var(&var)
+                    .map_err(|_| format!("the environment variable {var:?} is not set"))
             }
             SecretStore::File { path, secrets } => {
                 let Some(secret) = secrets.get(name) else {
@@ -178,7 +198,10 @@ impl SecretStore {
                     let hint = super::nearest(name, known.iter().copied())
                         .map(|n| format!(" (did you mean {n:?}?)"))
                         .unwrap_or_default();
-                    return Err(format!("secret {name:?} is not in {}{hint}", path.display()));
+                    return Err(format!(
+                        "secret {name:?} is not in {}{hint}",
+                        path.display()
+                    ));
                 };
                 secret.get(key).cloned().ok_or_else(|| {
                     let hint = super::nearest(key, secret.keys().map(String::as_str))

@@ -86,7 +86,10 @@ pub fn validate(
                 Diagnostic::error(
                     c.name_location.clone(),
                     Some(&c.name),
-                    format!("the component name {:?} is already used at {}", c.name, first.name_location),
+                    format!(
+                        "the component name {:?} is already used at {}",
+                        c.name, first.name_location
+                    ),
                 )
                 .with_fix("give each component its own metadata.name"),
             );
@@ -105,7 +108,10 @@ pub fn validate(
                 format!("unknown secret store type {:?}", c.type_name),
             );
             d = match nearest(&c.type_name, SECRET_STORE_TYPES) {
-                Some(n) => d.with_fix(format!("did you mean {n:?}? bindery has {}", SECRET_STORE_TYPES.join(" and "))),
+                Some(n) => d.with_fix(format!(
+                    "did you mean {n:?}? bindery has {}",
+                    SECRET_STORE_TYPES.join(" and ")
+                )),
                 None => d.with_fix(format!("bindery has {}", SECRET_STORE_TYPES.join(" and "))),
             };
             diags.push(d);
@@ -158,7 +164,10 @@ pub fn validate(
             );
             d = match nearest(&c.type_name, all_types.iter().copied()) {
                 Some(n) => d.with_fix(format!("did you mean {n:?}?")),
-                None => d.with_fix(format!("the binding types compiled in are: {}", all_types.join(", "))),
+                None => d.with_fix(format!(
+                    "the binding types compiled in are: {}",
+                    all_types.join(", ")
+                )),
             };
             diags.push(d);
             continue;
@@ -170,7 +179,10 @@ pub fn validate(
                     Some(&c.name),
                     format!("{} has no version {:?}", spec.type_name, c.version),
                 )
-                .with_fix(format!("write `version: {}`", spec.versions.join("` or `version: "))),
+                .with_fix(format!(
+                    "write `version: {}`",
+                    spec.versions.join("` or `version: ")
+                )),
             );
             continue;
         }
@@ -179,7 +191,11 @@ pub fn validate(
         }
     }
     diags.sort_by(|a, b| {
-        (&a.location.file, a.location.line, a.location.column).cmp(&(&b.location.file, b.location.line, b.location.column))
+        (&a.location.file, a.location.line, a.location.column).cmp(&(
+            &b.location.file,
+            b.location.line,
+            b.location.column,
+        ))
     });
     out.diagnostics = diags;
     out
@@ -189,12 +205,19 @@ fn unknown_field(c: &Component, name: &str, known: &[&str], loc: super::Location
     let d = Diagnostic::warning(
         loc,
         Some(&c.name),
-        format!("unknown metadata field {name:?} for {}; it is ignored", c.type_name),
+        format!(
+            "unknown metadata field {name:?} for {}; it is ignored",
+            c.type_name
+        ),
     );
     match nearest(name, known.iter().copied()) {
         Some(n) => d.with_fix(format!("did you mean {n:?}?")),
         None if known.is_empty() => d,
-        None => d.with_fix(format!("the fields of {} are: {}", c.type_name, known.join(", "))),
+        None => d.with_fix(format!(
+            "the fields of {} are: {}",
+            c.type_name,
+            known.join(", ")
+        )),
     }
 }
 
@@ -234,7 +257,10 @@ fn check_binding(
                 Diagnostic::error(
                     m.location.clone(),
                     name,
-                    format!("metadata field {:?} is given twice (first at line {})", m.name, prev.location.line),
+                    format!(
+                        "metadata field {:?} is given twice (first at line {})",
+                        m.name, prev.location.line
+                    ),
                 )
                 .with_fix("keep one of the two entries"),
             );
@@ -273,7 +299,9 @@ fn check_binding(
                     let names: Vec<&str> = stores.keys().map(String::as_str).collect();
                     d = match nearest(store_name, names.iter().copied()) {
                         Some(n) => d.with_fix(format!("did you mean {n:?}?")),
-                        None if names.is_empty() => d.with_fix("add a secretstores.local.file or secretstores.local.env component"),
+                        None if names.is_empty() => d.with_fix(
+                            "add a secretstores.local.file or secretstores.local.env component",
+                        ),
                         None => d.with_fix(format!("the secret stores are: {}", names.join(", "))),
                     };
                     diags.push(d);
@@ -286,9 +314,14 @@ fn check_binding(
                             Diagnostic::error(
                                 m.value_location.clone(),
                                 name,
-                                format!("secretKeyRef of {:?} through store {store_name:?}: {e}", m.name),
+                                format!(
+                                    "secretKeyRef of {:?} through store {store_name:?}: {e}",
+                                    m.name
+                                ),
                             )
-                            .with_fix("add the secret to the store, or fix secretKeyRef's name and key"),
+                            .with_fix(
+                                "add the secret to the store, or fix secretKeyRef's name and key",
+                            ),
                         );
                         continue;
                     }
@@ -326,20 +359,41 @@ fn check_binding(
         }
         if !ok || (!dir.input && !dir.output) {
             diags.push(
-                Diagnostic::error(d.location.clone(), name, format!("direction {:?} is not one of input, output, \"input, output\"", d.value))
-                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                Diagnostic::error(
+                    d.location.clone(),
+                    name,
+                    format!(
+                        "direction {:?} is not one of input, output, \"input, output\"",
+                        d.value
+                    ),
+                )
+                .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
             );
         } else {
             if dir.input && !spec.input {
                 diags.push(
-                    Diagnostic::error(d.location.clone(), name, format!("{} is not an input binding, but direction says input", spec.type_name))
-                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                    Diagnostic::error(
+                        d.location.clone(),
+                        name,
+                        format!(
+                            "{} is not an input binding, but direction says input",
+                            spec.type_name
+                        ),
+                    )
+                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
                 );
             }
             if dir.output && !spec.output {
                 diags.push(
-                    Diagnostic::error(d.location.clone(), name, format!("{} is not an output binding, but direction says output", spec.type_name))
-                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                    Diagnostic::error(
+                        d.location.clone(),
+                        name,
+                        format!(
+                            "{} is not an output binding, but direction says output",
+                            spec.type_name
+                        ),
+                    )
+                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
                 );
             }
             direction = dir;
@@ -360,11 +414,18 @@ fn check_binding(
                     name,
                     format!("{} needs the metadata field {:?}", spec.type_name, f.name),
                 )
-                .with_fix(format!("add `- name: {}` with `value: \"{}\"` under spec.metadata", f.name, f.example)),
+                .with_fix(format!(
+                    "add `- name: {}` with `value: \"{}\"` under spec.metadata",
+                    f.name, f.example
+                )),
             ),
             Some(v) if v.value.trim().is_empty() && f.required => diags.push(
-                Diagnostic::error(v.location.clone(), name, format!("metadata field {:?} is empty", f.name))
-                    .with_fix(format!("give it a value, e.g. \"{}\"", f.example)),
+                Diagnostic::error(
+                    v.location.clone(),
+                    name,
+                    format!("metadata field {:?} is empty", f.name),
+                )
+                .with_fix(format!("give it a value, e.g. \"{}\"", f.example)),
             ),
             Some(v) if !v.value.trim().is_empty() => {
                 let res = match f.kind {
@@ -383,13 +444,20 @@ fn check_binding(
                 };
                 if let Err(e) = res {
                     let msg = if v.secret {
-                        format!("metadata field {:?} (from a secret) is not a {}", f.name, kind_name(f.kind))
+                        format!(
+                            "metadata field {:?} (from a secret) is not a {}",
+                            f.name,
+                            kind_name(f.kind)
+                        )
                     } else {
                         format!("metadata field {:?}: {e}", f.name)
                     };
                     diags.push(
-                        Diagnostic::error(v.location.clone(), name, msg)
-                            .with_fix(format!("write a {}, e.g. \"{}\"", kind_name(f.kind), f.example)),
+                        Diagnostic::error(v.location.clone(), name, msg).with_fix(format!(
+                            "write a {}, e.g. \"{}\"",
+                            kind_name(f.kind),
+                            f.example
+                        )),
                     );
                 }
             }
@@ -431,7 +499,11 @@ fn check_binding(
             parts,
         }),
         Err(e) => {
-            diags.push(Diagnostic::error(c.name_location.clone(), name, e.message().to_string()));
+            diags.push(Diagnostic::error(
+                c.name_location.clone(),
+                name,
+                e.message().to_string(),
+            ));
             None
         }
     }

@@ -44,7 +44,11 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("{s:?} has a number without a unit (use e.g. \"{number}s\")")),
+            "" => {
+                return Err(format!(
+                    "{s:?} has a number without a unit (use e.g. \"{number}s\")"
+                ))
+            }
             other => {
                 return Err(format!(
                     "{s:?} has an unknown unit {other:?} (units: ns, us, ms, s, m, h)"
@@ -112,11 +116,21 @@ mod tests {
     fn go_durations() {
         assert_eq!(parse_go_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_go_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_go_duration("30").unwrap_err().contains("without a unit"));
-        assert!(parse_go_duration("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_go_duration("30")
+            .unwrap_err()
+            .contains("without a unit"));
+        assert!(parse_go_duration("5d")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_go_duration("-1s").is_err());
         assert!(parse_go_duration("abc").is_err());
         assert!(parse_go_duration("").is_err());

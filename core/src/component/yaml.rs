@@ -204,12 +204,10 @@ impl MarkedEventReceiver for Builder {
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, true)
-        .map_err(|e| SyntaxError {
-            pos: pos_of(e.marker()),
-            message: e.info().to_string(),
-        })?;
+    parser.load(&mut builder, true).map_err(|e| SyntaxError {
+        pos: pos_of(e.marker()),
+        message: e.info().to_string(),
+    })?;
     Ok(builder.docs)
 }
 

@@ -17,7 +17,10 @@ const TICKS: u64 = 3;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let components = std::env::args()
         .nth(1)
@@ -64,11 +67,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .to_string();
                 let file = format!("tick-{n}.json");
                 let meta = MetadataMap::from([("fileName".to_string(), file.clone())]);
-                out.invoke("records", "create", record.clone(), meta.clone()).await?;
+                out.invoke("records", "create", record.clone(), meta.clone())
+                    .await?;
                 let stored = out.invoke("records", "get", Vec::new(), meta).await?;
                 println!("tick {n}: wrote {file}: {}", stored.text());
-                let resp = out.invoke("monitoring-webhook", "post", record, MetadataMap::new()).await?;
-                println!("  webhook answered {} {}", resp.metadata["statusCode"], resp.text());
+                let resp = out
+                    .invoke("monitoring-webhook", "post", record, MetadataMap::new())
+                    .await?;
+                println!(
+                    "  webhook answered {} {}",
+                    resp.metadata["statusCode"],
+                    resp.text()
+                );
                 if n == TICKS {
                     done.notify_one();
                 }
@@ -90,8 +100,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// List the records with a fresh runtime, the way a second program would.
 async fn rt_list(components: &str) -> Result<String, bindery::Error> {
-    let rt = Runtime::builder().resources_path(components).only(["records"]).build()?;
-    let list = rt.invoke("records", "list", Vec::new(), MetadataMap::new()).await?;
+    let rt = Runtime::builder()
+        .resources_path(components)
+        .only(["records"])
+        .build()?;
+    let list = rt
+        .invoke("records", "list", Vec::new(), MetadataMap::new())
+        .await?;
     rt.shutdown(Duration::from_secs(1)).await?;
     Ok(list.text())
 }

@@ -498,3 +498,38 @@ fn scopes_limit_components_to_their_apps() {
     assert_eq!(names("billing"), ["a", "b"]);
     assert_eq!(names("shipping"), ["b"]);
 }
+
+#[test]
+fn spec_init_timeout_and_ignore_errors_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = cron("c", "@every 1s").replace(
+        "  version: v1\n",
+        "  version: v1\n  initTimeout: 5\n  ignoreErrors: perhaps\n",
+    );
+    write(dir.path(), "c.yaml", &text);
+    let v = check(dir.path());
+    let messages: Vec<String> = errors(&v)
+        .iter()
+        .map(|d| format!("{} {}", d.location.line, d.message))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "8 spec.initTimeout: \"5\" has a number without a unit (use e.g. \"5s\")",
+            "9 spec.ignoreErrors: \"perhaps\" is not a boolean (use true or false)",
+        ]
+    );
+
+    let text = cron("c", "@every 1s").replace(
+        "  version: v1\n",
+        "  version: v1\n  initTimeout: 1m30s\n  ignoreErrors: true\n",
+    );
+    write(dir.path(), "c.yaml", &text);
+    let v = check(dir.path());
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    assert_eq!(
+        v.bindings[0].component.init_timeout,
+        std::time::Duration::from_secs(90)
+    );
+    assert!(v.bindings[0].component.ignore_errors);
+}

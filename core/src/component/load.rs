@@ -293,34 +293,26 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         .unwrap_or("")
         .to_string();
 
-    let init_timeout = match spec.get("initTimeout") {
-        Some(v) => match v.as_str().map(parse_go_duration) {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => {
-                diags.push(
-                    Diagnostic::error(at(v), cname, format!("spec.initTimeout: {e}"))
-                        .with_fix("use a Go duration such as 5s, 1m or 500ms"),
-                );
-                DEFAULT_INIT_TIMEOUT
-            }
-            None => DEFAULT_INIT_TIMEOUT,
-        },
-        None => DEFAULT_INIT_TIMEOUT,
-    };
-    let ignore_errors = match spec.get("ignoreErrors") {
-        Some(v) => match v.as_str().map(parse_go_bool) {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => {
-                diags.push(
-                    Diagnostic::error(at(v), cname, format!("spec.ignoreErrors: {e}"))
-                        .with_fix("write `ignoreErrors: true` or `ignoreErrors: false`"),
-                );
-                false
-            }
-            None => false,
-        },
-        None => false,
-    };
+    let init_timeout = spec_value(
+        file,
+        spec,
+        "initTimeout",
+        parse_go_duration,
+        cname,
+        diags,
+        "use a Go duration such as 5s, 1m or 500ms",
+    )
+    .unwrap_or(DEFAULT_INIT_TIMEOUT);
+    let ignore_errors = spec_value(
+        file,
+        spec,
+        "ignoreErrors",
+        parse_go_bool,
+        cname,
+        diags,
+        "write `ignoreErrors: true` or `ignoreErrors: false`",
+    )
+    .unwrap_or(false);
 
     let mut metadata = Vec::new();
     match spec.get("metadata") {
@@ -393,6 +385,29 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         name_location: at(name_node?),
         type_location: at(type_node?),
     })
+}
+
+/// A scalar under `spec` read with `parse`; a bad value is an error diagnostic with `fix`.
+fn spec_value<T>(
+    file: &Path,
+    spec: &Node,
+    key: &str,
+    parse: fn(&str) -> Result<T, String>,
+    cname: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+    fix: &str,
+) -> Option<T> {
+    let v = spec.get(key)?;
+    match parse(v.as_str()?) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(Location::at(file, v.pos), cname, format!("spec.{key}: {e}"))
+                    .with_fix(fix),
+            );
+            None
+        }
+    }
 }
 
 fn load_metadata_item(

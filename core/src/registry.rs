@@ -129,6 +129,7 @@ impl Registry {
 
     /// Every binding compiled in through cargo features.
     pub fn builtin() -> Self {
+        #[allow(unused_mut)] // every binding feature may be off
         let mut r = Registry::empty();
         #[cfg(feature = "cron")]
         r.register(crate::bindings::cron::spec());

@@ -253,9 +253,8 @@ struct UserData(*mut c_void);
 unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
-/// Run `fut` on the runtime's threads and wait for it on this thread. Works from any thread
-/// that is not one of the runtime's async workers (handlers run on blocking threads, so they
-/// may call this).
+/// Run `fut` on the runtime and wait for it on this thread. Works from any thread that is not
+/// one of the runtime's async workers (handlers run on blocking threads, so they may call this).
 fn block_on<T: Send + 'static>(
     rt: &bindery_runtime,
     fut: impl std::future::Future<Output = T> + Send + 'static,
@@ -263,6 +262,12 @@ fn block_on<T: Send + 'static>(
     let Some(tokio) = rt.tokio.as_ref() else {
         return Err(set_error(BINDERY_ERR_CLOSED, "the runtime is freed"));
     };
+    if tokio::runtime::Handle::try_current().is_err() {
+        // A thread of the application's: run the future right here, no thread hop.
+        return Ok(tokio.block_on(fut));
+    }
+    // One of bindery's own threads (a handler or completion calling back in): hand the
+    // future to the runtime and wait for it.
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     tokio.spawn(async move {
         let _ = tx.send(fut.await);

@@ -10,7 +10,6 @@ use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
 use crate::binding::{
@@ -136,199 +135,200 @@ fn relative_name(name: &str) -> Result<PathBuf> {
 }
 
 impl LocalStorage {
-    async fn root(&self) -> Result<&PathBuf> {
+    /// The canonical root, created on first use.
+    async fn root(&self) -> Result<PathBuf> {
+        let root = self.root.clone();
         self.canonical
-            .get_or_try_init(|| async {
-                tokio::fs::create_dir_all(&self.root)
-                    .await
-                    .map_err(|e| io_error("cannot create rootPath", &self.root, e))?;
-                tokio::fs::canonicalize(&self.root)
-                    .await
-                    .map_err(|e| io_error("cannot resolve rootPath", &self.root, e))
+            .get_or_try_init(|| async move {
+                blocking(move || {
+                    std::fs::create_dir_all(&root)
+                        .map_err(|e| io_error("cannot create rootPath", &root, e))?;
+                    std::fs::canonicalize(&root)
+                        .map_err(|e| io_error("cannot resolve rootPath", &root, e))
+                })
+                .await
             })
             .await
+            .cloned()
     }
+}
 
-    /// The absolute path for `name`, refused when it (or a link on the way) leads outside the root.
-    async fn resolve(&self, name: &str) -> Result<PathBuf> {
-        let root = self.root().await?;
-        let rel = relative_name(name)?;
-        let full = root.join(&rel);
-        // The deepest part of the path that exists must, with its links followed, stay inside.
-        let mut probe = full.clone();
-        loop {
-            match tokio::fs::canonicalize(&probe).await {
-                Ok(real) => {
-                    if !real.starts_with(root) {
-                        return Err(Error::invalid_argument(format!(
-                            "fileName {name:?} leads outside rootPath through a symbolic link; it is refused"
-                        )));
-                    }
-                    break;
-                }
-                Err(_) if tokio::fs::symlink_metadata(&probe).await.is_ok() => {
-                    // A dangling link: it could be made to point anywhere.
+/// Run file work, which blocks: in place on a multi-thread runtime (the worker hands its other
+/// tasks to another worker meanwhile, and no thread hop is paid), else on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return tokio::task::block_in_place(f);
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal("local storage task failed").with_source(e))?
+}
+
+/// The absolute path for `name` under `root`, refused when it (or a link on the way) leads
+/// outside the root.
+fn resolve(root: &Path, name: &str) -> Result<PathBuf> {
+    let rel = relative_name(name)?;
+    let full = root.join(&rel);
+    // The deepest part of the path that exists must, with its links followed, stay inside.
+    let mut probe = full.clone();
+    loop {
+        match std::fs::canonicalize(&probe) {
+            Ok(real) => {
+                if !real.starts_with(root) {
                     return Err(Error::invalid_argument(format!(
-                        "fileName {name:?} goes through a dangling symbolic link; it is refused"
+                        "fileName {name:?} leads outside rootPath through a symbolic link; it is refused"
                     )));
                 }
-                Err(_) => {
-                    if !probe.pop() || probe == *root {
-                        break;
-                    }
+                break;
+            }
+            Err(_) if std::fs::symlink_metadata(&probe).is_ok() => {
+                // A dangling link: it could be made to point anywhere.
+                return Err(Error::invalid_argument(format!(
+                    "fileName {name:?} goes through a dangling symbolic link; it is refused"
+                )));
+            }
+            Err(_) => {
+                if !probe.pop() || probe == root {
+                    break;
                 }
             }
         }
-        Ok(full)
     }
+    Ok(full)
+}
 
-    fn file_name(req: &InvokeRequest) -> Option<&str> {
-        req.metadata
-            .get("fileName")
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+fn file_name(req: &InvokeRequest) -> Option<&str> {
+    req.metadata
+        .get("fileName")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn create(root: &Path, req: InvokeRequest) -> Result<InvokeResponse> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = file_name(&req)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let path = resolve(root, &name)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| io_error("cannot create the folder", parent, e))?;
+        // Re-check now that the folders exist (a link may have been raced in).
+        resolve(root, &name)?;
     }
-
-    async fn create(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let name = Self::file_name(&req)
-            .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let path = self.resolve(&name).await?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io_error("cannot create the folder", parent, e))?;
-            // Re-check now that the folders exist (a link may have been raced in).
-            self.resolve(&name).await?;
+    // A link inside the root is written through to its (checked) target; the last component
+    // is then opened without following links, so a link raced in after the check cannot
+    // redirect the write.
+    let target = match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(&path).map_err(|e| io_error("cannot resolve", &path, e))?
         }
-        // A link inside the root is written through to its (checked) target; the last
-        // component is then opened without following links, so a link raced in after the
-        // check cannot redirect the write.
-        let target = match tokio::fs::symlink_metadata(&path).await {
-            Ok(m) if m.file_type().is_symlink() => tokio::fs::canonicalize(&path)
-                .await
-                .map_err(|e| io_error("cannot resolve", &path, e))?,
-            _ => path.clone(),
-        };
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&target)
-            .await
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => Error::invalid_argument(format!(
-                    "fileName {name:?} is a symbolic link; it is refused"
-                )),
-                _ => io_error("cannot write", &path, e),
-            })?;
-        file.write_all(&req.data)
-            .await
-            .map_err(|e| io_error("cannot write", &path, e))?;
-        file.flush()
-            .await
-            .map_err(|e| io_error("cannot write", &path, e))?;
-        let root = self.root().await?;
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned();
-        Ok(InvokeResponse {
-            data: serde_json::to_vec(&serde_json::json!({ "fileName": rel })).unwrap_or_default(),
-            metadata: MetadataMap::new(),
-        })
-    }
-
-    async fn get(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let name = Self::file_name(&req)
-            .ok_or_else(|| Error::invalid_argument("get needs the request metadata fileName"))?;
-        let path = self.resolve(name).await?;
-        let data = tokio::fs::read(&path).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::new(
-                ErrorKind::NotFound,
-                format!("file not found: {}", path.display()),
-            ),
-            _ => io_error("cannot read", &path, e),
+        _ => path.clone(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&target)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::invalid_argument(format!(
+                "fileName {name:?} is a symbolic link; it is refused"
+            )),
+            _ => io_error("cannot write", &path, e),
         })?;
-        Ok(InvokeResponse {
-            data,
-            metadata: MetadataMap::new(),
-        })
-    }
+    file.write_all(&req.data)
+        .map_err(|e| io_error("cannot write", &path, e))?;
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(&path)
+        .to_string_lossy()
+        .into_owned();
+    Ok(InvokeResponse {
+        data: serde_json::to_vec(&serde_json::json!({ "fileName": rel })).unwrap_or_default(),
+        metadata: MetadataMap::new(),
+    })
+}
 
-    async fn list(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let root = self.root().await?.clone();
-        let dir = match Self::file_name(&req) {
-            Some(name) if Path::new(name).components().all(|c| c == PathPart::CurDir) => {
-                root.clone()
-            }
-            Some(name) => self.resolve(name).await?,
-            None => root.clone(),
-        };
-        let meta = tokio::fs::metadata(&dir)
-            .await
-            .map_err(|e| io_error("cannot list", &dir, e))?;
-        if !meta.is_dir() {
-            return Err(Error::invalid_argument(format!(
-                "unable to list files as the file specified is not a directory: {}",
-                dir.display()
-            )));
+fn get(root: &Path, req: InvokeRequest) -> Result<InvokeResponse> {
+    let name = file_name(&req)
+        .ok_or_else(|| Error::invalid_argument("get needs the request metadata fileName"))?;
+    let path = resolve(root, name)?;
+    let data = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::new(
+            ErrorKind::NotFound,
+            format!("file not found: {}", path.display()),
+        ),
+        _ => io_error("cannot read", &path, e),
+    })?;
+    Ok(InvokeResponse {
+        data,
+        metadata: MetadataMap::new(),
+    })
+}
+
+fn list(root: &Path, req: InvokeRequest) -> Result<InvokeResponse> {
+    let dir = match file_name(&req) {
+        Some(name) if Path::new(name).components().all(|c| c == PathPart::CurDir) => {
+            root.to_path_buf()
         }
-        let mut files = Vec::new();
-        let mut stack = vec![dir];
-        while let Some(d) = stack.pop() {
-            let mut entries = tokio::fs::read_dir(&d)
-                .await
-                .map_err(|e| io_error("cannot list", &d, e))?;
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| io_error("cannot list", &d, e))?
-            {
-                let path = entry.path();
-                let ft = entry
-                    .file_type()
-                    .await
-                    .map_err(|e| io_error("cannot list", &path, e))?;
-                if ft.is_dir() {
-                    stack.push(path);
-                } else if ft.is_symlink() {
-                    // Listed only when it resolves to a file inside the root.
-                    if let Ok(real) = tokio::fs::canonicalize(&path).await {
-                        if real.starts_with(&root) && real.is_file() {
-                            files.push(path.to_string_lossy().into_owned());
-                        }
+        Some(name) => resolve(root, name)?,
+        None => root.to_path_buf(),
+    };
+    let meta = std::fs::metadata(&dir).map_err(|e| io_error("cannot list", &dir, e))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid_argument(format!(
+            "unable to list files as the file specified is not a directory: {}",
+            dir.display()
+        )));
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io_error("cannot list", &d, e))? {
+            let entry = entry.map_err(|e| io_error("cannot list", &d, e))?;
+            let path = entry.path();
+            let ft = entry
+                .file_type()
+                .map_err(|e| io_error("cannot list", &path, e))?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_symlink() {
+                // Listed only when it resolves to a file inside the root.
+                if let Ok(real) = std::fs::canonicalize(&path) {
+                    if real.starts_with(root) && real.is_file() {
+                        files.push(path.to_string_lossy().into_owned());
                     }
-                } else {
-                    files.push(path.to_string_lossy().into_owned());
                 }
+            } else {
+                files.push(path.to_string_lossy().into_owned());
             }
         }
-        files.sort();
-        Ok(InvokeResponse {
-            data: serde_json::to_vec(&files).unwrap_or_default(),
-            metadata: MetadataMap::new(),
-        })
     }
+    files.sort();
+    Ok(InvokeResponse {
+        data: serde_json::to_vec(&files).unwrap_or_default(),
+        metadata: MetadataMap::new(),
+    })
+}
 
-    async fn delete(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let name = Self::file_name(&req)
-            .ok_or_else(|| Error::invalid_argument("delete needs the request metadata fileName"))?;
-        let path = self.resolve(name).await?;
-        let is_dir = tokio::fs::symlink_metadata(&path)
-            .await
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
-        let res = if is_dir {
-            tokio::fs::remove_dir(&path).await
-        } else {
-            tokio::fs::remove_file(&path).await
-        };
-        res.map_err(|e| io_error("error deleting file", &path, e))?;
-        Ok(InvokeResponse::default())
-    }
+fn delete(root: &Path, req: InvokeRequest) -> Result<InvokeResponse> {
+    let name = file_name(&req)
+        .ok_or_else(|| Error::invalid_argument("delete needs the request metadata fileName"))?;
+    let path = resolve(root, name)?;
+    let is_dir = std::fs::symlink_metadata(&path)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    let res = if is_dir {
+        std::fs::remove_dir(&path)
+    } else {
+        std::fs::remove_file(&path)
+    };
+    res.map_err(|e| io_error("error deleting file", &path, e))?;
+    Ok(InvokeResponse::default())
 }
 
 #[async_trait]
@@ -342,15 +342,19 @@ impl OutputBinding for LocalStorage {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        match req.operation.as_str() {
-            "create" => self.create(req).await,
-            "get" => self.get(req).await,
-            "list" => self.list(req).await,
-            "delete" => self.delete(req).await,
-            other => Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                format!("unsupported operation {other}"),
-            )),
-        }
+        let op: fn(&Path, InvokeRequest) -> Result<InvokeResponse> = match req.operation.as_str() {
+            "create" => create,
+            "get" => get,
+            "list" => list,
+            "delete" => delete,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedOperation,
+                    format!("unsupported operation {other}"),
+                ))
+            }
+        };
+        let root = self.root().await?;
+        blocking(move || op(&root, req)).await
     }
 }

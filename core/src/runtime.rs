@@ -681,6 +681,25 @@ impl Runtime {
     }
 }
 
+/// Run `fut` to completion from synchronous code, for the language layers that own a tokio
+/// runtime: on the calling thread when it is none of tokio's (no thread hop), else (a handler
+/// calling back in from tokio's blocking pool) handed to the runtime and waited for on a
+/// channel, so that a re-entrant call cannot deadlock. Must not be called from an async task.
+pub fn block_on<T: Send + 'static>(
+    tokio: &tokio::runtime::Runtime,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(tokio.block_on(fut));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    tokio.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| Error::internal("the runtime stopped before the call finished"))
+}
+
 fn e_or_timeout(name: &str) -> Error {
     Error::new(
         ErrorKind::Timeout,

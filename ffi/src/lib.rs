@@ -253,8 +253,7 @@ struct UserData(*mut c_void);
 unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
-/// Run `fut` on the runtime and wait for it on this thread. Works from any thread that is not
-/// one of the runtime's async workers (handlers run on blocking threads, so they may call this).
+/// Run `fut` on the runtime and wait for it on this thread (see `bindery::runtime::block_on`).
 fn block_on<T: Send + 'static>(
     rt: &bindery_runtime,
     fut: impl std::future::Future<Output = T> + Send + 'static,
@@ -262,22 +261,7 @@ fn block_on<T: Send + 'static>(
     let Some(tokio) = rt.tokio.as_ref() else {
         return Err(set_error(BINDERY_ERR_CLOSED, "the runtime is freed"));
     };
-    if tokio::runtime::Handle::try_current().is_err() {
-        // A thread of the application's: run the future right here, no thread hop.
-        return Ok(tokio.block_on(fut));
-    }
-    // One of bindery's own threads (a handler or completion calling back in): hand the
-    // future to the runtime and wait for it.
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    tokio.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().map_err(|_| {
-        set_error(
-            BINDERY_ERR_INTERNAL,
-            "the runtime stopped before the call finished",
-        )
-    })
+    bindery_core::runtime::block_on(tokio, fut).map_err(|e| fail(&e))
 }
 
 /// The ABI version this library implements (`BINDERY_ABI_VERSION`). Compare it with the

@@ -1,0 +1,325 @@
+"""The Pythonic runtime over the native one: decorators, asyncio, context managers."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
+
+from . import _native
+from ._errors import BindingError
+
+logger = logging.getLogger("bindery")
+
+PathLike = Union[str, "os.PathLike[str]"]
+Data = Union[bytes, bytearray, memoryview, str, None, Any]
+Handler = Callable[["Event"], Union[None, Awaitable[None]]]
+H = TypeVar("H", bound=Handler)
+
+
+def _to_bytes(data: Data) -> bytes:
+    """bytes as they are, str as UTF-8, None as empty, anything else as JSON."""
+    if data is None:
+        return b""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+
+def _to_metadata(metadata: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    if not metadata:
+        return {}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in metadata.items()}
+
+
+@dataclass(frozen=True)
+class Event:
+    """An input event: `binding` (the component name), `data` (bytes) and `metadata`."""
+
+    binding: str
+    data: bytes
+    metadata: Dict[str, str] = field(default_factory=dict)
+
+    def text(self, encoding: str = "utf-8") -> str:
+        """The data as text."""
+        return self.data.decode(encoding)
+
+    def json(self) -> Any:
+        """The data parsed as JSON."""
+        return json.loads(self.data)
+
+
+@dataclass(frozen=True)
+class Response:
+    """The answer of an output binding: `data` (bytes) and `metadata`."""
+
+    data: bytes
+    metadata: Dict[str, str] = field(default_factory=dict)
+
+    def text(self, encoding: str = "utf-8") -> str:
+        """The data as text."""
+        return self.data.decode(encoding)
+
+    def json(self) -> Any:
+        """The data parsed as JSON."""
+        return json.loads(self.data)
+
+
+def _settle(fut: "asyncio.Future[Response]", error: Optional[BaseException], result: Any) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        data, metadata = result
+        fut.set_result(Response(data, metadata))
+
+
+class Runtime:
+    """Dapr bindings in this process.
+
+    `resources_path` is a folder of Dapr component YAML files (or a list of them). Every file
+    is validated here, before anything starts: a problem raises `InvalidConfigError` listing
+    every problem with file, line and fix. Options: `app_id` (for `scopes`), `concurrency`
+    (events of one input binding handled at once; default 1, in order), `queue_capacity`
+    (events waiting per input binding, default 16), `worker_threads` (default 2),
+    `shutdown_timeout` (seconds `stop()` waits for handlers by default, 10).
+    """
+
+    def __init__(
+        self,
+        resources_path: Union[PathLike, Sequence[PathLike]],
+        *,
+        app_id: Optional[str] = None,
+        concurrency: int = 1,
+        queue_capacity: int = 16,
+        worker_threads: int = 2,
+        shutdown_timeout: float = 10.0,
+    ) -> None:
+        if isinstance(resources_path, (str, bytes, os.PathLike)):
+            paths = [os.fsdecode(resources_path)]
+        else:
+            paths = [os.fsdecode(p) for p in resources_path]
+        self._native = _native.NativeRuntime(
+            paths, app_id, concurrency, queue_capacity, worker_threads, shutdown_timeout
+        )
+        self._shutdown_timeout = shutdown_timeout
+        self._has_async_handlers = False
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._own_loop_thread: Optional[threading.Thread] = None
+        self._state = "created"
+        self._lock = threading.Lock()
+        for warning in self._native.diagnostics():
+            logger.warning("%s", warning)
+
+    # ---- handlers ----
+
+    def input(self, name: str) -> Callable[[H], H]:
+        """Decorator: handle the events of the input binding `name` (its component name).
+
+        The handler takes an `Event`; it may be `def` or `async def`. Returning acks the
+        event; raising nacks it (the traceback is logged on the "bindery" logger) and the
+        binding redelivers where its system can. A name that is no input binding raises
+        `NotFoundError` naming the nearest ones, right here.
+        """
+
+        def register(fn: H) -> H:
+            self.on(name, fn)
+            return fn
+
+        return register
+
+    def on(self, name: str, handler: Handler) -> None:
+        """Register `handler` for the input binding `name` (the non-decorator form of `input`)."""
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)
+        )
+        if is_async:
+            self._has_async_handlers = True
+        self._native.on_event(name, self._dispatcher(handler, is_async))
+
+    def _dispatcher(self, handler: Handler, is_async: bool) -> Callable[[str, bytes, Dict[str, str]], bool]:
+        def dispatch(binding: str, data: bytes, metadata: Dict[str, str]) -> bool:
+            event = Event(binding, data, metadata)
+            try:
+                if is_async:
+                    loop = self._loop
+                    if loop is None or loop.is_closed():
+                        raise RuntimeError("the event loop of async handlers is gone")
+                    coro = handler(event)
+                    # Waits with the GIL released; the coroutine runs on the loop.
+                    asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[arg-type]
+                else:
+                    handler(event)
+            except Exception:
+                logger.exception("handler for %r failed; the event is nacked", binding)
+                return False
+            return True
+
+        return dispatch
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        """Initialise the outputs and start the inputs that have handlers. `async def`
+        handlers run on the event loop running here, or on one bindery runs in a thread when
+        none is running. Raises the error of a binding that cannot initialise."""
+        with self._lock:
+            if self._has_async_handlers and self._loop is None:
+                try:
+                    self._loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self._start_own_loop()
+            self._native.start()
+            self._state = "started"
+        for name in self._native.unhandled_inputs():
+            logger.warning(
+                "input binding %r has no handler, so it is not started; decorate a function "
+                "with @rt.input(%r), or set its direction metadata to \"output\"",
+                name,
+                name,
+            )
+
+    def _start_own_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.close()
+
+        thread = threading.Thread(target=run, name="bindery-asyncio", daemon=True)
+        thread.start()
+        ready.wait()
+        self._loop = loop
+        self._own_loop_thread = thread
+
+    def stop(self, timeout: Optional[float] = None) -> bool:
+        """Stop the inputs, wait up to `timeout` seconds (default: the runtime's
+        `shutdown_timeout`) for handlers in flight, then close the bindings. Events queued but
+        not handled are nacked. Returns True when every handler finished in time. Calling it
+        again does nothing. Do not call it from a handler (it would wait for itself)."""
+        with self._lock:
+            if self._state == "stopped":
+                return True
+            self._state = "stopped"
+        drained = self._native.shutdown(self._shutdown_timeout if timeout is None else timeout)
+        self._native.close()
+        if self._own_loop_thread is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._own_loop_thread.join(timeout=5)
+            self._own_loop_thread = None
+        return drained
+
+    def run(self) -> None:
+        """Start, block until SIGINT or SIGTERM (from the main thread), then stop cleanly."""
+        stop = threading.Event()
+        previous = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+        try:
+            self.start()
+            while not stop.wait(0.2):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def __enter__(self) -> "Runtime":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> "Runtime":
+        if self._has_async_handlers and self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        # Stopping waits for handlers, which may be coroutines on this very loop: wait in a thread.
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    # ---- outputs ----
+
+    def invoke(
+        self,
+        name: str,
+        operation: str,
+        data: Data = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> Response:
+        """Call the output binding `name` with `operation`. `data` may be bytes, str (sent as
+        UTF-8) or any JSON-serialisable object (sent as JSON). Waits with the GIL released, so
+        many threads may invoke at once. Raises a `BindingError` subclass on failure."""
+        payload, md = self._native.invoke(name, operation, _to_bytes(data), _to_metadata(metadata))
+        return Response(payload, md)
+
+    async def invoke_async(
+        self,
+        name: str,
+        operation: str,
+        data: Data = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> Response:
+        """`invoke` for asyncio: the call runs on bindery's threads and the loop is free meanwhile."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Response] = loop.create_future()
+
+        def done(error: Optional[BindingError], result: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, fut, error, result)
+            except RuntimeError:
+                pass  # the loop is closed; nobody waits any more
+
+        self._native.invoke_async(name, operation, _to_bytes(data), _to_metadata(metadata), done)
+        return await fut
+
+    # ---- introspection ----
+
+    @property
+    def bindings(self) -> List[Dict[str, Any]]:
+        """Every binding loaded: name, type, input, output, route, operations."""
+        return self._native.bindings()
+
+    def stats(self, name: str) -> Optional[Dict[str, int]]:
+        """Counters of a started input binding: delivered, acked, nacked."""
+        s = self._native.input_stats(name)
+        if s is None:
+            return None
+        return {"delivered": s[0], "acked": s[1], "nacked": s[2]}
+
+    @property
+    def diagnostics(self) -> List[str]:
+        """Warnings found in the component files (unknown fields, skipped components)."""
+        return self._native.diagnostics()

@@ -1,0 +1,85 @@
+"""Fixtures: component folders written per test, and a real local HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List
+
+import pytest
+
+
+def component(name: str, type_: str, **metadata: str) -> str:
+    items = "".join(f"  - name: {k}\n    value: \"{v}\"\n" for k, v in metadata.items())
+    return (
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n"
+        f"  name: {name}\nspec:\n  type: {type_}\n  version: v1\n  metadata:\n{items}"
+    )
+
+
+@pytest.fixture
+def components(tmp_path: Path) -> Callable[..., Path]:
+    """components(cron_schedule=..., http_url=...) writes a folder with a `tick` cron input
+    (when a schedule is given), a `files` local storage output and (when a URL is given) a
+    `hook` HTTP output, and returns the folder."""
+
+    def write(cron_schedule: str = "", http_url: str = "", **extra_http: str) -> Path:
+        folder = tmp_path / "components"
+        folder.mkdir(exist_ok=True)
+        (folder / "files.yaml").write_text(
+            component("files", "bindings.localstorage", rootPath=str(tmp_path / "files"))
+        )
+        if cron_schedule:
+            (folder / "tick.yaml").write_text(
+                component("tick", "bindings.cron", schedule=cron_schedule, direction="input")
+            )
+        if http_url:
+            (folder / "hook.yaml").write_text(component("hook", "bindings.http", url=http_url, **extra_http))
+        return folder
+
+    return write
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    requests: List[Dict[str, object]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        Recorder.requests.append(
+            {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+        )
+        if self.path.startswith("/slow"):
+            time.sleep(0.5)
+        if self.path.startswith("/status/"):
+            code = int(self.path.rsplit("/", 1)[1])
+        else:
+            code = 200
+        payload = json.dumps({"method": self.command, "path": self.path, "body": body.decode("utf-8", "replace")}).encode()
+        self.send_response(code)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-served-by", "recorder")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that answers JSON describing each request."""
+    Recorder.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,327 @@
+"""The Python SDK's core contract: handlers, ack and nack, invoke, errors, threads, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import bindery
+from conftest import Recorder
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_cron_events_reach_a_sync_handler(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    events = []
+
+    @rt.input("tick")
+    def on_tick(event: bindery.Event) -> None:
+        events.append(event)
+
+    with rt:
+        assert wait_until(lambda: len(events) >= 3)
+    event = events[0]
+    assert event.binding == "tick"
+    assert event.data == b"" and event.text() == ""
+    assert event.metadata["timeZone"] == "Local"
+    assert event.metadata["readTimeUTC"].endswith(" +0000 UTC")
+    assert rt.stats("tick")["acked"] >= 3
+
+
+def test_cron_events_reach_an_async_handler_on_the_running_loop(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    seen = []
+
+    @rt.input("tick")
+    async def on_tick(event: bindery.Event) -> None:
+        seen.append(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+
+    async def main() -> asyncio.AbstractEventLoop:
+        async with rt:
+            for _ in range(500):
+                if len(seen) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(main())
+    assert len(seen) >= 3
+    assert all(l is loop for l in seen), "async handlers run on the loop that started the runtime"
+
+
+def test_async_handlers_without_a_running_loop_get_one_from_bindery(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    seen = []
+
+    @rt.input("tick")
+    async def on_tick(event: bindery.Event) -> None:
+        seen.append(threading.current_thread().name)
+
+    rt.start()
+    try:
+        assert wait_until(lambda: len(seen) >= 2)
+    finally:
+        assert rt.stop() is True
+    assert seen[0] == "bindery-asyncio"
+
+
+def test_a_raising_handler_nacks_and_the_next_event_still_arrives(components, caplog):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    calls = []
+
+    @rt.input("tick")
+    def on_tick(event: bindery.Event) -> None:
+        calls.append(event)
+        if len(calls) == 1:
+            raise ValueError("first one fails")
+
+    with caplog.at_level(logging.ERROR, logger="bindery"):
+        with rt:
+            assert wait_until(lambda: len(calls) >= 3)
+            assert wait_until(lambda: rt.stats("tick")["acked"] >= 2)
+            stats = rt.stats("tick")
+    assert stats["nacked"] == 1
+    assert any("ValueError: first one fails" in r.exc_text for r in caplog.records if r.exc_text), caplog.text
+    assert "handler for 'tick' failed; the event is nacked" in caplog.text
+
+
+def test_invoke_local_storage_with_bytes_str_and_json(components):
+    rt = bindery.Runtime(components())
+    created = rt.invoke("files", "create", b"\x00\x01raw", {"fileName": "raw.bin"})
+    assert created.json() == {"fileName": "raw.bin"}
+    assert rt.invoke("files", "get", metadata={"fileName": "raw.bin"}).data == b"\x00\x01raw"
+    rt.invoke("files", "create", "héllo", {"fileName": "text.txt"})
+    assert rt.invoke("files", "get", metadata={"fileName": "text.txt"}).text() == "héllo"
+    rt.invoke("files", "create", {"n": 1, "tags": ["a"]}, {"fileName": "obj.json"})
+    assert rt.invoke("files", "get", metadata={"fileName": "obj.json"}).json() == {"n": 1, "tags": ["a"]}
+    listing = rt.invoke("files", "list").json()
+    assert sorted(os.path.basename(p) for p in listing) == ["obj.json", "raw.bin", "text.txt"]
+    rt.stop()
+
+
+def test_invoke_http_against_a_real_server(components, http_server):
+    rt = bindery.Runtime(components(http_url=http_server))
+    resp = rt.invoke("hook", "post", {"event": "swept"}, {"path": "/alerts", "X-Trace": "abc"})
+    assert resp.metadata["statusCode"] == "200"
+    assert resp.metadata["X-Served-By"] == "recorder"
+    assert resp.json() == {"method": "POST", "path": "/alerts", "body": '{"event":"swept"}'}
+    assert Recorder.requests[-1]["headers"]["x-trace"] == "abc"
+    rt.invoke("hook", "put", "text body", {"path": "/things/1"})
+    assert Recorder.requests[-1]["body"] == b"text body"
+    assert rt.invoke("hook", "get", metadata={"path": "/things/1"}).json()["method"] == "GET"
+    rt.stop()
+
+
+@pytest.mark.parametrize(
+    "call, cls, code, text",
+    [
+        (lambda rt: rt.invoke("fils", "get"), bindery.NotFoundError, 2, "the output bindings are (nearest first): files"),
+        (lambda rt: rt.invoke("files", "rename"), bindery.UnsupportedOperationError, 3, "its operations are: create, get, list, delete"),
+        (lambda rt: rt.invoke("files", "get", metadata={"fileName": "../x"}), bindery.InvalidArgumentError, 4, "leaves rootPath"),
+        (lambda rt: rt.invoke("hook", "get", metadata={"path": "/slow"}), bindery.TimeoutError, 5, "HTTP request failed"),
+        (lambda rt: rt.invoke("hook", "get", metadata={"path": "/status/503"}), bindery.UpstreamError, 7, "received status code 503"),
+        (lambda rt: rt.invoke("files", "get", metadata={"fileName": "missing"}), bindery.NotFoundError, 2, "file not found"),
+    ],
+)
+def test_errors_are_raised_with_their_class_and_code(components, http_server, call, cls, code, text):
+    rt = bindery.Runtime(components(http_url=http_server, responseTimeout="200ms"))
+    with pytest.raises(cls) as info:
+        call(rt)
+    err = info.value
+    assert isinstance(err, bindery.BindingError)
+    assert err.code == code
+    assert text in str(err)
+    rt.stop()
+
+
+def test_error_classes_cover_every_code_and_builtin_bases():
+    from bindery._errors import ERRORS_BY_CODE, _from_native
+
+    assert sorted(ERRORS_BY_CODE) == list(range(1, 12))
+    assert issubclass(bindery.NotFoundError, LookupError)
+    assert issubclass(bindery.InvalidArgumentError, ValueError)
+    assert issubclass(bindery.TimeoutError, TimeoutError)
+    future = _from_native(99, "from a newer core", None, None, False)
+    assert isinstance(future, bindery.InternalError) and future.code == 99
+
+
+def test_invalid_config_lists_every_problem(tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: nightly\nspec:\n"
+        "  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"0 3 * * *\"\n"
+    )
+    (tmp_path / "h.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.htp\n  version: v1\n"
+    )
+    with pytest.raises(bindery.InvalidConfigError) as info:
+        bindery.Runtime(tmp_path)
+    msg = str(info.value)
+    assert info.value.code == 1
+    assert "c.yaml:9:5" in msg and 'write "0 0 3 * * *"' in msg
+    assert 'did you mean "bindings.http"?' in msg
+
+
+def test_a_typo_in_the_input_decorator_raises_with_the_suggestion(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 1s"))
+    with pytest.raises(bindery.NotFoundError) as info:
+
+        @rt.input("tik")
+        def handler(event):
+            pass
+
+    assert 'no input binding named "tik"; the input bindings are (nearest first): tick' in str(info.value)
+    with pytest.raises(bindery.NotFoundError):
+        rt.on("files", lambda e: None)
+
+
+def test_registering_after_start_is_an_invalid_state(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 1s"))
+    with rt:
+        with pytest.raises(bindery.InvalidStateError) as info:
+            rt.on("tick", lambda e: None)
+        assert info.value.code == 10
+    with pytest.raises(bindery.ClosedError):
+        rt.invoke("files", "list")
+
+
+def test_eight_threads_invoke_at_once(components):
+    rt = bindery.Runtime(components())
+    errors = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(25):
+                name = f"t{i}-{j}.txt"
+                rt.invoke("files", "create", f"{i}/{j}", {"fileName": name})
+                assert rt.invoke("files", "get", metadata={"fileName": name}).text() == f"{i}/{j}"
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(rt.invoke("files", "list").json()) == 200
+    rt.stop()
+
+
+def test_invoke_releases_the_gil(components, http_server):
+    rt = bindery.Runtime(components(http_url=http_server))
+    spins = 0
+    done = threading.Event()
+
+    def spin() -> None:
+        nonlocal spins
+        while not done.is_set():
+            spins += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    before = spins
+    rt.invoke("hook", "get", metadata={"path": "/slow"})  # the server sleeps 0.5 s
+    during = spins - before
+    done.set()
+    t.join()
+    assert during > 10_000, f"another Python thread ran only {during} loops during a 0.5 s invoke"
+    rt.stop()
+
+
+def test_invoke_async(components, http_server):
+    rt = bindery.Runtime(components(http_url=http_server))
+
+    async def main():
+        results = await asyncio.gather(
+            *(rt.invoke_async("hook", "post", {"i": i}, {"path": f"/n/{i}"}) for i in range(20))
+        )
+        with pytest.raises(bindery.NotFoundError):
+            await rt.invoke_async("nope", "get")
+        return results
+
+    results = asyncio.run(main())
+    assert [r.json()["path"] for r in results] == [f"/n/{i}" for i in range(20)]
+    rt.stop()
+
+
+def test_stop_waits_for_the_in_flight_handler(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    started = threading.Event()
+    finished = []
+
+    @rt.input("tick")
+    def slow(event: bindery.Event) -> None:
+        started.set()
+        time.sleep(0.5)
+        finished.append(event)
+
+    rt.start()
+    assert started.wait(5)
+    t = time.monotonic()
+    assert rt.stop(timeout=5) is True
+    assert len(finished) == 1, "the handler in flight finished before stop returned"
+    assert time.monotonic() - t >= 0.3
+    assert rt.stop() is True, "a second stop does nothing"
+
+
+def test_stop_gives_up_at_its_timeout(components):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+    started = threading.Event()
+
+    @rt.input("tick")
+    def stuck(event: bindery.Event) -> None:
+        started.set()
+        time.sleep(2)
+
+    rt.start()
+    assert started.wait(5)
+    assert rt.stop(timeout=0.2) is False
+
+
+def test_run_stops_cleanly_on_sigint(components, tmp_path: Path):
+    folder = components(cron_schedule="@every 100ms")
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys, bindery\n"
+        f"rt = bindery.Runtime({str(folder)!r})\n"
+        "@rt.input('tick')\n"
+        "def on_tick(event):\n"
+        "    print('tick', flush=True)\n"
+        "rt.run()\n"
+        "print('stopped cleanly', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "tick"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert out.strip().endswith("stopped cleanly")
+
+
+def test_bindings_and_warnings_are_visible(components, caplog):
+    with caplog.at_level(logging.WARNING, logger="bindery"):
+        rt = bindery.Runtime(components(cron_schedule="@every 1s"))
+        rt.start()
+        rt.stop()
+    names = {b["name"]: b for b in rt.bindings}
+    assert names["tick"]["input"] and names["tick"]["route"] == "/tick"
+    assert names["files"]["operations"] == ["create", "get", "list", "delete"]
+    assert "input binding 'tick' has no handler" in caplog.text

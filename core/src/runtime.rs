@@ -274,6 +274,9 @@ pub struct BindingInfo {
     pub output: bool,
     /// Dapr's route for the input (default `/<name>`).
     pub route: String,
+    /// The `direction` metadata as written, when given. Like Dapr, an app bridge delivers to
+    /// a binding whose direction names `input` without probing the app first.
+    pub direction: Option<String>,
     /// The operations of the output side.
     pub operations: Vec<String>,
 }
@@ -344,6 +347,7 @@ impl Runtime {
                 input: b.parts.input.is_some(),
                 output: b.parts.output.is_some(),
                 route: b.route.clone(),
+                direction: b.config.metadata.get("direction").map(str::to_string),
                 operations: b
                     .parts
                     .output

@@ -130,6 +130,7 @@ class Runtime:
         self._own_loop_thread: Optional[threading.Thread] = None
         self._state = "created"
         self._lock = threading.Lock()
+        self._declined: set = set()  # inputs an app bridge found the app does not take
         for warning in self._native.diagnostics():
             logger.warning("%s", warning)
 
@@ -171,7 +172,14 @@ class Runtime:
                     # Waits with the GIL released; the coroutine runs on the loop.
                     asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[arg-type]
                 else:
-                    handler(event)
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        if inspect.iscoroutine(result):
+                            result.close()
+                        raise TypeError(
+                            f"the handler of {binding!r} returned an awaitable without being "
+                            "async def; declare it async def so bindery awaits it"
+                        )
             except Exception:
                 logger.exception("handler for %r failed; the event is nacked", binding)
                 return False
@@ -194,6 +202,8 @@ class Runtime:
             self._native.start()
             self._state = "started"
         for name in self._native.unhandled_inputs():
+            if name in self._declined:
+                continue
             logger.warning(
                 "input binding %r has no handler, so it is not started; decorate a function "
                 "with @rt.input(%r), or set its direction metadata to \"output\"",

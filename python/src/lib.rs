@@ -246,7 +246,8 @@ impl NativeRuntime {
         }
     }
 
-    /// Every binding loaded: a list of dicts with name, type, input, output, route, operations.
+    /// Every binding loaded: a list of dicts with name, type, input, output, route, direction
+    /// (as written, or None) and operations.
     fn bindings<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         self.rt
             .bindings()
@@ -258,6 +259,7 @@ impl NativeRuntime {
                 d.set_item("input", b.input)?;
                 d.set_item("output", b.output)?;
                 d.set_item("route", b.route)?;
+                d.set_item("direction", b.direction)?;
                 d.set_item("operations", b.operations)?;
                 Ok(d)
             })

@@ -325,3 +325,20 @@ def test_bindings_and_warnings_are_visible(components, caplog):
     assert names["tick"]["input"] and names["tick"]["route"] == "/tick"
     assert names["files"]["operations"] == ["create", "get", "list", "delete"]
     assert "input binding 'tick' has no handler" in caplog.text
+
+
+def test_a_sync_handler_returning_a_coroutine_is_a_nack_not_a_silent_ack(components, caplog):
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"))
+
+    async def forgot_async(event):
+        pass
+
+    @rt.input("tick")
+    def on_tick(event):
+        return forgot_async(event)
+
+    with caplog.at_level(logging.ERROR, logger="bindery"):
+        with rt:
+            assert wait_until(lambda: (rt.stats("tick") or {}).get("nacked", 0) >= 1)
+    assert rt.stats("tick")["acked"] == 0
+    assert "declare it async def" in caplog.text

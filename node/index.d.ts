@@ -1,0 +1,117 @@
+/// <reference types="node" />
+// bindery for Node.js: Dapr bindings in-process, no sidecar.
+
+/** The stable error code names, shared with the C ABI and the Python package. */
+export type ErrorCodeName =
+  | "invalid_config"
+  | "not_found"
+  | "unsupported_operation"
+  | "invalid_argument"
+  | "timeout"
+  | "circuit_open"
+  | "upstream"
+  | "closed"
+  | "internal"
+  | "invalid_state"
+  | "handler_failed";
+
+/** Code name -> number (1-11), as in the C ABI's BINDERY_ERR_* constants. */
+export declare const ErrorCodes: Readonly<Record<ErrorCodeName, number>>;
+
+/** Every error bindery raises or rejects with. */
+export declare class BinderyError extends Error {
+  readonly name: "BinderyError";
+  /** The stable code name, e.g. "not_found". */
+  readonly code: ErrorCodeName;
+  /** The stable code number, e.g. 2. */
+  readonly errno: number;
+}
+
+/** Data for `invoke`: bytes as they are, strings as UTF-8, anything else as JSON. */
+export type InvokeData = Buffer | Uint8Array | string | null | undefined | unknown;
+
+/** Something with a payload. */
+export interface Payload {
+  /** The bytes. */
+  readonly data: Buffer;
+  /** Metadata (e.g. `statusCode` and headers for HTTP, `timeZone` for cron). */
+  readonly metadata: Record<string, string>;
+  /** The data as text. */
+  text(encoding?: BufferEncoding): string;
+  /** The data parsed as JSON. */
+  json<T = unknown>(): T;
+}
+
+/** An input event. */
+export interface BindingEvent extends Payload {
+  /** The component name of the input binding. */
+  readonly binding: string;
+}
+
+/** The answer of an output binding. */
+export interface InvokeResponse extends Payload {}
+
+/** A handler: resolving (or returning) acks; rejecting or throwing nacks the event. */
+export type Handler = (event: BindingEvent) => void | Promise<void>;
+
+export interface RuntimeOptions {
+  /** The app ID, for Dapr's `scopes`. */
+  appId?: string;
+  /** Events of one input binding handled at once (default 1: one at a time, in order). */
+  concurrency?: number;
+  /** Events of one input binding waiting for the handler (default 16). */
+  queueCapacity?: number;
+  /** How long `stop()` waits for handlers in flight by default (default 10000). */
+  shutdownTimeoutMs?: number;
+  /** Where handler failures and warnings go (default: console). */
+  logger?: Pick<Console, "error" | "warn">;
+}
+
+export interface BindingInfo {
+  name: string;
+  type: string;
+  input: boolean;
+  output: boolean;
+  route: string;
+  direction?: string | null;
+  operations: string[];
+}
+
+export interface InputStats {
+  delivered: number;
+  acked: number;
+  nacked: number;
+}
+
+export declare class Runtime {
+  /**
+   * Load and validate the Dapr component files under `resourcesPath`; throws a
+   * `BinderyError` with code "invalid_config" listing every problem with file and line.
+   */
+  constructor(resourcesPath: string | string[], options?: RuntimeOptions);
+  /**
+   * Handle the events of the input binding `name` (its component name). Throws a
+   * `BinderyError` with code "not_found" naming the nearest input bindings on a typo.
+   */
+  on(name: string, handler: Handler): this;
+  /** Initialise the outputs and start the inputs that have handlers. */
+  start(): Promise<this>;
+  /** Call the output binding `name` with `operation`. */
+  invoke(
+    name: string,
+    operation: string,
+    data?: InvokeData,
+    metadata?: Record<string, string | number | boolean>,
+  ): Promise<InvokeResponse>;
+  /**
+   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings.
+   * Resolves to whether every handler finished in time. The process may exit afterwards.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<boolean>;
+  /** Every binding loaded. */
+  readonly bindings: BindingInfo[];
+  /** Counters of a started input binding, or null. */
+  stats(name: string): InputStats | null;
+  /** Warnings found in the component files. */
+  readonly diagnostics: string[];
+}

@@ -1,0 +1,184 @@
+"use strict";
+// bindery for Node.js: Dapr bindings in-process. See index.d.ts for the API.
+
+const native = require("./bindery.node");
+
+const CODES = {
+  invalid_config: 1,
+  not_found: 2,
+  unsupported_operation: 3,
+  invalid_argument: 4,
+  timeout: 5,
+  circuit_open: 6,
+  upstream: 7,
+  closed: 8,
+  internal: 9,
+  invalid_state: 10,
+  handler_failed: 11,
+};
+
+/** An error from bindery: `.code` is the stable code name ("not_found", ...), `.errno` its number. */
+class BinderyError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "BinderyError";
+    this.code = code in CODES ? code : "internal";
+    this.errno = CODES[this.code];
+  }
+}
+
+function translate(err) {
+  if (err instanceof BinderyError) return err;
+  const m = /^\[([a-z_]+)\] ([\s\S]*)$/.exec(err && err.message);
+  if (!m) return err;
+  const e = new BinderyError(m[1], m[2]);
+  return e;
+}
+
+function call(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+async function callAsync(promise) {
+  try {
+    return await promise;
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+function toBuffer(data) {
+  if (data === undefined || data === null) return Buffer.alloc(0);
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return Buffer.from(JSON.stringify(data), "utf8");
+}
+
+function toMetadata(metadata) {
+  const out = {};
+  if (!metadata) return out;
+  for (const [k, v] of Object.entries(metadata)) out[k] = typeof v === "string" ? v : String(v);
+  return out;
+}
+
+function withPayload(obj) {
+  obj.text = function text(encoding = "utf8") {
+    return this.data.toString(encoding);
+  };
+  obj.json = function json() {
+    return JSON.parse(this.data.toString("utf8"));
+  };
+  return obj;
+}
+
+class Runtime {
+  /**
+   * @param {string | string[]} resourcesPath folder(s) of Dapr component YAML files
+   * @param {{appId?: string, concurrency?: number, queueCapacity?: number, shutdownTimeoutMs?: number, logger?: {error: Function, warn: Function}}} [options]
+   */
+  constructor(resourcesPath, options = {}) {
+    const paths = Array.isArray(resourcesPath) ? resourcesPath.map(String) : [String(resourcesPath)];
+    this._native = call(
+      () =>
+        new native.NativeRuntime(paths, {
+          appId: options.appId,
+          concurrency: options.concurrency,
+          queueCapacity: options.queueCapacity,
+          shutdownTimeoutMs: options.shutdownTimeoutMs,
+        }),
+    );
+    this._logger = options.logger || console;
+    this._shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10000;
+    this._handlers = new Map();
+    this._loops = [];
+    this._state = "created";
+    for (const warning of this._native.diagnostics()) this._logger.warn(`bindery: ${warning}`);
+  }
+
+  /** Handle the events of the input binding `name`; resolve to ack, reject or throw to nack. */
+  on(name, handler) {
+    if (typeof handler !== "function") throw new TypeError("handler must be a function");
+    call(() => this._native.on(String(name)));
+    this._handlers.set(String(name), handler);
+    return this;
+  }
+
+  /** Initialise the outputs and start the inputs that have handlers. */
+  async start() {
+    await callAsync(this._native.start());
+    this._state = "started";
+    for (const [name, handler] of this._handlers) this._loops.push(this._pump(name, handler));
+    for (const name of this._native.unhandledInputs()) {
+      this._logger.warn(
+        `bindery: input binding "${name}" has no handler, so it is not started; register one with rt.on("${name}", ...), or set its direction metadata to "output"`,
+      );
+    }
+    return this;
+  }
+
+  async _pump(name, handler) {
+    for (;;) {
+      let ev;
+      try {
+        ev = await this._native.recv(name);
+      } catch (err) {
+        this._logger.error(`bindery: reading events of "${name}" failed:`, err);
+        return;
+      }
+      if (ev === null || ev === undefined) return;
+      const event = withPayload({ binding: ev.binding, data: ev.data, metadata: ev.metadata });
+      // Not awaited: the runtime already bounds how many events are in flight.
+      Promise.resolve()
+        .then(() => handler(event))
+        .then(
+          () => this._native.settle(ev.id, true, null),
+          (err) => {
+            this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
+            this._native.settle(ev.id, false, String((err && err.message) || err));
+          },
+        );
+    }
+  }
+
+  /**
+   * Call the output binding `name` with `operation`; `data` may be a Buffer, a string or a
+   * JSON-serialisable value. Resolves to `{data, metadata, text(), json()}`.
+   */
+  async invoke(name, operation, data, metadata) {
+    const resp = await callAsync(
+      this._native.invoke(String(name), String(operation), toBuffer(data), toMetadata(metadata)),
+    );
+    return withPayload({ data: resp.data, metadata: resp.metadata });
+  }
+
+  /** Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings. */
+  async stop({ timeoutMs } = {}) {
+    if (this._state === "stopped") return true;
+    this._state = "stopped";
+    const drained = await callAsync(this._native.shutdown(timeoutMs ?? this._shutdownTimeoutMs));
+    await Promise.all(this._loops);
+    return drained;
+  }
+
+  /** Every binding loaded. */
+  get bindings() {
+    return this._native.bindings();
+  }
+
+  /** Counters of a started input binding, or null. */
+  stats(name) {
+    return this._native.stats(String(name)) ?? null;
+  }
+
+  /** Warnings found in the component files. */
+  get diagnostics() {
+    return this._native.diagnostics();
+  }
+}
+
+module.exports = { Runtime, BinderyError, ErrorCodes: Object.freeze({ ...CODES }) };

@@ -1,0 +1,4 @@
+import bindery from "./index.js";
+
+export const { Runtime, BinderyError, ErrorCodes } = bindery;
+export default bindery;

@@ -1,0 +1,281 @@
+//! The napi-rs layer under the `bindery` npm package. It holds a core `Runtime` on napi's
+//! tokio runtime and hands input events to JavaScript by pull: the JS side awaits
+//! `recv(name)` for the next event and answers with `settle(id, ok)`. Nothing here blocks the
+//! JS thread, and once the runtime is stopped every pending `recv` resolves to null, so the
+//! process holds no handle and may exit. Errors reach JS as `[<code name>] <message>`, which
+//! the JS wrapper turns into a `BinderyError`.
+
+#![deny(clippy::all)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery::{Event, InputOptions, Options, Runtime};
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use tokio::sync::{mpsc, oneshot};
+
+fn js_error(e: &bindery::Error) -> napi::Error {
+    napi::Error::from_reason(format!("[{}] {e}", e.kind().name()))
+}
+
+fn invalid(message: &str) -> napi::Error {
+    napi::Error::from_reason(format!("[invalid_argument] {message}"))
+}
+
+/// An input event handed to JavaScript; `id` is passed back to `settle`.
+#[napi(object)]
+pub struct NativeEvent {
+    pub id: u32,
+    pub binding: String,
+    pub data: Buffer,
+    pub metadata: HashMap<String, String>,
+}
+
+/// The answer of an output binding.
+#[napi(object)]
+pub struct NativeResponse {
+    pub data: Buffer,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Runtime options.
+#[napi(object)]
+pub struct NativeOptions {
+    pub app_id: Option<String>,
+    pub concurrency: Option<u32>,
+    pub queue_capacity: Option<u32>,
+    pub shutdown_timeout_ms: Option<u32>,
+}
+
+/// A binding the runtime loaded.
+#[napi(object)]
+pub struct NativeBindingInfo {
+    pub name: String,
+    pub r#type: String,
+    pub input: bool,
+    pub output: bool,
+    pub route: String,
+    pub direction: Option<String>,
+    pub operations: Vec<String>,
+}
+
+/// Counters of a started input binding.
+#[napi(object)]
+pub struct NativeStats {
+    pub delivered: f64,
+    pub acked: f64,
+    pub nacked: f64,
+}
+
+type Pending = (Event, oneshot::Sender<Result<(), String>>);
+
+struct Inner {
+    rt: Runtime,
+    inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
+    waiting: Mutex<HashMap<u32, oneshot::Sender<Result<(), String>>>>,
+    next_id: AtomicU32,
+}
+
+/// The native runtime.
+#[napi]
+pub struct NativeRuntime {
+    inner: Arc<Inner>,
+}
+
+#[napi]
+impl NativeRuntime {
+    /// Load and validate the components (no network I/O).
+    #[napi(constructor)]
+    pub fn new(paths: Vec<String>, options: Option<NativeOptions>) -> napi::Result<Self> {
+        if paths.is_empty() {
+            return Err(invalid("give at least one resources path"));
+        }
+        let defaults = Options::default();
+        let mut opts = defaults.clone();
+        if let Some(o) = options {
+            opts.app_id = o.app_id;
+            opts.input = InputOptions {
+                concurrency: o
+                    .concurrency
+                    .map(|c| c as usize)
+                    .unwrap_or(defaults.input.concurrency),
+                queue_capacity: o
+                    .queue_capacity
+                    .map(|c| c as usize)
+                    .unwrap_or(defaults.input.queue_capacity),
+            };
+            if let Some(ms) = o.shutdown_timeout_ms {
+                opts.shutdown_timeout = Duration::from_millis(u64::from(ms));
+            }
+        }
+        if opts.input.concurrency == 0 || opts.input.queue_capacity == 0 {
+            return Err(invalid("concurrency and queueCapacity must be at least 1"));
+        }
+        let rt = Runtime::builder()
+            .resources_paths(paths.into_iter().map(PathBuf::from))
+            .options(opts)
+            .build()
+            .map_err(|e| js_error(&e))?;
+        Ok(NativeRuntime {
+            inner: Arc::new(Inner {
+                rt,
+                inboxes: Mutex::new(HashMap::new()),
+                waiting: Mutex::new(HashMap::new()),
+                next_id: AtomicU32::new(1),
+            }),
+        })
+    }
+
+    /// Take the events of an input binding; read them with `recv(name)`.
+    #[napi]
+    pub fn on(&self, name: String) -> napi::Result<()> {
+        let (tx, rx) = mpsc::unbounded_channel::<Pending>();
+        self.inner
+            .rt
+            .on_event(&name, move |ev| {
+                let tx = tx.clone();
+                async move {
+                    let (reply, verdict) = oneshot::channel();
+                    tx.send((ev, reply))
+                        .map_err(|_| "the JavaScript side is gone")?;
+                    match verdict.await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(why)) => Err(why.into()),
+                        Err(_) => Err("the JavaScript handler never answered".into()),
+                    }
+                }
+            })
+            .map_err(|e| js_error(&e))?;
+        self.inner
+            .inboxes
+            .lock()
+            .unwrap()
+            .insert(name, Arc::new(tokio::sync::Mutex::new(rx)));
+        Ok(())
+    }
+
+    /// The next event of an input binding, or null once the runtime stopped.
+    #[napi]
+    pub async fn recv(&self, name: String) -> napi::Result<Option<NativeEvent>> {
+        let inbox = self.inner.inboxes.lock().unwrap().get(&name).cloned();
+        let Some(inbox) = inbox else {
+            return Err(invalid(&format!("no handler was registered for {name:?}")));
+        };
+        let next = inbox.lock().await.recv().await;
+        Ok(next.map(|(ev, reply)| {
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            self.inner.waiting.lock().unwrap().insert(id, reply);
+            NativeEvent {
+                id,
+                binding: ev.binding,
+                data: ev.data.into(),
+                metadata: ev.metadata,
+            }
+        }))
+    }
+
+    /// Answer an event: `ok` acks it; otherwise it is nacked with `reason`.
+    #[napi]
+    pub fn settle(&self, id: u32, ok: bool, reason: Option<String>) {
+        if let Some(reply) = self.inner.waiting.lock().unwrap().remove(&id) {
+            let _ = reply.send(if ok {
+                Ok(())
+            } else {
+                Err(reason.unwrap_or_else(|| "the JavaScript handler failed".into()))
+            });
+        }
+    }
+
+    /// Initialise the outputs and start the inputs that have handlers.
+    #[napi]
+    pub async fn start(&self) -> napi::Result<()> {
+        self.inner.rt.start().await.map_err(|e| js_error(&e))
+    }
+
+    /// Call an output binding.
+    #[napi]
+    pub async fn invoke(
+        &self,
+        name: String,
+        operation: String,
+        data: Buffer,
+        metadata: Option<HashMap<String, String>>,
+    ) -> napi::Result<NativeResponse> {
+        let data: Vec<u8> = data.to_vec();
+        let resp = self
+            .inner
+            .rt
+            .invoke(&name, &operation, data, metadata.unwrap_or_default())
+            .await
+            .map_err(|e| js_error(&e))?;
+        Ok(NativeResponse {
+            data: resp.data.into(),
+            metadata: resp.metadata,
+        })
+    }
+
+    /// Stop the inputs, wait up to `timeout_ms` for handlers in flight, close the bindings.
+    /// Resolves to whether every handler finished in time.
+    #[napi]
+    pub async fn shutdown(&self, timeout_ms: u32) -> napi::Result<bool> {
+        let report = self
+            .inner
+            .rt
+            .shutdown(Duration::from_millis(u64::from(timeout_ms)))
+            .await
+            .map_err(|e| js_error(&e))?;
+        // Events never answered are nacked; waiting `recv`s see their channels close.
+        self.inner.waiting.lock().unwrap().clear();
+        Ok(report.drained)
+    }
+
+    /// Every binding loaded.
+    #[napi]
+    pub fn bindings(&self) -> Vec<NativeBindingInfo> {
+        self.inner
+            .rt
+            .bindings()
+            .into_iter()
+            .map(|b| NativeBindingInfo {
+                name: b.name,
+                r#type: b.type_name,
+                input: b.input,
+                output: b.output,
+                route: b.route,
+                direction: b.direction,
+                operations: b.operations,
+            })
+            .collect()
+    }
+
+    /// Counters of a started input binding, or null.
+    #[napi]
+    pub fn stats(&self, name: String) -> Option<NativeStats> {
+        self.inner.rt.input_stats(&name).map(|s| NativeStats {
+            delivered: s.delivered as f64,
+            acked: s.acked as f64,
+            nacked: s.nacked as f64,
+        })
+    }
+
+    /// Warnings found in the component files.
+    #[napi]
+    pub fn diagnostics(&self) -> Vec<String> {
+        self.inner
+            .rt
+            .diagnostics()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    /// Input bindings not started for want of a handler.
+    #[napi]
+    pub fn unhandled_inputs(&self) -> Vec<String> {
+        self.inner.rt.unhandled_inputs()
+    }
+}

@@ -105,7 +105,9 @@ export declare class Runtime {
   ): Promise<InvokeResponse>;
   /**
    * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings.
-   * Resolves to whether every handler finished in time. The process may exit afterwards.
+   * Resolves to whether every handler finished in time; every call resolves with the first
+   * call's outcome. The process may exit afterwards. Awaiting it inside a handler waits for
+   * that same handler until the deadline.
    */
   stop(options?: { timeoutMs?: number }): Promise<boolean>;
   /** Every binding loaded. */

@@ -22,7 +22,7 @@ class BinderyError extends Error {
   constructor(code, message) {
     super(message);
     this.name = "BinderyError";
-    this.code = code in CODES ? code : "internal";
+    this.code = Object.prototype.hasOwnProperty.call(CODES, code) ? code : "internal";
     this.errno = CODES[this.code];
   }
 }
@@ -51,10 +51,17 @@ async function callAsync(promise) {
   }
 }
 
+function milliseconds(value, what) {
+  const ms = Number(value);
+  if (!(ms >= 0)) throw new TypeError(`${what} must be a number of milliseconds >= 0`);
+  return Math.min(Math.ceil(ms), 0xffffffff);
+}
+
 function toBuffer(data) {
   if (data === undefined || data === null) return Buffer.alloc(0);
   if (Buffer.isBuffer(data)) return data;
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (typeof data === "string") return Buffer.from(data, "utf8");
   return Buffer.from(JSON.stringify(data), "utf8");
 }
@@ -93,7 +100,18 @@ class Runtime {
         }),
     );
     this._logger = options.logger || console;
-    this._shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10000;
+    this._shutdownTimeoutMs = milliseconds(options.shutdownTimeoutMs ?? 10000, "shutdownTimeoutMs");
+    // Calls in flight, by id; one native completion function settles them all.
+    this._calls = new Map();
+    this._nextCall = 1;
+    this._native.setCompletions((id, error, data, metadata) => {
+      const call = this._calls.get(id);
+      if (!call) return;
+      this._calls.delete(id);
+      if (this._calls.size === 0) this._native.unrefCompletions();
+      if (error !== null && error !== undefined) call.reject(translate(new Error(error)));
+      else call.resolve(withPayload({ data, metadata }));
+    });
     this._handlers = new Map();
     this._loops = [];
     this._state = "created";
@@ -149,20 +167,33 @@ class Runtime {
    * Call the output binding `name` with `operation`; `data` may be a Buffer, a string or a
    * JSON-serialisable value. Resolves to `{data, metadata, text(), json()}`.
    */
-  async invoke(name, operation, data, metadata) {
-    const resp = await callAsync(
-      this._native.invoke(String(name), String(operation), toBuffer(data), toMetadata(metadata)),
-    );
-    return withPayload({ data: resp.data, metadata: resp.metadata });
+  invoke(name, operation, data, metadata) {
+    return new Promise((resolve, reject) => {
+      const id = this._nextCall;
+      this._nextCall = id >= 0xfffffff0 ? 1 : id + 1;
+      try {
+        this._native.invokeStart(id, String(name), String(operation), toBuffer(data), toMetadata(metadata));
+      } catch (err) {
+        reject(translate(err));
+        return;
+      }
+      if (this._calls.size === 0) this._native.refCompletions();
+      this._calls.set(id, { resolve, reject });
+    });
   }
 
   /** Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings. */
-  async stop({ timeoutMs } = {}) {
-    if (this._state === "stopped") return true;
-    this._state = "stopped";
-    const drained = await callAsync(this._native.shutdown(timeoutMs ?? this._shutdownTimeoutMs));
-    await Promise.all(this._loops);
-    return drained;
+  stop({ timeoutMs } = {}) {
+    if (!this._stopping) {
+      const ms = timeoutMs === undefined ? this._shutdownTimeoutMs : milliseconds(timeoutMs, "timeoutMs");
+      this._state = "stopped";
+      this._stopping = (async () => {
+        const drained = await callAsync(this._native.shutdown(ms));
+        await Promise.all(this._loops);
+        return drained;
+      })();
+    }
+    return this._stopping;
   }
 
   /** Every binding loaded. */

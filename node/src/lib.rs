@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use bindery::{Event, InputOptions, Options, Runtime};
 use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,11 +75,22 @@ pub struct NativeStats {
 
 type Pending = (Event, oneshot::Sender<Result<(), String>>);
 
+/// What `invoke_start` hands back through the completion function:
+/// (id, error or null, data or null, metadata or null).
+type Completion = (
+    u32,
+    Option<String>,
+    Option<Buffer>,
+    Option<HashMap<String, String>>,
+);
+type CompletionFn = ThreadsafeFunction<Completion, ErrorStrategy::Fatal>;
+
 struct Inner {
     rt: Runtime,
     inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
     waiting: Mutex<HashMap<u32, oneshot::Sender<Result<(), String>>>>,
     next_id: AtomicU32,
+    completions: Mutex<Option<CompletionFn>>,
 }
 
 /// The native runtime.
@@ -126,6 +139,7 @@ impl NativeRuntime {
                 inboxes: Mutex::new(HashMap::new()),
                 waiting: Mutex::new(HashMap::new()),
                 next_id: AtomicU32::new(1),
+                completions: Mutex::new(None),
             }),
         })
     }
@@ -196,7 +210,65 @@ impl NativeRuntime {
         self.inner.rt.start().await.map_err(|e| js_error(&e))
     }
 
-    /// Call an output binding.
+    /// Set the function every `invoke_start` completes through, called on the JS thread as
+    /// `done(id, error, data, metadata)`. One thread-safe function serves every call (one per
+    /// call is what makes napi's async functions slow); it starts unreferenced, so it keeps
+    /// the process alive only between `ref_completions` and `unref_completions`.
+    #[napi]
+    pub fn set_completions(&self, env: Env, mut done: CompletionFn) -> napi::Result<()> {
+        done.unref(&env)?;
+        *self.inner.completions.lock().unwrap() = Some(done);
+        Ok(())
+    }
+
+    /// Keep the process alive while calls are in flight (the JS side counts them).
+    #[napi]
+    pub fn ref_completions(&self, env: Env) -> napi::Result<()> {
+        if let Some(f) = self.inner.completions.lock().unwrap().as_mut() {
+            f.refer(&env)?;
+        }
+        Ok(())
+    }
+
+    /// Let the process exit when no call is in flight.
+    #[napi]
+    pub fn unref_completions(&self, env: Env) -> napi::Result<()> {
+        if let Some(f) = self.inner.completions.lock().unwrap().as_mut() {
+            f.unref(&env)?;
+        }
+        Ok(())
+    }
+
+    /// Start a call of an output binding; its outcome arrives through the completion
+    /// function with this `id`.
+    #[napi]
+    pub fn invoke_start(
+        &self,
+        id: u32,
+        name: String,
+        operation: String,
+        data: Buffer,
+        metadata: Option<HashMap<String, String>>,
+    ) -> napi::Result<()> {
+        let Some(done) = self.inner.completions.lock().unwrap().clone() else {
+            return Err(invalid("set_completions was not called"));
+        };
+        let data: Vec<u8> = data.to_vec();
+        let rt = self.inner.rt.clone();
+        napi::bindgen_prelude::spawn(async move {
+            let completion = match rt
+                .invoke(&name, &operation, data, metadata.unwrap_or_default())
+                .await
+            {
+                Ok(resp) => (id, None, Some(resp.data.into()), Some(resp.metadata)),
+                Err(e) => (id, Some(format!("[{}] {e}", e.kind().name())), None, None),
+            };
+            done.call(completion, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        Ok(())
+    }
+
+    /// Call an output binding (one napi promise per call; `invoke_start` is the fast path).
     #[napi]
     pub async fn invoke(
         &self,

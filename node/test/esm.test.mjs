@@ -1,0 +1,36 @@
+// The package as ES modules: named and default imports of "bindery" and "bindery/dapr".
+
+import test from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+
+import bindery, { Runtime, BinderyError, ErrorCodes } from "bindery";
+import dapr, { DaprClient, CommunicationProtocolEnum } from "bindery/dapr";
+
+const require = createRequire(import.meta.url);
+const { componentsDir, storage } = require("./helpers.js");
+
+test('import { Runtime } from "bindery" is the CommonJS class itself', async () => {
+  const cjs = require("bindery");
+  assert.equal(Runtime, cjs.Runtime);
+  assert.equal(BinderyError, cjs.BinderyError);
+  assert.equal(ErrorCodes, cjs.ErrorCodes);
+  assert.equal(bindery.Runtime, Runtime);
+
+  const [yaml] = storage("files");
+  const rt = new Runtime(componentsDir({ "files.yaml": yaml }));
+  await rt.invoke("files", "create", { esm: true }, { fileName: "esm.json" });
+  assert.deepEqual((await rt.invoke("files", "get", null, { fileName: "esm.json" })).json(), { esm: true });
+  await assert.rejects(rt.invoke("nope", "get"), (err) => err instanceof BinderyError && err.code === "not_found");
+  assert.equal(await rt.stop(), true);
+});
+
+test('import { DaprClient } from "bindery/dapr" works', async () => {
+  assert.equal(dapr.DaprClient, DaprClient);
+  assert.equal(DaprClient, require("bindery/dapr").DaprClient);
+  assert.equal(CommunicationProtocolEnum.HTTP, 0);
+  const [yaml] = storage("files");
+  const client = new DaprClient({ resourcesPath: componentsDir({ "files.yaml": yaml }) });
+  await client.binding.send("files", "create", { a: 1 }, { fileName: "a.json" });
+  assert.deepEqual(await client.binding.send("files", "get", undefined, { fileName: "a.json" }), { a: 1 });
+});

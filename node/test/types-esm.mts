@@ -1,0 +1,22 @@
+// Type-checked as an ES module (tsc, module nodenext): the "import" conditions of the
+// package's exports resolve to types too, named and default.
+
+import bindery, { Runtime, BinderyError } from "bindery";
+import { DaprClient } from "bindery/dapr";
+import type { BindingEvent } from "bindery";
+
+export async function esmTypeCheck(): Promise<boolean> {
+  const rt = new Runtime("./components");
+  const same: typeof Runtime = bindery.Runtime;
+  rt.on("cleanup-cron", async (event: BindingEvent) => {
+    await rt.invoke("records", "create", event.data, { fileName: "x" });
+  });
+  const sent = await new DaprClient({ resourcesPath: "./components" }).binding.send("records", "get");
+  void [same, sent];
+  try {
+    return await rt.stop();
+  } catch (err) {
+    if (err instanceof BinderyError && err.code === "closed") return false;
+    throw err;
+  }
+}

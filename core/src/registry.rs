@@ -137,6 +137,16 @@ impl Registry {
         r.register(crate::bindings::http::spec());
         #[cfg(feature = "localstorage")]
         r.register(crate::bindings::localstorage::spec());
+        #[cfg(feature = "rabbitmq")]
+        r.register(crate::bindings::rabbitmq::spec());
+        #[cfg(feature = "mqtt")]
+        r.register(crate::bindings::mqtt::spec());
+        #[cfg(feature = "redis")]
+        r.register(crate::bindings::redis::spec());
+        #[cfg(feature = "postgresql")]
+        r.register(crate::bindings::postgresql::spec());
+        #[cfg(feature = "mysql")]
+        r.register(crate::bindings::mysql::spec());
         r
     }
 

@@ -1,0 +1,362 @@
+//! Helpers shared by the bindings that talk to a database server (`redis`, `postgresql`,
+//! `mysql`): Go's text forms for durations and times (Dapr's response metadata uses them),
+//! a JSON tree that can hold exact decimal numbers, base64, the `params` request metadata,
+//! and scrubbing secrets out of error text.
+
+// Some helpers serve only the SQL bindings.
+#![cfg_attr(not(all(feature = "postgresql", feature = "mysql")), allow(dead_code))]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::binding::MetadataMap;
+use crate::error::{Error, Result};
+
+/// Go's `time.Duration.String()`: `0s`, `850ns`, `1.5µs`, `294µs`, `1.234567ms`, `2.5s`,
+/// `1m1s`, `1h0m0s`.
+pub(crate) fn go_duration(d: Duration) -> String {
+    let n = d.as_nanos();
+    if n == 0 {
+        return "0s".into();
+    }
+    if n < 1_000 {
+        return format!("{n}ns");
+    }
+    if n < 1_000_000 {
+        return format!("{}µs", fraction(n, 3));
+    }
+    if n < 1_000_000_000 {
+        return format!("{}ms", fraction(n, 6));
+    }
+    let secs = n / 1_000_000_000;
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if h > 0 || m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    let _ = write!(
+        out,
+        "{}s",
+        fraction(s * 1_000_000_000 + n % 1_000_000_000, 9)
+    );
+    out
+}
+
+/// `v / 10^digits` as a decimal with the fraction's trailing zeros dropped.
+fn fraction(v: u128, digits: u32) -> String {
+    let scale = 10u128.pow(digits);
+    let (int, frac) = (v / scale, v % scale);
+    if frac == 0 {
+        return int.to_string();
+    }
+    let frac = format!("{frac:0width$}", width = digits as usize);
+    format!("{int}.{}", frac.trim_end_matches('0'))
+}
+
+/// Go's `time.RFC3339Nano`: `2020-09-24T11:13:46.405097Z` (the fraction's trailing zeros
+/// dropped, no fraction when it is zero; `Z` for UTC, else the offset).
+pub(crate) fn rfc3339_nano<Tz: chrono::TimeZone>(t: DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    let Some(dot) = s.rfind('.') else {
+        return s;
+    };
+    let end = s[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(s.len(), |i| dot + 1 + i);
+    let frac = s[dot + 1..end].trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{}{}", &s[..dot], &s[end..])
+    } else {
+        format!("{}.{frac}{}", &s[..dot], &s[end..])
+    }
+}
+
+/// Standard base64 with padding (Go's `encoding/json` form of a `[]byte`).
+pub(crate) fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(ABC[(n >> 18) as usize & 63] as char);
+        out.push(ABC[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            ABC[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            ABC[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// Replace every secret in `text` with `***`. Secrets are the values of sensitive metadata
+/// (passwords, connection strings); an error text from a driver passes through here before it
+/// reaches an `Error`.
+pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    // Longest first, so a connection string goes before the password inside it.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// An error's text with its whole `source()` chain, joined with `": "`.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        src = s.source();
+    }
+    text
+}
+
+/// A JSON value for query results. Unlike `serde_json::Value` it keeps a decimal number's
+/// exact text (`Number`), so a `numeric(30,10)` reaches the app with every digit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Json {
+    Null,
+    Bool(bool),
+    /// The text of a valid JSON number, written as is.
+    Number(String),
+    String(String),
+    /// A parsed JSON document (a `json`/`jsonb` column), embedded.
+    Value(serde_json::Value),
+    Array(Vec<Json>),
+    /// Keys in sorted order, as Go's `encoding/json` writes a map.
+    Object(BTreeMap<String, Json>),
+}
+
+impl Json {
+    /// A float as JSON: a number when finite, else the string `NaN`, `Infinity`, `-Infinity`.
+    pub(crate) fn float(f: f64) -> Json {
+        if f.is_finite() {
+            Json::Value(serde_json::Value::from(f))
+        } else if f.is_nan() {
+            Json::String("NaN".into())
+        } else if f > 0.0 {
+            Json::String("Infinity".into())
+        } else {
+            Json::String("-Infinity".into())
+        }
+    }
+
+    /// A 32-bit float as JSON, with its shortest 32-bit form (1.1, not 1.100000023841858).
+    pub(crate) fn float32(f: f32) -> Json {
+        if f.is_finite() {
+            Json::float(f.to_string().parse::<f64>().unwrap_or(f64::from(f)))
+        } else {
+            Json::float(f64::from(f))
+        }
+    }
+
+    /// Append this value's JSON text to `out`.
+    pub(crate) fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Number(n) => out.push_str(n),
+            Json::String(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
+            Json::Value(v) => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Object(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// This value's JSON text.
+    pub(crate) fn to_text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+}
+
+/// The `sql` request metadata, required by `exec` and `query`.
+pub(crate) fn required_sql(md: &MetadataMap) -> Result<String> {
+    match md.get("sql").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(s.to_string()),
+        None => Err(Error::invalid_argument(
+            "required metadata not set: sql (give the statement in the request metadata \"sql\", e.g. sql=\"SELECT * FROM orders WHERE id = $1\")",
+        )),
+    }
+}
+
+/// The `params` request metadata: a JSON array of the statement's parameters, or none.
+pub(crate) fn json_params(md: &MetadataMap) -> Result<Vec<serde_json::Value>> {
+    let Some(text) = md.get("params").filter(|s| !s.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => Ok(items),
+        Ok(other) => Err(Error::invalid_argument(format!(
+            "invalid metadata property params: it must be a JSON array, not {}; write e.g. params='[1, \"text\", true, null]'",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(Error::invalid_argument(format!(
+            "invalid metadata property params: failed to unserialize into an array: {e}; write e.g. params='[1, \"text\", true, null]'"
+        ))),
+    }
+}
+
+/// "a string", "an object", ... for messages.
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The timing of one SQL operation, for Dapr's response metadata.
+pub(crate) struct SqlTiming {
+    start: DateTime<Utc>,
+    began: Instant,
+}
+
+impl SqlTiming {
+    /// Start timing now.
+    pub(crate) fn start() -> Self {
+        SqlTiming {
+            start: Utc::now(),
+            began: Instant::now(),
+        }
+    }
+
+    /// Dapr's response metadata of a finished SQL operation: `operation`, `sql`,
+    /// `start-time`, `end-time` (RFC 3339 with nanoseconds, UTC) and `duration` (Go's form).
+    pub(crate) fn metadata(&self, operation: &str, sql: &str) -> MetadataMap {
+        let elapsed = self.began.elapsed();
+        let end = self.start + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        let mut md = MetadataMap::new();
+        md.insert("operation".into(), operation.to_string());
+        md.insert("sql".into(), sql.to_string());
+        md.insert("start-time".into(), rfc3339_nano(self.start));
+        md.insert("end-time".into(), rfc3339_nano(end));
+        md.insert("duration".into(), go_duration(elapsed));
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_go_writes_them() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(850), "850ns"),
+            (Duration::from_nanos(1_500), "1.5µs"),
+            (Duration::from_micros(294), "294µs"),
+            (Duration::from_nanos(1_234_567), "1.234567ms"),
+            (Duration::from_millis(2_500), "2.5s"),
+            (Duration::from_secs(61), "1m1s"),
+            (Duration::from_secs(120), "2m0s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(3_723_500), "1h2m3.5s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(go_duration(d), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn times_read_as_go_rfc3339_nano() {
+        let t = DateTime::parse_from_rfc3339("2020-09-24T11:13:46.405097Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(rfc3339_nano(t), "2020-09-24T11:13:46.405097Z");
+        let t = DateTime::parse_from_rfc3339("2020-09-24T04:13:46Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(rfc3339_nano(t), "2020-09-24T04:13:46Z");
+        let t = DateTime::parse_from_rfc3339("2020-09-24T04:13:46.5+02:00").unwrap();
+        assert_eq!(rfc3339_nano(t), "2020-09-24T04:13:46.5+02:00");
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xde, 0xad, 0xbe, 0xef]), "3q2+7w==");
+    }
+
+    #[test]
+    fn scrub_hides_every_secret() {
+        let text = "cannot connect to postgres://u:hunter22@h/db: password hunter22 refused";
+        let out = scrub(
+            text,
+            &["hunter22".into(), "postgres://u:hunter22@h/db".into()],
+        );
+        assert!(!out.contains("hunter22"), "{out}");
+        assert_eq!(out, "cannot connect to ***: password *** refused");
+    }
+
+    #[test]
+    fn json_keeps_exact_numbers_and_sorts_keys() {
+        let mut obj = BTreeMap::new();
+        obj.insert(
+            "b".to_string(),
+            Json::Number("12345678901234567890.0123".into()),
+        );
+        obj.insert("a".to_string(), Json::String("x\"y".into()));
+        obj.insert("c".to_string(), Json::float32(1.1));
+        assert_eq!(
+            Json::Object(obj).to_text(),
+            r#"{"a":"x\"y","b":12345678901234567890.0123,"c":1.1}"#
+        );
+        assert_eq!(Json::float(f64::NAN).to_text(), "\"NaN\"");
+    }
+}

@@ -1,0 +1,752 @@
+//! `bindings.rabbitmq`: publishes to and consumes one RabbitMQ queue.
+//!
+//! Metadata as Dapr's (`bindings/rabbitmq/rabbitmq.go` and `metadata.yaml`): `queueName`,
+//! `host` (`amqp://user:password@host:port/vhost`, or `amqps://` for TLS), `durable`,
+//! `deleteWhenUnused`, `exclusive` (false), `ttlInSeconds` (the queue's `x-message-ttl`),
+//! `maxPriority` (`x-max-priority`), `prefetchCount` (basic.qos; 0, the default, is no limit),
+//! `contentType` (the default content type, `text/plain`), `reconnectWaitInSeconds` (5; whole
+//! seconds or a Go duration), `caCert`, `clientCert`, `clientKey` (PEM text or a PEM file; TLS
+//! is used with `amqps://`), `externalSasl` (SASL EXTERNAL, with a client certificate), and the
+//! `backOff*` fields of [`broker`](super::broker). Input and output share one connection, as
+//! in Dapr, so an `exclusive` queue works in both directions.
+//!
+//! Output `create` declares the queue (at init) and publishes the data to it through the
+//! default exchange as a persistent message, waiting for the broker's publisher confirm.
+//! Request metadata `ttlInSeconds` (or `ttl`; whole seconds or a Go duration) sets the
+//! message's expiration, `priority` its priority (0-255), `contentType` its content type;
+//! like Dapr, every request metadata entry (those three included) is also sent as a header.
+//!
+//! Input consumes the queue with manual acks: a message is acked (basic.ack) only after the
+//! handler succeeded on it. A failed handler gets it again after the backoff delay, up to
+//! `backOffMaxRetries` times, before any later message; then it is nacked with requeue and the
+//! channel is closed, which requeues every later unacknowledged message too, in order; after
+//! one more delay the binding consumes again. Events carry the message's string headers as
+//! metadata, key and value escaped as Go's `url.QueryEscape` does, exactly as Dapr gives them.
+//! When the connection is lost, the binding waits `reconnectWaitInSeconds`, reconnects,
+//! declares the queue again and resumes consuming.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+
+use super::broker::{self, Backoff, Outcome, TlsFiles};
+use crate::binding::{
+    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
+    MetadataMap, OutputBinding,
+};
+use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
+use crate::component::Metadata;
+use crate::error::{Error, Result};
+use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+
+const OPERATIONS: &[&str] = &["create"];
+const FIELDS: &[Field] = &[
+    Field::required("queueName", FieldKind::Text, "myqueue"),
+    Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672"),
+    Field::optional("durable", FieldKind::Bool, "true"),
+    Field::optional("deleteWhenUnused", FieldKind::Bool, "false"),
+    Field::optional("exclusive", FieldKind::Bool, "false"),
+    Field::optional("ttlInSeconds", FieldKind::Text, "60"),
+    Field::optional("prefetchCount", FieldKind::Int, "10"),
+    Field::optional("maxPriority", FieldKind::Int, "5"),
+    Field::optional("contentType", FieldKind::Text, "text/plain"),
+    Field::optional("reconnectWaitInSeconds", FieldKind::Text, "5"),
+    Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
+    Field::optional(
+        "clientCert",
+        FieldKind::Text,
+        "-----BEGIN CERTIFICATE-----...",
+    ),
+    Field::optional(
+        "clientKey",
+        FieldKind::Text,
+        "-----BEGIN PRIVATE KEY-----...",
+    ),
+    Field::optional("externalSasl", FieldKind::Bool, "false"),
+    Field::optional("saslExternal", FieldKind::Bool, "false"),
+    broker::BACKOFF_POLICY,
+    broker::BACKOFF_DURATION,
+    broker::BACKOFF_INITIAL_INTERVAL,
+    broker::BACKOFF_MAX_INTERVAL,
+    broker::BACKOFF_MULTIPLIER,
+    broker::BACKOFF_RANDOMIZATION_FACTOR,
+    broker::BACKOFF_MAX_ELAPSED_TIME,
+    broker::BACKOFF_MAX_RETRIES,
+];
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Dapr's default `reconnectWaitInSeconds`.
+const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// The `bindings.rabbitmq` type.
+pub fn spec() -> BindingSpec {
+    BindingSpec {
+        type_name: "bindings.rabbitmq",
+        aliases: &[],
+        versions: &["v1"],
+        input: true,
+        output: true,
+        operations: OPERATIONS,
+        fields: FIELDS,
+        check: Some(check),
+        build,
+    }
+}
+
+const HOST_FIX: &str =
+    "write the host as amqp://[user:password@]host[:port][/vhost], or amqps://... for TLS";
+
+fn parse_host(host: &str) -> std::result::Result<AMQPUri, String> {
+    let host = host.trim();
+    if !host.contains("://") {
+        return Err(format!("host {host:?} is not an amqp:// URL"));
+    }
+    AMQPUri::from_str(host).map_err(|e| format!("host is not a valid AMQP URL: {e}"))
+}
+
+/// The URL without credentials, for messages.
+fn safe_url(uri: &AMQPUri) -> String {
+    let scheme = match uri.scheme {
+        AMQPScheme::AMQP => "amqp",
+        AMQPScheme::AMQPS => "amqps",
+    };
+    let vhost = if uri.vhost == "/" {
+        String::new()
+    } else {
+        format!("/{}", uri.vhost)
+    };
+    format!(
+        "{scheme}://{}:{}{vhost}",
+        uri.authority.host, uri.authority.port
+    )
+}
+
+fn field_problem(field: &str, message: String, fix: &str) -> FieldProblem {
+    FieldProblem {
+        field: Some(field.into()),
+        message,
+        fix: Some(fix.into()),
+    }
+}
+
+fn int_in(md: &Metadata, name: &str, max: i64) -> std::result::Result<Option<i64>, FieldProblem> {
+    let Some(v) = md.get_nonempty(name) else {
+        return Ok(None);
+    };
+    match parse_int(v) {
+        Ok(n) if (0..=max).contains(&n) => Ok(Some(n)),
+        Ok(n) => Err(field_problem(
+            name,
+            format!("metadata field {name:?}: {n} is not within 0-{max}"),
+            &format!("write a whole number from 0 to {max}"),
+        )),
+        // The field kind check reports a number that is not one.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Dapr's `TryGetTTL`: a Go duration, else whole seconds above zero.
+fn parse_ttl(v: &str) -> std::result::Result<Duration, String> {
+    let v = v.trim();
+    if let Ok(d) = parse_go_duration(v) {
+        return Ok(d);
+    }
+    match v.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n as u64)),
+        Ok(n) => Err(format!(
+            "ttlInSeconds value must be higher than zero: actual is '{n}'"
+        )),
+        Err(_) => Err(format!(
+            "ttlInSeconds value must be a valid integer or Go duration: actual is '{v}'"
+        )),
+    }
+}
+
+fn check(md: &Metadata) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let mut scheme = None;
+    if let Some(h) = md.get_nonempty("host") {
+        match parse_host(h) {
+            Ok(uri) => scheme = Some(uri.scheme),
+            Err(e) => problems.push(field_problem("host", e, HOST_FIX)),
+        }
+    }
+    if let Err(p) = int_in(md, "prefetchCount", u16::MAX as i64) {
+        problems.push(p);
+    }
+    if let Err(p) = int_in(md, "maxPriority", 255) {
+        problems.push(p);
+    }
+    if let Some(v) = md.get_nonempty("ttlInSeconds") {
+        if let Err(e) = parse_ttl(v) {
+            problems.push(field_problem(
+                "ttlInSeconds",
+                e,
+                "write whole seconds, e.g. \"60\"",
+            ));
+        }
+    }
+    if let Some(v) = md.get_nonempty("reconnectWaitInSeconds") {
+        if let Err(e) = broker::seconds_or_duration(v) {
+            problems.push(field_problem(
+                "reconnectWaitInSeconds",
+                format!("metadata field \"reconnectWaitInSeconds\": {e}"),
+                "write whole seconds, e.g. \"5\"",
+            ));
+        }
+    }
+    let tls_given = ["caCert", "clientCert", "clientKey"]
+        .iter()
+        .find(|f| md.get_nonempty(f).is_some());
+    if let (Some(f), Some(AMQPScheme::AMQP)) = (tls_given, &scheme) {
+        problems.push(field_problem(
+            f,
+            format!("{f} is given but host is an amqp:// URL, which does not use TLS"),
+            "write the host as amqps://... to connect with TLS",
+        ));
+    }
+    if external_sasl(md) && md.get_nonempty("clientCert").is_none() {
+        problems.push(field_problem(
+            "externalSasl",
+            "externalSasl takes the user from the TLS client certificate, and no clientCert is given".into(),
+            "add clientCert and clientKey, or remove externalSasl",
+        ));
+    }
+    problems.extend(Backoff::check(md));
+    problems.extend(broker::check_tls(md, "caCert", "clientCert", "clientKey"));
+    problems
+}
+
+fn bool_field(md: &Metadata, name: &str) -> bool {
+    md.get_nonempty(name)
+        .and_then(|v| parse_go_bool(v).ok())
+        .unwrap_or(false)
+}
+
+fn external_sasl(md: &Metadata) -> bool {
+    bool_field(md, "externalSasl") || bool_field(md, "saslExternal")
+}
+
+struct Config {
+    name: String,
+    uri: AMQPUri,
+    tls: Option<Arc<broker::rustls::ClientConfig>>,
+    queue: String,
+    durable: bool,
+    delete_when_unused: bool,
+    exclusive: bool,
+    ttl: Option<Duration>,
+    prefetch: u16,
+    max_priority: Option<u8>,
+    content_type: String,
+    reconnect_wait: Duration,
+    backoff: Backoff,
+}
+
+fn build(cfg: &BindingConfig) -> Result<BindingParts> {
+    let md = &cfg.metadata;
+    let mut uri =
+        parse_host(md.get_nonempty("host").unwrap_or_default()).map_err(Error::invalid_argument)?;
+    if external_sasl(md) {
+        uri.query.auth_mechanism = Some(SASLMechanism::External);
+    }
+    let tls = if uri.scheme == AMQPScheme::AMQPS {
+        let files = TlsFiles::from_metadata(md, "caCert", "clientCert", "clientKey")
+            .map_err(Error::invalid_argument)?;
+        Some(files.client_config().map_err(Error::invalid_argument)?)
+    } else {
+        None
+    };
+    let int = |name: &str| md.get_nonempty(name).and_then(|v| parse_int(v).ok());
+    let config = Config {
+        name: cfg.name.clone(),
+        uri,
+        tls,
+        queue: md.get_nonempty("queueName").unwrap_or_default().to_string(),
+        durable: bool_field(md, "durable"),
+        delete_when_unused: bool_field(md, "deleteWhenUnused"),
+        exclusive: bool_field(md, "exclusive"),
+        ttl: md
+            .get_nonempty("ttlInSeconds")
+            .map(parse_ttl)
+            .transpose()
+            .map_err(Error::invalid_argument)?,
+        prefetch: int("prefetchCount").unwrap_or(0).clamp(0, u16::MAX as i64) as u16,
+        max_priority: int("maxPriority").map(|p| p.clamp(0, 255) as u8),
+        content_type: md
+            .get_nonempty("contentType")
+            .unwrap_or("text/plain")
+            .to_string(),
+        reconnect_wait: match md.get_nonempty("reconnectWaitInSeconds") {
+            Some(v) => broker::seconds_or_duration(v).map_err(Error::invalid_argument)?,
+            None => DEFAULT_RECONNECT_WAIT,
+        },
+        backoff: Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?,
+    };
+    let sides = cfg.direction.input as usize + cfg.direction.output as usize;
+    let rabbit = Arc::new(Rabbit {
+        cfg: config,
+        conn: tokio::sync::Mutex::new(None),
+        out: tokio::sync::Mutex::new(None),
+        ready: Mutex::new(None),
+        open_sides: AtomicUsize::new(sides),
+    });
+    Ok(BindingParts {
+        input: cfg
+            .direction
+            .input
+            .then(|| rabbit.clone() as Arc<dyn InputBinding>),
+        output: cfg
+            .direction
+            .output
+            .then_some(rabbit as Arc<dyn OutputBinding>),
+    })
+}
+
+struct Rabbit {
+    cfg: Config,
+    /// The connection both sides use, replaced when lost.
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// The output's channel, in confirm mode.
+    out: tokio::sync::Mutex<Option<Channel>>,
+    /// The consumer `init` opened, taken by `read`.
+    ready: Mutex<Option<(Channel, Consumer)>>,
+    /// Sides not closed yet; the last to close closes the connection.
+    open_sides: AtomicUsize,
+}
+
+enum End {
+    Shutdown,
+    /// The handler failed past its retries: consume again after the delay.
+    HandBack(Duration),
+    Lost(String),
+}
+
+impl Rabbit {
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::upstream(format!(
+            "cannot {what} RabbitMQ at {}: {e}",
+            safe_url(&self.cfg.uri)
+        ))
+        .with_component(&self.cfg.name)
+    }
+
+    // The TLS connector's error type is lapin's (tcp-stream's HandshakeError), large or not.
+    #[allow(clippy::result_large_err)]
+    async fn connect(&self) -> Result<Connection> {
+        let props = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio)
+            .with_connection_name(LongString::from(format!("bindery {}", self.cfg.name)));
+        let uri = self.cfg.uri.clone();
+        let connecting = match &self.cfg.tls {
+            None => Connection::connect_uri(uri, props).boxed(),
+            Some(tls) => {
+                let tls = tls.clone();
+                Connection::connector(
+                    uri,
+                    Box::new(move |uri: &AMQPUri| {
+                        let addr = format!("{}:{}", uri.authority.host, uri.authority.port);
+                        let stream = lapin::tcp::TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?;
+                        let connector = lapin::tcp::RustlsConnector::from(tls);
+                        let stream = stream.into_rustls(&connector, &uri.authority.host)?;
+                        stream.set_nonblocking(true)?;
+                        Ok(stream)
+                    }),
+                    props,
+                )
+                .boxed()
+            }
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(self.error("connect to", e)),
+            Err(_) => Err(self.error(
+                "connect to",
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+            )),
+        }
+    }
+
+    /// The live connection, connecting when there is none.
+    async fn connection(&self) -> Result<Arc<Connection>> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.status().connected() {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(self.connect().await?);
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn channel(&self) -> Result<Channel> {
+        let conn = self.connection().await?;
+        conn.create_channel()
+            .await
+            .map_err(|e| self.error("open a channel on", e))
+    }
+
+    async fn declare(&self, ch: &Channel) -> Result<()> {
+        let c = &self.cfg;
+        let mut args = FieldTable::default();
+        if let Some(ttl) = c.ttl {
+            args.insert(
+                ShortString::from("x-message-ttl"),
+                AMQPValue::LongLongInt(ttl.as_millis().min(i64::MAX as u128) as i64),
+            );
+        }
+        if let Some(p) = c.max_priority {
+            args.insert(
+                ShortString::from("x-max-priority"),
+                AMQPValue::ShortShortUInt(p),
+            );
+        }
+        let options = QueueDeclareOptions {
+            passive: false,
+            durable: c.durable,
+            exclusive: c.exclusive,
+            auto_delete: c.delete_when_unused,
+            nowait: false,
+        };
+        ch.queue_declare(&c.queue, options, args)
+            .await
+            .map(drop)
+            .map_err(|e| {
+                Error::upstream(format!(
+                    "cannot declare queue {:?} at {}: {e}",
+                    c.queue,
+                    safe_url(&c.uri)
+                ))
+                .with_component(&c.name)
+            })
+    }
+
+    // -- output -------------------------------------------------------------------------
+
+    async fn out_channel(&self) -> Result<Channel> {
+        let mut guard = self.out.lock().await;
+        if let Some(ch) = guard.as_ref() {
+            if ch.status().connected() {
+                return Ok(ch.clone());
+            }
+        }
+        *guard = None;
+        let ch = self.channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| self.error("enable publisher confirms on", e))?;
+        self.declare(&ch).await?;
+        *guard = Some(ch.clone());
+        Ok(ch)
+    }
+
+    fn properties(&self, req: &InvokeRequest) -> Result<BasicProperties> {
+        let md = &req.metadata;
+        let mut headers = FieldTable::default();
+        for (k, v) in md {
+            headers.insert(
+                ShortString::from(k.clone()),
+                AMQPValue::LongString(LongString::from(v.clone())),
+            );
+        }
+        let content_type = md
+            .get("contentType")
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_else(|| self.cfg.content_type.clone());
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from(content_type))
+            .with_headers(headers);
+        // Dapr's TryGetTTL: `ttl` or `ttlInSeconds`, in any case.
+        let ttl = md
+            .iter()
+            .filter(|(k, v)| {
+                !v.is_empty()
+                    && (k.eq_ignore_ascii_case("ttl") || k.eq_ignore_ascii_case("ttlInSeconds"))
+            })
+            .min_by_key(|(k, _)| k.len())
+            .map(|(_, v)| v);
+        if let Some(v) = ttl {
+            let ttl = parse_ttl(v)
+                .map_err(|e| Error::invalid_argument(format!("request metadata: {e}")))?;
+            props = props.with_expiration(ShortString::from(ttl.as_millis().to_string()));
+        }
+        if let Some(v) = md.get("priority").filter(|v| !v.is_empty()) {
+            let n: i64 = v.trim().parse().map_err(|_| {
+                Error::invalid_argument(format!(
+                    "request metadata: priority value must be a valid integer: actual is '{v}'"
+                ))
+            })?;
+            props = props.with_priority(n.clamp(0, 255) as u8);
+        }
+        Ok(props)
+    }
+
+    async fn publish(&self, data: &[u8], props: BasicProperties) -> Result<()> {
+        let ch = self.out_channel().await?;
+        let confirm = ch
+            .basic_publish(
+                "",
+                &self.cfg.queue,
+                BasicPublishOptions::default(),
+                data,
+                props,
+            )
+            .await
+            .map_err(|e| self.error("publish to", e))?;
+        match confirm.await.map_err(|e| self.error("publish to", e))? {
+            Confirmation::Nack(_) => Err(self.error(
+                "publish to",
+                format!(
+                    "the broker refused (nacked) the message for queue {:?}",
+                    self.cfg.queue
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    // -- input --------------------------------------------------------------------------
+
+    async fn open_consumer(&self) -> Result<(Channel, Consumer)> {
+        let ch = self.channel().await?;
+        // As Dapr: basic.qos with global set (per channel; one consumer per channel here).
+        ch.basic_qos(self.cfg.prefetch, BasicQosOptions { global: true })
+            .await
+            .map_err(|e| self.error("set prefetchCount on", e))?;
+        self.declare(&ch).await?;
+        let consumer = ch
+            .basic_consume(
+                &self.cfg.queue,
+                "",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| self.error(&format!("consume queue {:?} at", self.cfg.queue), e))?;
+        Ok((ch, consumer))
+    }
+
+    async fn consume(&self, ctx: &InputContext, consumer: &mut Consumer) -> End {
+        let cfg = &self.cfg;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = ctx.shutdown.cancelled() => return End::Shutdown,
+                d = consumer.next() => d,
+            };
+            let delivery = match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return End::Lost(e.to_string()),
+                None => return End::Lost("the server cancelled the consumer".into()),
+            };
+            let metadata = event_metadata(delivery.properties.headers());
+            let outcome = broker::deliver(
+                &ctx.sink,
+                &ctx.shutdown,
+                &cfg.backoff,
+                delivery.data.clone(),
+                metadata,
+            )
+            .await;
+            match outcome {
+                Outcome::Acked => {
+                    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                        tracing::warn!(component = %cfg.name, "cannot ack a message, so it will be delivered again: {e}");
+                    }
+                }
+                Outcome::GaveUp { reason, retries } => {
+                    let _ = delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            multiple: false,
+                            requeue: true,
+                        })
+                        .await;
+                    if ctx.shutdown.is_cancelled() {
+                        return End::Shutdown;
+                    }
+                    let wait = cfg.backoff.delay(retries + 1);
+                    tracing::warn!(
+                        component = %cfg.name,
+                        queue = %cfg.queue,
+                        "the handler failed on a message ({reason}); it is requeued with the messages after it and consumed again in {wait:?}"
+                    );
+                    return End::HandBack(wait);
+                }
+            }
+        }
+    }
+
+    async fn close_side(&self) {
+        if self.open_sides.fetch_sub(1, Ordering::SeqCst) > 1 {
+            return;
+        }
+        if let Some(ch) = self.out.lock().await.take() {
+            let _ = ch.close(200, "bindery closing").await;
+        }
+        if let Some(c) = self.conn.lock().await.take() {
+            let _ = c.close(200, "bindery closing").await;
+        }
+    }
+}
+
+/// Dapr's event metadata: the string headers, key and value query-escaped.
+fn event_metadata(headers: &Option<FieldTable>) -> MetadataMap {
+    let mut md = MetadataMap::new();
+    if let Some(h) = headers {
+        for (k, v) in h.inner() {
+            let text = match v {
+                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                AMQPValue::ShortString(s) => s.as_str().to_string(),
+                _ => continue,
+            };
+            md.insert(
+                broker::query_escape(k.as_str()),
+                broker::query_escape(&text),
+            );
+        }
+    }
+    md
+}
+
+#[async_trait]
+impl OutputBinding for Rabbit {
+    fn operations(&self) -> &[&'static str] {
+        OPERATIONS
+    }
+
+    async fn init(&self) -> Result<()> {
+        self.out_channel().await.map(drop)
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let props = self.properties(&req)?;
+        // A publish on a connection that broke is tried once more on a new one.
+        match self.publish(&req.data, props.clone()).await {
+            Ok(()) => Ok(InvokeResponse::default()),
+            Err(first) => {
+                tracing::debug!(component = %self.cfg.name, "publish failed, trying once more: {first}");
+                *self.out.lock().await = None;
+                self.publish(&req.data, props)
+                    .await
+                    .map(|()| InvokeResponse::default())
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.close_side().await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl InputBinding for Rabbit {
+    async fn init(&self) -> Result<()> {
+        let opened = self.open_consumer().await?;
+        *self.ready.lock().unwrap() = Some(opened);
+        Ok(())
+    }
+
+    async fn read(&self, ctx: InputContext) -> Result<()> {
+        let cfg = &self.cfg;
+        let mut ready = self.ready.lock().unwrap().take();
+        loop {
+            let (ch, mut consumer) = match ready.take() {
+                Some(x) => x,
+                None => match self.open_consumer().await {
+                    Ok(x) => {
+                        tracing::info!(component = %cfg.name, "consuming queue {:?} again", cfg.queue);
+                        x
+                    }
+                    Err(e) => {
+                        tracing::warn!(component = %cfg.name, "{e}; trying again in {:?}", cfg.reconnect_wait);
+                        if !broker::pause(cfg.reconnect_wait, &ctx.shutdown).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                },
+            };
+            let end = self.consume(&ctx, &mut consumer).await;
+            // Closing the channel requeues whatever it holds unacknowledged, in order.
+            let _ = ch.close(200, "bindery").await;
+            let wait = match end {
+                End::Shutdown => return Ok(()),
+                End::HandBack(wait) => wait,
+                End::Lost(e) => {
+                    tracing::warn!(
+                        component = %cfg.name,
+                        "lost the connection to RabbitMQ at {} ({e}); reconnecting in {:?}",
+                        safe_url(&cfg.uri),
+                        cfg.reconnect_wait
+                    );
+                    cfg.reconnect_wait
+                }
+            };
+            if !broker::pause(wait, &ctx.shutdown).await {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        let ready = self.ready.lock().unwrap().take();
+        if let Some((ch, _)) = ready {
+            let _ = ch.close(200, "bindery closing").await;
+        }
+        self.close_side().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let uri = parse_host("amqp://guest:secret@127.0.0.1:5672").unwrap();
+        assert_eq!(safe_url(&uri), "amqp://127.0.0.1:5672");
+        let uri = parse_host("amqps://rabbit.example/prod").unwrap();
+        assert_eq!(safe_url(&uri), "amqps://rabbit.example:5671/prod");
+        assert!(parse_host("localhost:5672").is_err());
+        assert!(parse_host("http://localhost").is_err());
+    }
+
+    #[test]
+    fn ttl_as_dapr_reads_it() {
+        assert_eq!(parse_ttl("60").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_ttl("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_ttl("0").is_ok(), "Go's ParseDuration takes 0");
+        assert!(parse_ttl("-5").is_err());
+        assert!(parse_ttl("soon").is_err());
+    }
+
+    #[test]
+    fn header_metadata_is_escaped_and_strings_only() {
+        let mut t = FieldTable::default();
+        t.insert("a key".into(), AMQPValue::LongString("x&y".into()));
+        t.insert("n".into(), AMQPValue::LongInt(3));
+        let md = event_metadata(&Some(t));
+        assert_eq!(md.len(), 1);
+        assert_eq!(md["a+key"], "x%26y");
+    }
+}

@@ -1,0 +1,605 @@
+//! `bindings.redis`: an output binding to one Redis node, with Dapr's operations and metadata.
+//!
+//! Operations (request metadata `key` is required by all):
+//! - `create`: `SET key data`; `ttlInSeconds` (or `ttl`: whole seconds or a Go duration) sets
+//!   an expiry, in the same command.
+//! - `get`: `GET key`, or `GETDEL` with `delete=true`; a missing key answers empty data.
+//! - `delete`: `DEL key`.
+//! - `increment`: `INCR key`, then `EXPIRE` when a TTL is given and INCR worked, as Dapr
+//!   does (one atomic script here). Like Dapr, it answers no data.
+//!
+//! One multiplexed connection (redis-rs `ConnectionManager`, which reconnects) serves every
+//! call. `redisType: cluster`, `failover` (Sentinel), `enableTLS`, `useEntraID` and `useOIDC`
+//! are refused before start; the pool fields of go-redis (`poolSize`, `minIdleConns`, ...)
+//! are accepted and have nothing to act on.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
+use async_trait::async_trait;
+
+use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
+use crate::bindings::dbutil::{error_chain, scrub};
+use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
+use crate::component::Metadata;
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+
+const OPERATIONS: &[&str] = &["create", "get", "delete", "increment"];
+const REDIS_TYPES: &[&str] = &["node", "cluster"];
+
+/// Dapr's redis duration fields take a Go duration, a whole number of milliseconds, or -1.
+const DURATION_FIELDS: &[&str] = &[
+    "redisMinRetryInterval",
+    "redisMaxRetryInterval",
+    "dialTimeout",
+    "readTimeout",
+    "writeTimeout",
+    "poolTimeout",
+    "maxConnAge",
+    "idleCheckFrequency",
+    "idleTimeout",
+];
+
+const FIELDS: &[Field] = &[
+    Field::required("redisHost", FieldKind::Text, "localhost:6379"),
+    Field::optional("redisPort", FieldKind::Int, "6379"),
+    Field::optional("redisPassword", FieldKind::Text, "<password>"),
+    Field::optional("redisUsername", FieldKind::Text, "default"),
+    Field::optional("redisDB", FieldKind::Int, "0"),
+    Field::optional("redisType", FieldKind::OneOf(REDIS_TYPES), "node"),
+    Field::optional("enableTLS", FieldKind::Bool, "false"),
+    Field::optional("insecureSkipTLSVerify", FieldKind::Bool, "false"),
+    Field::optional("clientCert", FieldKind::Text, "<PEM certificate>"),
+    Field::optional("clientKey", FieldKind::Text, "<PEM key>"),
+    Field::optional("redisMaxRetries", FieldKind::Int, "3"),
+    Field::optional("redisMinRetryInterval", FieldKind::Text, "8ms"),
+    Field::optional("redisMaxRetryInterval", FieldKind::Text, "512ms"),
+    Field::optional("dialTimeout", FieldKind::Text, "5s"),
+    Field::optional("readTimeout", FieldKind::Text, "3s"),
+    Field::optional("writeTimeout", FieldKind::Text, "3s"),
+    Field::optional("poolSize", FieldKind::Int, "20"),
+    Field::optional("poolTimeout", FieldKind::Text, "4s"),
+    Field::optional("maxConnAge", FieldKind::Text, "30m"),
+    Field::optional("minIdleConns", FieldKind::Int, "2"),
+    Field::optional("idleCheckFrequency", FieldKind::Text, "1m"),
+    Field::optional("idleTimeout", FieldKind::Text, "5m"),
+    Field::optional("failover", FieldKind::Bool, "false"),
+    Field::optional("sentinelMasterName", FieldKind::Text, "mymaster"),
+    Field::optional("sentinelUsername", FieldKind::Text, "default"),
+    Field::optional("sentinelPassword", FieldKind::Text, "<password>"),
+    Field::optional("useEntraID", FieldKind::Bool, "false"),
+    Field::optional("useAzureAD", FieldKind::Bool, "false"),
+    Field::optional("useOIDC", FieldKind::Bool, "false"),
+];
+
+/// Dapr's defaults for a binding: go-redis's 3 retries, 8ms..512ms backoff, 5s dial, 3s read.
+const DEFAULT_MAX_RETRIES: usize = 3;
+const DEFAULT_MAX_RETRY_INTERVAL: Duration = Duration::from_millis(512);
+const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The `bindings.redis` type.
+pub fn spec() -> BindingSpec {
+    BindingSpec {
+        type_name: "bindings.redis",
+        aliases: &[],
+        versions: &["v1"],
+        input: false,
+        output: true,
+        operations: OPERATIONS,
+        fields: FIELDS,
+        check: Some(check),
+        build,
+    }
+}
+
+fn problem(field: &str, message: impl Into<String>, fix: impl Into<String>) -> FieldProblem {
+    FieldProblem {
+        field: Some(field.into()),
+        message: message.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+fn is_true(md: &Metadata, field: &str) -> bool {
+    md.get_nonempty(field)
+        .and_then(|v| parse_go_bool(v).ok())
+        .unwrap_or(false)
+}
+
+/// A Dapr redis duration: `None` when disabled (`-1` or any negative), else the duration.
+/// A whole number is milliseconds.
+fn parse_redis_duration(value: &str) -> std::result::Result<Option<Duration>, String> {
+    let v = value.trim();
+    if let Ok(n) = v.parse::<i64>() {
+        return Ok((n >= 0).then(|| Duration::from_millis(n as u64)));
+    }
+    if let Some(positive) = v.strip_prefix('-') {
+        return parse_go_duration(positive)
+            .map(|_| None)
+            .map_err(|e| format!("{e} (use a Go duration such as 500ms, milliseconds, or -1)"));
+    }
+    parse_go_duration(v)
+        .map(Some)
+        .map_err(|e| format!("{e} (use a Go duration such as 500ms, milliseconds, or -1)"))
+}
+
+/// `host:port`, `[v6]:port`, or a bare host (Redis's port 6379, or `redisPort`).
+fn host_and_port(
+    host: &str,
+    port_field: Option<u16>,
+) -> std::result::Result<(String, u16), String> {
+    let host = host.trim();
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((name, after)) = rest.split_once(']') else {
+            return Err(format!("redisHost {host:?} has an unclosed '['"));
+        };
+        match after.strip_prefix(':') {
+            Some(p) => (name.to_string(), Some(p)),
+            None if after.is_empty() => (name.to_string(), None),
+            None => return Err(format!("redisHost {host:?} is not host:port")),
+        }
+    } else if host.matches(':').count() == 1 {
+        let (name, p) = host.split_once(':').unwrap_or((host, ""));
+        (name.to_string(), Some(p))
+    } else {
+        (host.to_string(), None)
+    };
+    if name.is_empty() {
+        return Err(format!("redisHost {host:?} has no host name"));
+    }
+    let port = match port {
+        Some(p) => {
+            let p: u16 = p
+                .parse()
+                .map_err(|_| format!("redisHost {host:?}: the port {p:?} is not a port number"))?;
+            if let Some(pf) = port_field.filter(|pf| *pf != 0 && *pf != p) {
+                return Err(format!(
+                    "redis host {host:?} already contains port {p}, but redisPort is set to {pf}; either remove the port from redisHost or remove the redisPort setting"
+                ));
+            }
+            p
+        }
+        None => port_field.filter(|p| *p != 0).unwrap_or(6379),
+    };
+    Ok((name, port))
+}
+
+fn check(md: &Metadata) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if md
+        .get_nonempty("redisType")
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("cluster"))
+    {
+        problems.push(problem(
+            "redisType",
+            "redisType \"cluster\" (Redis Cluster) is not supported by bindery's bindings.redis; it talks to one Redis node",
+            "point redisHost at a single node and set redisType to \"node\" (or remove it)",
+        ));
+    }
+    if is_true(md, "failover") {
+        problems.push(problem(
+            "failover",
+            "failover (Redis Sentinel) is not supported by bindery's bindings.redis",
+            "point redisHost at the Redis primary and set failover to false",
+        ));
+    }
+    if is_true(md, "enableTLS") {
+        problems.push(problem(
+            "enableTLS",
+            "enableTLS is not supported yet by bindery's bindings.redis (this build has no TLS for Redis)",
+            "connect without TLS (enableTLS: false) over a trusted network, or keep this component on the Dapr sidecar for now",
+        ));
+    }
+    for field in ["useEntraID", "useAzureAD", "useOIDC"] {
+        if is_true(md, field) {
+            problems.push(problem(
+                field,
+                format!("{field} authentication is not supported by bindery's bindings.redis"),
+                "authenticate with redisUsername/redisPassword instead",
+            ));
+        }
+    }
+    let port_field = md.get_nonempty("redisPort").and_then(|p| parse_int(p).ok());
+    if let Some(p) = port_field.filter(|p| !(0..=65535).contains(p)) {
+        problems.push(problem(
+            "redisPort",
+            format!("redisPort {p} is not a port number"),
+            "write a port between 1 and 65535, e.g. \"6379\"",
+        ));
+    }
+    if let Some(host) = md.get_nonempty("redisHost") {
+        if host.contains(',') {
+            problems.push(problem(
+                "redisHost",
+                "redisHost lists several addresses; that is a cluster or Sentinel setup, which bindery's bindings.redis does not support",
+                "give one address, host:port, e.g. \"localhost:6379\"",
+            ));
+        } else if let Err(e) = host_and_port(host, port_field.and_then(|p| u16::try_from(p).ok())) {
+            problems.push(problem(
+                "redisHost",
+                e,
+                "write redisHost as host:port, e.g. \"localhost:6379\"",
+            ));
+        }
+    }
+    if let Some(db) = md
+        .get_nonempty("redisDB")
+        .and_then(|v| parse_int(v).ok())
+        .filter(|db| *db < 0)
+    {
+        problems.push(problem(
+            "redisDB",
+            format!("redisDB {db} is negative"),
+            "write a database number, e.g. \"0\"",
+        ));
+    }
+    for field in DURATION_FIELDS {
+        if let Some(v) = md.entry(field).filter(|e| !e.value.trim().is_empty()) {
+            if let Err(e) = parse_redis_duration(&v.value) {
+                problems.push(problem(
+                    field,
+                    format!("metadata field {field:?}: {e}"),
+                    "write e.g. \"500ms\", \"5s\", or -1 to disable",
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The settings `build` reads from the metadata; no I/O.
+#[derive(Clone)]
+struct Settings {
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+    db: i64,
+    max_retries: usize,
+    max_retry_interval: Duration,
+    dial_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+}
+
+fn duration_field(
+    md: &Metadata,
+    field: &str,
+    default: Option<Duration>,
+) -> Result<Option<Duration>> {
+    match md.get_nonempty(field) {
+        Some(v) => parse_redis_duration(v)
+            .map_err(|e| Error::invalid_argument(format!("metadata field {field:?}: {e}"))),
+        None => Ok(default),
+    }
+}
+
+fn build(cfg: &BindingConfig) -> Result<BindingParts> {
+    let md = &cfg.metadata;
+    let port_field = match md.get_nonempty("redisPort") {
+        Some(p) => Some(
+            parse_int(p)
+                .ok()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| Error::invalid_argument("redisPort is not a port number"))?,
+        ),
+        None => None,
+    };
+    let (host, port) = host_and_port(md.get_nonempty("redisHost").unwrap_or_default(), port_field)
+        .map_err(Error::invalid_argument)?;
+    let int = |field: &str| -> Result<Option<i64>> {
+        md.get_nonempty(field)
+            .map(|v| parse_int(v).map_err(|e| Error::invalid_argument(format!("{field}: {e}"))))
+            .transpose()
+    };
+    let max_retries = match int("redisMaxRetries")? {
+        Some(n) if n < 0 => 0, // -1 disables retries, as in go-redis
+        Some(n) => n as usize,
+        None => DEFAULT_MAX_RETRIES,
+    };
+    let settings = Settings {
+        host,
+        port,
+        username: md.get_nonempty("redisUsername").map(str::to_string),
+        password: md
+            .get("redisPassword")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+        db: int("redisDB")?.unwrap_or(0),
+        max_retries,
+        max_retry_interval: duration_field(
+            md,
+            "redisMaxRetryInterval",
+            Some(DEFAULT_MAX_RETRY_INTERVAL),
+        )?
+        .unwrap_or(DEFAULT_MAX_RETRY_INTERVAL),
+        dial_timeout: duration_field(md, "dialTimeout", Some(DEFAULT_DIAL_TIMEOUT))?,
+        read_timeout: duration_field(md, "readTimeout", Some(DEFAULT_READ_TIMEOUT))?,
+    };
+    Ok(BindingParts {
+        input: None,
+        output: Some(Arc::new(Redis {
+            settings,
+            conn: Mutex::new(State::New),
+        })),
+    })
+}
+
+enum State {
+    New,
+    Ready(ConnectionManager),
+    Closed,
+}
+
+struct Redis {
+    settings: Settings,
+    conn: Mutex<State>,
+}
+
+impl Redis {
+    fn secrets(&self) -> Vec<String> {
+        self.settings.password.iter().cloned().collect()
+    }
+
+    fn address(&self) -> String {
+        if self.settings.host.contains(':') {
+            format!("[{}]:{}", self.settings.host, self.settings.port)
+        } else {
+            format!("{}:{}", self.settings.host, self.settings.port)
+        }
+    }
+
+    fn connection_info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            addr: ConnectionAddr::Tcp(self.settings.host.clone(), self.settings.port),
+            redis: RedisConnectionInfo {
+                db: self.settings.db,
+                username: self.settings.username.clone(),
+                password: self.settings.password.clone(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn connection(&self) -> Result<ConnectionManager> {
+        match &*self.conn.lock().unwrap() {
+            State::Ready(c) => Ok(c.clone()),
+            State::New => Err(Error::new(
+                ErrorKind::InvalidState,
+                "the redis binding is not initialised",
+            )),
+            State::Closed => Err(Error::new(ErrorKind::Closed, "the redis binding is closed")),
+        }
+    }
+
+    /// A redis error as a bindery error, with no secret in its text.
+    fn error(&self, context: &str, e: ::redis::RedisError) -> Error {
+        let text = if e.kind() == ::redis::ErrorKind::AuthenticationFailed {
+            "the server refused the username or password (redisUsername/redisPassword)".to_string()
+        } else {
+            scrub(&error_chain(&e), &self.secrets())
+        };
+        let (kind, retryable) = if e.is_timeout() {
+            (ErrorKind::Timeout, true)
+        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            (ErrorKind::Upstream, true)
+        } else {
+            // An error reply from the server (WRONGTYPE, NOAUTH, ...): retrying will not help.
+            (ErrorKind::Upstream, false)
+        };
+        Error::new(kind, context.to_string())
+            .with_source(text)
+            .with_retryable(retryable)
+    }
+}
+
+/// INCR the key, then EXPIRE it; an INCR error stops the script before EXPIRE.
+const INCR_THEN_EXPIRE: &str =
+    "local v = redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ARGV[1]); return v";
+
+/// Dapr's TTL request metadata (`ttlInSeconds`, or `ttl`): whole seconds > 0, or a Go
+/// duration. Returns whole seconds for EXPIRE.
+fn ttl_seconds(req: &InvokeRequest) -> Result<Option<u64>> {
+    let Some((key, value)) = ["ttlInSeconds", "ttl"].iter().find_map(|k| {
+        req.metadata
+            .get(*k)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*k, v.trim()))
+    }) else {
+        return Ok(None);
+    };
+    let secs = if let Ok(n) = value.parse::<i64>() {
+        if n <= 0 {
+            return Err(Error::invalid_argument(format!(
+                "{key} value must be higher than zero: actual is '{n}'"
+            )));
+        }
+        n as u64
+    } else {
+        let d = parse_go_duration(value).map_err(|e| {
+            Error::invalid_argument(format!(
+                "{key} value must be a whole number of seconds or a Go duration: {e}"
+            ))
+        })?;
+        d.as_secs()
+    };
+    if secs == 0 {
+        // Redis would delete the key at once (EXPIRE key 0); say so instead.
+        return Err(Error::invalid_argument(format!(
+            "{key} {value:?} is shorter than one second; Redis expiries are whole seconds"
+        )));
+    }
+    Ok(Some(secs))
+}
+
+#[async_trait]
+impl OutputBinding for Redis {
+    fn operations(&self) -> &[&'static str] {
+        OPERATIONS
+    }
+
+    async fn init(&self) -> Result<()> {
+        if !matches!(*self.conn.lock().unwrap(), State::New) {
+            return Ok(());
+        }
+        let address = self.address();
+        let client = ::redis::Client::open(self.connection_info())
+            .map_err(|e| self.error(&format!("invalid redis address {address}"), e))?;
+        // One plain connection and PING first: its error is the server's answer (refused,
+        // wrong password), where the manager would retry it into a timeout.
+        let mut probe_cfg = AsyncConnectionConfig::new();
+        if let Some(t) = self.settings.dial_timeout {
+            probe_cfg = probe_cfg.set_connection_timeout(t);
+        }
+        if let Some(t) = self.settings.read_timeout {
+            probe_cfg = probe_cfg.set_response_timeout(t);
+        }
+        let context = format!("error connecting to redis at {address}");
+        let mut probe = client
+            .get_multiplexed_async_connection_with_config(&probe_cfg)
+            .await
+            .map_err(|e| self.error(&context, e))?;
+        ::redis::cmd("PING")
+            .query_async::<()>(&mut probe)
+            .await
+            .map_err(|e| self.error(&context, e))?;
+        drop(probe);
+
+        let mut cfg = ConnectionManagerConfig::new()
+            .set_number_of_retries(self.settings.max_retries)
+            .set_factor(2)
+            .set_max_delay(self.settings.max_retry_interval.as_millis() as u64);
+        if let Some(t) = self.settings.dial_timeout {
+            cfg = cfg.set_connection_timeout(t);
+        }
+        if let Some(t) = self.settings.read_timeout {
+            cfg = cfg.set_response_timeout(t);
+        }
+        let manager = ConnectionManager::new_with_config(client, cfg)
+            .await
+            .map_err(|e| self.error(&context, e))?;
+        let mut state = self.conn.lock().unwrap();
+        if matches!(*state, State::New) {
+            *state = State::Ready(manager);
+        }
+        Ok(())
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        if !OPERATIONS.contains(&req.operation.as_str()) {
+            return Err(Error::new(
+                ErrorKind::UnsupportedOperation,
+                format!("invalid operation type: {}", req.operation),
+            ));
+        }
+        let key = req
+            .metadata
+            .get("key")
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "redis binding: missing key in request metadata (give the Redis key in the request metadata \"key\", e.g. key=orders:1)",
+                )
+            })?;
+        let mut conn = self.connection()?;
+        match req.operation.as_str() {
+            "create" => {
+                let ttl = ttl_seconds(&req)?;
+                let mut cmd = ::redis::cmd("SET");
+                cmd.arg(&key).arg(&req.data);
+                if let Some(secs) = ttl {
+                    cmd.arg("EX").arg(secs);
+                }
+                cmd.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.error("SET failed", e))?;
+                Ok(InvokeResponse::default())
+            }
+            "get" => {
+                let delete = match req.metadata.get("delete").filter(|v| !v.trim().is_empty()) {
+                    Some(v) => parse_go_bool(v)
+                        .map_err(|e| Error::invalid_argument(format!("delete: {e}")))?,
+                    None => false,
+                };
+                let command = if delete { "GETDEL" } else { "GET" };
+                let value: Option<Vec<u8>> = ::redis::cmd(command)
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.error(&format!("{command} failed"), e))?;
+                // A missing key is empty data, as in Dapr.
+                Ok(InvokeResponse {
+                    data: value.unwrap_or_default(),
+                    ..Default::default()
+                })
+            }
+            "delete" => {
+                ::redis::cmd("DEL")
+                    .arg(&key)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.error("DEL failed", e))?;
+                Ok(InvokeResponse::default())
+            }
+            "increment" => {
+                let ttl = ttl_seconds(&req)?;
+                let cmd = match ttl {
+                    // INCR, then EXPIRE only when INCR worked (as Dapr), in one atomic step.
+                    Some(secs) => {
+                        let mut c = ::redis::cmd("EVAL");
+                        c.arg(INCR_THEN_EXPIRE).arg(1).arg(&key).arg(secs);
+                        c
+                    }
+                    None => {
+                        let mut c = ::redis::cmd("INCR");
+                        c.arg(&key);
+                        c
+                    }
+                };
+                cmd.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.error("INCR failed", e))?;
+                Ok(InvokeResponse::default())
+            }
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        *self.conn.lock().unwrap() = State::Closed;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_take_a_port_or_the_default() {
+        assert_eq!(host_and_port("h:1", None).unwrap(), ("h".into(), 1));
+        assert_eq!(host_and_port("h", None).unwrap(), ("h".into(), 6379));
+        assert_eq!(host_and_port("h", Some(7000)).unwrap(), ("h".into(), 7000));
+        assert_eq!(host_and_port("[::1]:7", None).unwrap(), ("::1".into(), 7));
+        assert!(host_and_port("h:x", None).is_err());
+        assert!(host_and_port("h:1", Some(2)).is_err());
+    }
+
+    #[test]
+    fn redis_durations_take_milliseconds_and_minus_one() {
+        assert_eq!(
+            parse_redis_duration("250").unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(parse_redis_duration("-1").unwrap(), None);
+        assert_eq!(
+            parse_redis_duration("2s").unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        assert!(parse_redis_duration("soon").is_err());
+    }
+}

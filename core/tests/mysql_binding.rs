@@ -1,0 +1,439 @@
+#![cfg(feature = "mysql")]
+//! `bindings.mysql` against the real MariaDB on 127.0.0.1:3306 (`tests/servers/start
+//! mariadb`: root with an empty password, database test), through `bindery::Runtime`. Every
+//! test uses its own tables, so they run in parallel.
+
+use std::time::Duration;
+
+use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const NAME: &str = "db";
+const URL: &str = "root:@tcp(127.0.0.1:3306)/test";
+
+fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let mut yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.mysql\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in fields {
+        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    std::fs::write(dir.path().join("db.yaml"), yaml).unwrap();
+    let p = dir.path().to_path_buf();
+    (dir, p)
+}
+
+fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
+    let (dir, path) = component(fields);
+    let rt = Runtime::from_path(path).expect("the component is valid");
+    (dir, rt)
+}
+
+fn default_runtime() -> (TempDir, Runtime) {
+    runtime(&[("url", URL)])
+}
+
+fn md(pairs: &[(&str, &str)]) -> MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn table(what: &str) -> String {
+    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
+    let mut m = md(&[("sql", sql)]);
+    if params != json!([]) {
+        m.insert("params".into(), params.to_string());
+    }
+    rt.invoke(NAME, "exec", Vec::new(), m)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
+    let mut m = md(&[("sql", sql)]);
+    if params != json!([]) {
+        m.insert("params".into(), params.to_string());
+    }
+    let resp = rt
+        .invoke(NAME, "query", Vec::new(), m)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    serde_json::from_slice(&resp.data).unwrap()
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+fn assert_go_time(s: &str) {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert!(s.ends_with('Z'), "UTC: {s}");
+}
+
+#[tokio::test]
+async fn exec_and_query_answer_with_dapr_metadata() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    let t = table("meta");
+
+    let sql = format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20), note TEXT)");
+    let resp = exec(&rt, &sql, json!([])).await;
+    assert!(resp.data.is_empty());
+    assert_eq!(resp.metadata["operation"], "exec");
+    assert_eq!(resp.metadata["sql"], sql);
+    assert_eq!(resp.metadata["rows-affected"], "0");
+
+    let sql = format!("INSERT INTO {t} (id, name, note) VALUES (?, ?, ?), (?, ?, ?)");
+    let resp = exec(&rt, &sql, json!([1, "one", "first", 2, "two", null])).await;
+    assert_eq!(resp.metadata["rows-affected"], "2");
+    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "duration",
+            "end-time",
+            "operation",
+            "rows-affected",
+            "sql",
+            "start-time"
+        ]
+    );
+    assert_go_time(&resp.metadata["start-time"]);
+    assert_go_time(&resp.metadata["end-time"]);
+    let d = &resp.metadata["duration"];
+    assert!(
+        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
+        "Go duration: {d}"
+    );
+
+    let sql = format!("SELECT id, name, note FROM {t} ORDER BY id");
+    let resp = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
+        .await
+        .unwrap();
+    // Dapr's form: objects keyed by column; a NULL column is left out of its row.
+    assert_eq!(
+        serde_json::from_slice::<Value>(&resp.data).unwrap(),
+        json!([{"id": 1, "name": "one", "note": "first"}, {"id": 2, "name": "two"}])
+    );
+    assert_eq!(
+        resp.text(),
+        r#"[{"id":1,"name":"one","note":"first"},{"id":2,"name":"two"}]"#,
+        "keys sorted, as Go writes a map"
+    );
+    assert_eq!(resp.metadata["operation"], "query");
+    assert_eq!(resp.metadata["sql"], sql);
+    assert!(!resp.metadata.contains_key("rows-affected"));
+
+    let rows = query(&rt, &format!("SELECT * FROM {t} WHERE id > ?"), json!([10])).await;
+    assert_eq!(rows, json!([]));
+
+    let resp = exec(
+        &rt,
+        &format!("UPDATE {t} SET name = UPPER(name)"),
+        json!([]),
+    )
+    .await;
+    assert_eq!(resp.metadata["rows-affected"], "2");
+    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = ?"), json!(["1"])).await;
+    assert_eq!(resp.metadata["rows-affected"], "1");
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
+    let (_dir, rt) = default_runtime();
+    let t = table("types");
+    exec(
+        &rt,
+        &format!(
+            "CREATE TABLE {t} (id INT, tiny TINYINT, flag TINYINT(1), small SMALLINT, big BIGINT, \
+             ubig BIGINT UNSIGNED, r FLOAT, d DOUBLE, n DECIMAL(30,10), v VARCHAR(40), \
+             txt TEXT, c CHAR(3), blb BLOB, vb VARBINARY(8), dt DATE, dtm DATETIME(6), \
+             ts TIMESTAMP NULL, tm TIME(3), yr YEAR, bits BIT(8), js JSON, e ENUM('x','y'), \
+             nul VARCHAR(5))"
+        ),
+        json!([]),
+    )
+    .await;
+    let resp = exec(
+        &rt,
+        &format!(
+            "INSERT INTO {t} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,UNHEX('DEADBEEF'),UNHEX('00FF'),?,?,?,?,?,b'101',?,?,?)"
+        ),
+        json!([
+            1,
+            -5,
+            true,
+            300,
+            9_007_199_254_740_993_i64,
+            18_446_744_073_709_551_615_u64,
+            1.1,
+            2.25,
+            "12345678901234567890.0123456789",
+            "ünïcödé \"quoted\"",
+            "long text",
+            "ab",
+            "2024-02-29",
+            "2024-01-02 03:04:05.123456",
+            "2024-01-02 03:04:05",
+            "12:34:56.789",
+            2024,
+            {"a": [1, 2]},
+            "y",
+            null
+        ]),
+    )
+    .await;
+    assert_eq!(resp.metadata["rows-affected"], "1");
+
+    let want = json!([{
+        "id": 1,
+        "tiny": -5,
+        "flag": 1,
+        "small": 300,
+        "big": 9_007_199_254_740_993_i64,
+        "ubig": 18_446_744_073_709_551_615_u64,
+        "r": 1.1,
+        "d": 2.25,
+        "n": "12345678901234567890.0123456789",
+        "v": "ünïcödé \"quoted\"",
+        "txt": "long text",
+        "c": "ab",
+        "blb": "3q2+7w==",
+        "vb": "AP8=",
+        "dt": "2024-02-29T00:00:00Z",
+        "dtm": "2024-01-02T03:04:05.123456Z",
+        "ts": "2024-01-02T03:04:05Z",
+        "tm": "12:34:56.789",
+        "yr": 2024,
+        "bits": 5,
+        "js": "{\"a\":[1,2]}",
+        "e": "y"
+    }]);
+    // Text protocol (no params) and binary protocol (params) read the same.
+    let text_rows = query(&rt, &format!("SELECT * FROM {t}"), json!([])).await;
+    assert_eq!(text_rows, want, "text protocol");
+    let bin_rows = query(&rt, &format!("SELECT * FROM {t} WHERE id = ?"), json!([1])).await;
+    assert_eq!(bin_rows, want, "binary protocol");
+
+    // Expressions with params of each JSON kind.
+    let rows = query(
+        &rt,
+        "SELECT ? + 1 AS i, ? AS s, ? * 2 AS f, ? AS b, ? AS n",
+        json!([41, "text", 1.25, false, null]),
+    )
+    .await;
+    assert_eq!(rows, json!([{"i": 42, "s": "text", "f": 2.5, "b": 0}]));
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+}
+
+#[tokio::test]
+async fn dsn_parameters_become_session_settings() {
+    let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
+    let (_dir, rt) = runtime(&[
+        ("url", url),
+        ("maxIdleConns", "2"),
+        ("maxOpenConns", "4"),
+        ("connMaxLifetime", "1m"),
+        ("connMaxIdleTime", "30s"),
+        ("pemPath", "/nonexistent/ca.pem"),
+    ]);
+    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
+    let rows = query(
+        &rt,
+        "SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS cs, DATABASE() AS db",
+        json!([]),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        json!([{"mode": "ANSI_QUOTES", "cs": "utf8mb4", "db": "test"}])
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_invalid_arguments_and_sql_errors_upstream() {
+    let (_dir, rt) = default_runtime();
+    for op in ["exec", "query"] {
+        let err = rt
+            .invoke(NAME, op, Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(
+            err.to_string().contains("required metadata not set: sql"),
+            "{err}"
+        );
+        assert_eq!(err.component(), Some(NAME));
+    }
+    let err = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", "SELECT ?"), ("params", "{\"a\":1}")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("invalid metadata property params"));
+
+    let err = rt
+        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert!(err.to_string().contains("exec, query, close"), "{err}");
+
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("1064"), "{err}");
+
+    let err = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", "SELECT ?, ?"), ("params", "[1]")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+}
+
+#[tokio::test]
+async fn close_closes_the_pool_for_good() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    let resp = rt
+        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty() && resp.metadata.is_empty());
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn configuration_mistakes_are_reported_before_start() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("maxOpenConns", "4")], "needs the metadata field \"url\""),
+        (
+            &[("url", "root:hunter2hunter@tcp(h:3306)")],
+            "missing the slash",
+        ),
+        (
+            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=true")],
+            "tls=true needs TLS",
+        ),
+        (
+            &[(
+                "url",
+                "root:hunter2hunter@tcp(h:3306)/db?loc=Europe%2FParis",
+            )],
+            "loc=Europe/Paris",
+        ),
+        (
+            &[("url", "root:hunter2hunter@tcp(h:port)/db")],
+            "not a port number",
+        ),
+        (
+            &[("url", "root:hunter2hunter@udp(h:3306)/db")],
+            "network \"udp\"",
+        ),
+        (
+            &[("url", URL), ("connMaxLifetime", "soon")],
+            "connMaxLifetime",
+        ),
+    ];
+    for (fields, want) in cases {
+        let (_dir, path) = component(fields);
+        let err = Runtime::from_path(path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
+        let errors: Vec<String> = err
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(want) && e.contains("fix:")),
+            "{fields:?}: {errors:?}"
+        );
+        for e in &errors {
+            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
+    let url = format!("root:@tcp(127.0.0.1:{})/test", closed_port());
+    let (_dir, rt) = runtime(&[("url", &url)]);
+    let err = rt.start().await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert_eq!(err.component(), Some(NAME));
+    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unable to ping the DB at 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+
+    let (_dir, rt) = runtime(&[("url", &url)]);
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_without_showing_it() {
+    let secret = "s3cr3t-Pa55word-0f-bindery";
+    let url = format!("root:{secret}@tcp(127.0.0.1:3306)/test");
+    let (_dir, rt) = runtime(&[("url", &url)]);
+    let err = rt.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(!err.is_retryable(), "a wrong password stays wrong");
+    let text = err.to_string();
+    assert!(text.contains("Access denied"), "{text}");
+    assert!(!text.contains(secret), "the password leaked: {text}");
+    assert!(
+        !format!("{err:?}").contains(secret),
+        "the password leaked: {err:?}"
+    );
+}

@@ -1,0 +1,656 @@
+#![cfg(feature = "postgresql")]
+//! `bindings.postgresql` against the real PostgreSQL on 127.0.0.1:5432 (`tests/servers/start
+//! postgres`: trust auth, user postgres, database test), through `bindery::Runtime`. Every
+//! test uses its own tables, so they run in parallel.
+
+use std::time::Duration;
+
+use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const NAME: &str = "db";
+const CONN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable";
+
+fn component(type_name: &str, fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let mut yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: {type_name}\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in fields {
+        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    std::fs::write(dir.path().join("db.yaml"), yaml).unwrap();
+    let p = dir.path().to_path_buf();
+    (dir, p)
+}
+
+fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
+    let (dir, path) = component("bindings.postgresql", fields);
+    let rt = Runtime::from_path(path).expect("the component is valid");
+    (dir, rt)
+}
+
+fn default_runtime() -> (TempDir, Runtime) {
+    runtime(&[("connectionString", CONN)])
+}
+
+fn md(pairs: &[(&str, &str)]) -> MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A table name no other test (or run) uses.
+fn table(what: &str) -> String {
+    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
+    rt.invoke(
+        NAME,
+        "exec",
+        Vec::new(),
+        md(&[("sql", sql), ("params", &params.to_string())]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
+    let resp = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", sql), ("params", &params.to_string())]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    serde_json::from_slice(&resp.data).unwrap()
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+fn assert_go_time(s: &str) {
+    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert!(s.ends_with('Z'), "UTC: {s}");
+    assert_eq!(t.offset().local_minus_utc(), 0);
+}
+
+#[tokio::test]
+async fn exec_and_query_answer_with_dapr_metadata() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    let t = table("meta");
+
+    let sql = format!("CREATE TABLE {t} (id int PRIMARY KEY, name text)");
+    let resp = exec(&rt, &sql, json!([])).await;
+    assert!(resp.data.is_empty());
+    assert_eq!(resp.metadata["operation"], "exec");
+    assert_eq!(resp.metadata["sql"], sql);
+    assert_eq!(resp.metadata["rows-affected"], "0");
+
+    let sql = format!("INSERT INTO {t} (id, name) VALUES ($1, $2), ($3, $4)");
+    let resp = exec(&rt, &sql, json!([1, "one", 2, "two"])).await;
+    assert_eq!(resp.metadata["rows-affected"], "2");
+    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "duration",
+            "end-time",
+            "operation",
+            "rows-affected",
+            "sql",
+            "start-time"
+        ]
+    );
+    assert_go_time(&resp.metadata["start-time"]);
+    assert_go_time(&resp.metadata["end-time"]);
+    assert!(resp.metadata["start-time"] <= resp.metadata["end-time"]);
+    let d = &resp.metadata["duration"];
+    assert!(
+        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
+        "Go duration: {d}"
+    );
+
+    let sql = format!("SELECT id, name FROM {t} ORDER BY id");
+    let resp = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
+        .await
+        .unwrap();
+    // Dapr's form: an array of rows, each an array of values.
+    assert_eq!(
+        serde_json::from_slice::<Value>(&resp.data).unwrap(),
+        json!([[1, "one"], [2, "two"]])
+    );
+    assert_eq!(resp.metadata["operation"], "query");
+    assert_eq!(resp.metadata["sql"], sql);
+    assert!(!resp.metadata.contains_key("rows-affected"));
+    assert_go_time(&resp.metadata["start-time"]);
+
+    // No rows is an empty array.
+    let rows = query(
+        &rt,
+        &format!("SELECT * FROM {t} WHERE id > $1"),
+        json!([10]),
+    )
+    .await;
+    assert_eq!(rows, json!([]));
+
+    let resp = exec(
+        &rt,
+        &format!("UPDATE {t} SET name = upper(name)"),
+        json!([]),
+    )
+    .await;
+    assert_eq!(resp.metadata["rows-affected"], "2");
+    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = $1"), json!(["1"])).await;
+    assert_eq!(
+        resp.metadata["rows-affected"], "1",
+        "a numeric string binds to int"
+    );
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
+    let (_dir, rt) = default_runtime();
+    let t = table("types");
+    let mood = table("mood");
+    exec(
+        &rt,
+        &format!("CREATE TYPE {mood} AS ENUM ('sad', 'happy')"),
+        json!([]),
+    )
+    .await;
+    exec(
+        &rt,
+        &format!(
+            "CREATE TABLE {t} (id int, small int2, big int8, r float4, d float8, n numeric(30,10), \
+             s text, v varchar(10), c char(3), b bool, j json, jb jsonb, ts timestamp, \
+             tstz timestamptz, dt date, tm time, u uuid, byt bytea, arr_i int[], arr_t text[], \
+             iv interval, m {mood}, nul text)"
+        ),
+        json!([]),
+    )
+    .await;
+    let insert = format!(
+        "INSERT INTO {t} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
+    );
+    let resp = exec(
+        &rt,
+        &insert,
+        json!([
+            1,
+            -7,
+            9_007_199_254_740_993_i64,
+            1.5,
+            2.25,
+            "12345678901234567890.0123456789",
+            "text with \"quotes\" and ünïcödé",
+            "short",
+            "ab",
+            true,
+            {"a": [1, 2], "b": null},
+            "{\"k\": true}",
+            "2024-01-02 03:04:05",
+            "2024-01-02T03:04:05.5+02:00",
+            "2024-02-29",
+            "13:14:15.25",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "\\xdeadbeef",
+            [1, 2, null],
+            ["a", "b c", "d\"e"],
+            "1 day 02:00:00",
+            "happy",
+            null
+        ]),
+    )
+    .await;
+    assert_eq!(resp.metadata["rows-affected"], "1");
+    // A numeric given as a JSON number binds too.
+    exec(
+        &rt,
+        &format!("INSERT INTO {t} (id, n, b) VALUES ($1, $2, $3)"),
+        json!([2, 0.5, false]),
+    )
+    .await;
+
+    let resp = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", &format!("SELECT * FROM {t} ORDER BY id"))]),
+        )
+        .await
+        .unwrap();
+    let text = resp.text();
+    // numeric keeps every digit (a JSON number, as Dapr's pgx writes it).
+    assert!(
+        text.contains("12345678901234567890.0123456789"),
+        "exact numeric: {text}"
+    );
+    let rows: Value = serde_json::from_str(&text).unwrap();
+    let row = &rows[0];
+    assert_eq!(row[0], json!(1));
+    assert_eq!(row[1], json!(-7));
+    assert_eq!(row[2], json!(9_007_199_254_740_993_i64), "int8 is exact");
+    assert_eq!(row[3], json!(1.5));
+    assert_eq!(row[4], json!(2.25));
+    assert!(row[5].is_number());
+    assert_eq!(row[6], json!("text with \"quotes\" and ünïcödé"));
+    assert_eq!(row[7], json!("short"));
+    assert_eq!(row[8], json!("ab "), "char(3) is padded");
+    assert_eq!(row[9], json!(true));
+    assert_eq!(row[10], json!({"a": [1, 2], "b": null}), "json is embedded");
+    assert_eq!(row[11], json!({"k": true}), "jsonb is embedded");
+    assert_eq!(row[12], json!("2024-01-02T03:04:05Z"));
+    assert_eq!(
+        row[13],
+        json!("2024-01-02T01:04:05.5Z"),
+        "timestamptz in UTC"
+    );
+    assert_eq!(
+        row[14],
+        json!("2024-02-29T00:00:00Z"),
+        "date at midnight UTC"
+    );
+    assert_eq!(row[15], json!("13:14:15.25"));
+    assert_eq!(row[16], json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+    assert_eq!(row[17], json!("3q2+7w=="), "bytea as base64");
+    assert_eq!(row[18], json!([1, 2, null]));
+    assert_eq!(row[19], json!(["a", "b c", "d\"e"]));
+    assert_eq!(row[20], json!("1 day 02:00:00"));
+    assert_eq!(row[21], json!("happy"));
+    assert_eq!(row[22], Value::Null);
+    assert_eq!(row.as_array().unwrap().len(), 23);
+    let row = &rows[1];
+    assert!(
+        text.contains(",0.5000000000,"),
+        "numeric scale kept: {text}"
+    );
+    assert_eq!(row[9], json!(false));
+    assert_eq!(row[1], Value::Null);
+
+    // A few more shapes.
+    let rows = query(
+        &rt,
+        "SELECT '{{1,2},{3,4}}'::int[], '{}'::text[], 'NaN'::numeric, '-0.00001'::numeric, \
+         'infinity'::timestamp, $1::int8 + 1, $2::bool, $3::text, $4::float8",
+        json!(["41", "true", 42, "1e3"]),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        json!([[
+            [[1, 2], [3, 4]],
+            [],
+            "NaN",
+            -0.00001,
+            "infinity",
+            42,
+            true,
+            "42",
+            1000.0
+        ]])
+    );
+
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+    exec(&rt, &format!("DROP TYPE {mood}"), json!([])).await;
+}
+
+#[tokio::test]
+async fn params_that_do_not_fit_are_invalid_arguments() {
+    let (_dir, rt) = default_runtime();
+    let cases = [
+        (
+            "SELECT $1::int",
+            json!(["abc"]),
+            "params[0] ($1, of type int4)",
+        ),
+        ("SELECT $1::int2", json!([70000]), "out of range"),
+        ("SELECT $1::int", json!([1.5]), "not a whole number"),
+        ("SELECT $1::bool", json!([1]), "not a boolean"),
+        (
+            "SELECT $1::int, $2::int",
+            json!([1]),
+            "has 2 parameters ($1..$2) but params has 1 value",
+        ),
+        (
+            "SELECT 1",
+            json!([1]),
+            "has no parameters but params has 1 value",
+        ),
+    ];
+    for (sql, params, want) in cases {
+        let err = rt
+            .invoke(
+                NAME,
+                "query",
+                Vec::new(),
+                md(&[("sql", sql), ("params", &params.to_string())]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{sql}: {err}");
+        assert!(err.to_string().contains(want), "{sql}: {err}");
+    }
+    for bad in ["{\"a\": 1}", "[1, 2", "7"] {
+        let err = rt
+            .invoke(
+                NAME,
+                "query",
+                Vec::new(),
+                md(&[("sql", "SELECT $1::int"), ("params", bad)]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        assert!(
+            err.to_string().contains("invalid metadata property params"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_sql_and_wrong_operations_are_refused() {
+    let (_dir, rt) = default_runtime();
+    for op in ["exec", "query"] {
+        let err = rt
+            .invoke(NAME, op, Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(
+            err.to_string().contains("required metadata not set: sql"),
+            "{err}"
+        );
+        assert_eq!(err.component(), Some(NAME));
+        assert_eq!(err.operation(), Some(op));
+    }
+    let err = rt
+        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
+    assert!(err.to_string().contains("exec, query, close"), "{err}");
+}
+
+#[tokio::test]
+async fn sql_errors_come_from_the_server_with_their_sqlstate() {
+    let (_dir, rt) = default_runtime();
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.contains("syntax error") && text.contains("42601"),
+        "{text}"
+    );
+
+    let err = rt
+        .invoke(
+            NAME,
+            "exec",
+            Vec::new(),
+            md(&[("sql", &format!("DELETE FROM {}", table("missing")))]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+
+    let err = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", "SELECT point(1, 2)")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("::text"), "a cast to add: {err}");
+}
+
+#[tokio::test]
+async fn close_closes_the_pool_for_good() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    let resp = rt
+        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty() && resp.metadata.is_empty());
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+    // Closing again is fine, as in Dapr.
+    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
+        .await
+        .unwrap();
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_postgres_alias_the_url_field_and_pool_options_work() {
+    let conn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&pool_max_conns=2&pool_max_conn_idle_time=30s&application_name=bindery-test";
+    let (_dir, path) = component(
+        "bindings.postgres",
+        &[
+            ("url", conn),
+            ("maxConns", "3"),
+            ("connectionMaxIdleTime", "1m"),
+            ("timeout", "10s"),
+            ("queryExecMode", "cache_describe"),
+        ],
+    );
+    let rt = Runtime::from_path(path).unwrap();
+    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
+    let rows = query(&rt, "SELECT current_setting('application_name')", json!([])).await;
+    assert_eq!(rows, json!([["bindery-test"]]));
+
+    // Unknown options become run-time parameters, as pgx sends them.
+    let (_dir, rt) = runtime(&[(
+        "connectionString",
+        "host=127.0.0.1 user=postgres dbname=test search_path=pg_catalog,public",
+    )]);
+    let rows = query(&rt, "SHOW search_path", json!([])).await;
+    assert_eq!(rows, json!([["pg_catalog,public"]]));
+}
+
+#[tokio::test]
+async fn a_slow_statement_times_out_and_is_cancelled() {
+    let (_dir, rt) = runtime(&[("connectionString", CONN), ("timeout", "1s")]);
+    let err = rt
+        .invoke(
+            NAME,
+            "query",
+            Vec::new(),
+            md(&[("sql", "SELECT pg_sleep(10)")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // The binding goes on working.
+    let rows = query(&rt, "SELECT 1", json!([])).await;
+    assert_eq!(rows, json!([[1]]));
+}
+
+#[tokio::test]
+async fn configuration_mistakes_are_reported_before_start() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("maxConns", "4")],
+            "needs the metadata field \"connectionString\"",
+        ),
+        (
+            &[(
+                "connectionString",
+                "host=h user=u password=hunter2hunter sslmode=require",
+            )],
+            "sslmode=require needs TLS",
+        ),
+        (
+            &[(
+                "connectionString",
+                "host=h user=u password=hunter2hunter port=abc",
+            )],
+            "port",
+        ),
+        (
+            &[("connectionString", "host=h password='unclosed")],
+            "not closed",
+        ),
+        (
+            &[("connectionString", CONN), ("timeout", "soon")],
+            "timeout",
+        ),
+        (
+            &[("connectionString", CONN), ("useAzureAD", "true")],
+            "useAzureAD",
+        ),
+    ];
+    for (fields, want) in cases {
+        let (_dir, path) = component("bindings.postgresql", fields);
+        let err = Runtime::from_path(path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
+        let errors: Vec<String> = err
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(want) && e.contains("fix:")),
+            "{fields:?}: {errors:?}"
+        );
+        for e in &errors {
+            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
+    let conn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=test connect_timeout=2",
+        closed_port()
+    );
+    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let err = rt.start().await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert_eq!(err.component(), Some(NAME));
+    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
+    assert!(
+        err.to_string().contains("PostgreSQL at 127.0.0.1:"),
+        "{err}"
+    );
+
+    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let err = rt
+        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+}
+
+/// A server that asks for a cleartext password, records it, and refuses it.
+async fn refusing_server() -> (u16, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        // Startup (or SSLRequest first): int32 length, then the body.
+        loop {
+            let len = sock.read_i32().await.unwrap() as usize;
+            let mut body = vec![0; len - 4];
+            sock.read_exact(&mut body).await.unwrap();
+            if body[..4] == 80_877_103i32.to_be_bytes() {
+                sock.write_all(b"N").await.unwrap();
+                continue;
+            }
+            break;
+        }
+        // AuthenticationCleartextPassword.
+        sock.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])
+            .await
+            .unwrap();
+        let tag = sock.read_u8().await.unwrap();
+        assert_eq!(tag, b'p');
+        let len = sock.read_i32().await.unwrap() as usize;
+        let mut body = vec![0; len - 4];
+        sock.read_exact(&mut body).await.unwrap();
+        let password = String::from_utf8_lossy(&body[..body.len() - 1]).into_owned();
+        let mut fields = Vec::new();
+        for (code, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "28P01"),
+            (b'M', "password authentication failed for user \"app\""),
+        ] {
+            fields.push(code);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut msg = vec![b'E'];
+        msg.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
+        msg.extend_from_slice(&fields);
+        sock.write_all(&msg).await.unwrap();
+        password
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_without_showing_it() {
+    let secret = "s3cr3t-Pa55word-0f-bindery";
+    let (port, server) = refusing_server().await;
+    let conn = format!(
+        "host=127.0.0.1 port={port} user=app password={secret} dbname=test sslmode=disable"
+    );
+    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let err = rt.start().await.unwrap_err();
+    assert_eq!(
+        server.await.unwrap(),
+        secret,
+        "the client did send the password"
+    );
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(!err.is_retryable(), "a wrong password stays wrong");
+    let text = err.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(text.contains("28P01"), "{text}");
+    assert!(!text.contains(secret), "the password leaked: {text}");
+    assert!(
+        !format!("{err:?}").contains(secret),
+        "the password leaked: {err:?}"
+    );
+}

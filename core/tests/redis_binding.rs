@@ -1,0 +1,528 @@
+#![cfg(feature = "redis")]
+//! `bindings.redis` against the real Redis on 127.0.0.1:6379 (`tests/servers/start redis`),
+//! through `bindery::Runtime`. Every test uses its own keys, so they run in parallel.
+
+use std::time::Duration;
+
+use bindery::{ErrorKind, MetadataMap, Runtime};
+use tempfile::TempDir;
+
+const NAME: &str = "cache";
+const HOST: &str = "127.0.0.1:6379";
+
+/// A resources folder with one `bindings.redis` component named `cache`.
+fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let mut yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.redis\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in fields {
+        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    let path = dir.path().join("cache.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let p = dir.path().to_path_buf();
+    (dir, p)
+}
+
+fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
+    let (dir, path) = component(fields);
+    let rt = Runtime::from_path(path).expect("the component is valid");
+    (dir, rt)
+}
+
+fn default_runtime() -> (TempDir, Runtime) {
+    runtime(&[("redisHost", HOST)])
+}
+
+fn md(pairs: &[(&str, &str)]) -> MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A key no other test (or run) uses.
+fn key(what: &str) -> String {
+    format!("bindery-test:{what}:{}", uuid::Uuid::new_v4())
+}
+
+/// A direct connection to look behind the binding.
+async fn direct(db: i64) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{HOST}/{db}")).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn ttl(key: &str) -> i64 {
+    let mut c = direct(0).await;
+    redis::cmd("TTL")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+#[tokio::test]
+async fn create_get_delete_round_trip() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    let k = key("round-trip");
+
+    let resp = rt
+        .invoke(NAME, "create", b"{\"n\":1}".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty(), "create answers no data");
+    assert!(resp.metadata.is_empty(), "create answers no metadata");
+    assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
+
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.data, b"{\"n\":1}");
+    assert!(resp.metadata.is_empty());
+
+    // Binary data goes through unchanged.
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    rt.invoke(NAME, "create", bytes.clone(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.data, bytes);
+
+    let resp = rt
+        .invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty() && resp.metadata.is_empty());
+
+    // A missing key is empty data, not an error (as in Dapr).
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty());
+    // Deleting a missing key is fine too.
+    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn get_with_delete_true_removes_the_key() {
+    let (_dir, rt) = default_runtime();
+    let k = key("getdel");
+    rt.invoke(NAME, "create", b"once".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    let resp = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("key", &k), ("delete", "true")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "once");
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty(), "GETDEL removed it");
+
+    // delete=false is a plain GET.
+    rt.invoke(NAME, "create", b"kept".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    rt.invoke(
+        NAME,
+        "get",
+        Vec::new(),
+        md(&[("key", &k), ("delete", "false")]),
+    )
+    .await
+    .unwrap();
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "kept");
+
+    let err = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("key", &k), ("delete", "perhaps")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn create_with_ttl_sets_the_expiry() {
+    let (_dir, rt) = default_runtime();
+    let k = key("ttl");
+    rt.invoke(
+        NAME,
+        "create",
+        b"v".to_vec(),
+        md(&[("key", &k), ("ttlInSeconds", "100")]),
+    )
+    .await
+    .unwrap();
+    let t = ttl(&k).await;
+    assert!((95..=100).contains(&t), "TTL {t}");
+
+    // `ttl` with a Go duration, as Dapr's TryGetTTL reads it.
+    rt.invoke(
+        NAME,
+        "create",
+        b"v".to_vec(),
+        md(&[("key", &k), ("ttl", "2m")]),
+    )
+    .await
+    .unwrap();
+    let t = ttl(&k).await;
+    assert!((115..=120).contains(&t), "TTL {t}");
+
+    // A key written without a TTL loses the old one (SET replaces it).
+    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(ttl(&k).await, -1);
+
+    for bad in ["0", "-5", "soon", "500ms"] {
+        let err = rt
+            .invoke(
+                NAME,
+                "create",
+                b"x".to_vec(),
+                md(&[("key", &k), ("ttlInSeconds", bad)]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        assert!(err.to_string().contains("ttlInSeconds"), "{err}");
+    }
+    // A refused TTL wrote nothing.
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "v");
+    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn increment_counts_and_takes_a_ttl() {
+    let (_dir, rt) = default_runtime();
+    let k = key("counter");
+    for _ in 0..3 {
+        let resp = rt
+            .invoke(NAME, "increment", Vec::new(), md(&[("key", &k)]))
+            .await
+            .unwrap();
+        assert!(resp.data.is_empty(), "like Dapr, increment answers no data");
+    }
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "3");
+    assert_eq!(ttl(&k).await, -1);
+
+    rt.invoke(
+        NAME,
+        "increment",
+        Vec::new(),
+        md(&[("key", &k), ("ttlInSeconds", "60")]),
+    )
+    .await
+    .unwrap();
+    let t = ttl(&k).await;
+    assert!((55..=60).contains(&t), "TTL {t}");
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "4");
+
+    // INCR on text is the server's error, not retryable.
+    let t = key("text");
+    rt.invoke(NAME, "create", b"abc".to_vec(), md(&[("key", &t)]))
+        .await
+        .unwrap();
+    let err = rt
+        .invoke(NAME, "increment", Vec::new(), md(&[("key", &t)]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("not an integer"), "{err}");
+    assert_eq!(err.component(), Some(NAME));
+    // With a TTL too; the failed INCR leaves the key's expiry alone.
+    let err = rt
+        .invoke(
+            NAME,
+            "increment",
+            Vec::new(),
+            md(&[("key", &t), ("ttlInSeconds", "60")]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not an integer"), "{err}");
+    assert_eq!(ttl(&t).await, -1);
+    for k in [k, t] {
+        rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_db_selects_the_database() {
+    let (_dir, rt) = runtime(&[("redisHost", HOST), ("redisDB", "3")]);
+    let k = key("db3");
+    rt.invoke(NAME, "create", b"in three".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    let mut c3 = direct(3).await;
+    let v: Option<String> = redis::cmd("GET")
+        .arg(&k)
+        .query_async(&mut c3)
+        .await
+        .unwrap();
+    assert_eq!(v.as_deref(), Some("in three"));
+    let mut c0 = direct(0).await;
+    let v: Option<String> = redis::cmd("GET")
+        .arg(&k)
+        .query_async(&mut c0)
+        .await
+        .unwrap();
+    assert_eq!(v, None, "not in database 0");
+    let _: () = redis::cmd("DEL")
+        .arg(&k)
+        .query_async(&mut c3)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_without_key_is_an_invalid_argument() {
+    let (_dir, rt) = default_runtime();
+    for op in ["create", "get", "delete", "increment"] {
+        let err = rt
+            .invoke(NAME, op, b"x".to_vec(), MetadataMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{op}: {err}");
+        assert!(
+            err.to_string().contains("missing key in request metadata"),
+            "{op}: {err}"
+        );
+        assert_eq!(err.operation(), Some(op));
+        assert_eq!(err.component(), Some(NAME));
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_operation_lists_the_real_ones() {
+    let (_dir, rt) = default_runtime();
+    let err = rt
+        .invoke(NAME, "incremnt", Vec::new(), md(&[("key", "k")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("create, get, delete, increment"), "{text}");
+    assert!(text.contains("did you mean \"increment\""), "{text}");
+}
+
+#[tokio::test]
+async fn missing_redis_host_is_reported_with_the_fix() {
+    let (_dir, path) = component(&[("redisPassword", "x")]);
+    let err = Runtime::from_path(path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    let d = err
+        .diagnostics()
+        .iter()
+        .find(|d| d.is_error())
+        .expect("an error");
+    assert_eq!(
+        d.message,
+        "bindings.redis needs the metadata field \"redisHost\""
+    );
+    assert!(
+        d.fix.as_deref().unwrap().contains("- name: redisHost"),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_setups_are_refused_before_start() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("redisHost", HOST), ("redisType", "cluster")],
+            "redisType \"cluster\"",
+        ),
+        (&[("redisHost", HOST), ("enableTLS", "true")], "enableTLS"),
+        (&[("redisHost", HOST), ("failover", "true")], "Sentinel"),
+        (&[("redisHost", "a:1,b:2")], "several addresses"),
+        (&[("redisHost", "localhost:http")], "not a port number"),
+        (&[("redisHost", HOST), ("redisPort", "7000")], "redisPort"),
+        (
+            &[("redisHost", HOST), ("dialTimeout", "soon")],
+            "dialTimeout",
+        ),
+        (&[("redisHost", HOST), ("redisType", "shard")], "redisType"),
+    ];
+    for (fields, want) in cases {
+        let (_dir, path) = component(fields);
+        let err = Runtime::from_path(path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
+        let errors: Vec<String> = err
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(want) && e.contains("fix:")),
+            "{fields:?}: {errors:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dapr_file_with_every_common_field_loads() {
+    let fields = [
+        ("redisHost", "127.0.0.1"),
+        ("redisPort", "6379"),
+        ("redisPassword", ""),
+        ("redisUsername", ""),
+        ("redisDB", "0"),
+        ("redisType", "node"),
+        ("enableTLS", "false"),
+        ("redisMaxRetries", "5"),
+        ("redisMinRetryInterval", "-1"),
+        ("redisMaxRetryInterval", "1000"),
+        ("dialTimeout", "5s"),
+        ("readTimeout", "3s"),
+        ("writeTimeout", "3s"),
+        ("poolSize", "20"),
+        ("poolTimeout", "4s"),
+        ("maxConnAge", "30m"),
+        ("minIdleConns", "2"),
+        ("idleCheckFrequency", "-1"),
+        ("idleTimeout", "5m"),
+        ("failover", "false"),
+        ("sentinelMasterName", ""),
+    ];
+    let (_dir, rt) = runtime(&fields);
+    assert!(
+        rt.diagnostics().is_empty(),
+        "no warnings: {:?}",
+        rt.diagnostics()
+    );
+    let k = key("dapr-file");
+    rt.invoke(NAME, "create", b"ok".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    let resp = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("key", &k), ("delete", "true")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "ok");
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
+    let host = format!("127.0.0.1:{}", closed_port());
+    let (_dir, rt) = runtime(&[("redisHost", &host)]);
+    let err = rt.start().await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert_eq!(err.component(), Some(NAME));
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{NAME}: ")), "{text}");
+    assert!(
+        text.contains(&format!("error connecting to redis at {host}")),
+        "{text}"
+    );
+
+    // invoke before start initialises on first use, and fails the same way.
+    let (_dir, rt) = runtime(&[("redisHost", &host)]);
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", "k")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert_eq!(err.component(), Some(NAME));
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_without_showing_it() {
+    let secret = "s3cr3t-Pa55word-0f-bindery";
+    let (_dir, rt) = runtime(&[
+        ("redisHost", HOST),
+        ("redisUsername", "nobody-here"),
+        ("redisPassword", secret),
+    ]);
+    let err = rt.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert_eq!(err.component(), Some(NAME));
+    let text = err.to_string();
+    assert!(text.contains("error connecting to redis at"), "{text}");
+    assert!(!text.contains(secret), "the password leaked: {text}");
+    assert!(
+        !format!("{err:?}").contains(secret),
+        "the password leaked: {err:?}"
+    );
+    eprintln!("wrong password: {text}");
+}
+
+#[tokio::test]
+async fn after_shutdown_invoke_is_closed() {
+    let (_dir, rt) = default_runtime();
+    rt.start().await.unwrap();
+    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+    let err = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("key", "k")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+}

@@ -141,6 +141,8 @@ impl Registry {
         r.register(crate::bindings::rabbitmq::spec());
         #[cfg(feature = "mqtt")]
         r.register(crate::bindings::mqtt::spec());
+        #[cfg(feature = "kafka")]
+        r.register(crate::bindings::kafka::spec());
         #[cfg(feature = "redis")]
         r.register(crate::bindings::redis::spec());
         #[cfg(feature = "postgresql")]

@@ -402,7 +402,7 @@ fn system_roots() -> Vec<std::path::PathBuf> {
 }
 
 /// Go's `url.QueryEscape`, which Dapr applies to event metadata taken from message headers.
-#[cfg(feature = "rabbitmq")]
+#[cfg(any(feature = "rabbitmq", feature = "kafka"))]
 pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(p[0].field.as_deref(), Some("backOffMultiplier"));
     }
 
-    #[cfg(feature = "rabbitmq")]
+    #[cfg(any(feature = "rabbitmq", feature = "kafka"))]
     #[test]
     fn go_query_escape() {
         assert_eq!(query_escape("a b&c=d/é~"), "a+b%26c%3Dd%2F%C3%A9~");

@@ -1,6 +1,6 @@
 //! One module per binding type, each behind the cargo feature of its family.
 
-#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+#[cfg(any(feature = "rabbitmq", feature = "mqtt", feature = "kafka"))]
 pub(crate) mod broker;
 #[cfg(feature = "cron")]
 pub mod cron;
@@ -8,6 +8,8 @@ pub mod cron;
 pub(crate) mod dbutil;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
 #[cfg(feature = "mqtt")]

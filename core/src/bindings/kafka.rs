@@ -1,0 +1,869 @@
+//! `bindings.kafka`: publishes to one Kafka topic and consumes topics in a consumer group,
+//! through librdkafka (the `rdkafka` crate, built from source and linked statically).
+//!
+//! Metadata as Dapr's (`bindings/kafka/metadata.yaml` and `common/component/kafka/metadata.go`):
+//! `brokers` (comma-separated `host:port`), `topics` (comma-separated; input), `publishTopic`
+//! (output), `consumerGroup` (else `consumerID`, as Dapr), `clientID`, `authType` (`none`,
+//! `password`, `mtls`, `certificate`; `oidc` and `awsiam` are not supported; the deprecated
+//! `authRequired` still works), `saslUsername`, `saslPassword`, `saslMechanism` (`SHA-256`,
+//! `SHA-512`, else PLAIN), `disableTls`, `skipVerify`, `caCert`, `clientCert`, `clientKey` (PEM
+//! text or a PEM file), `initialOffset` (`newest`, the default, or `oldest`), `maxMessageBytes`,
+//! `heartbeatInterval`, `sessionTimeout`, `clientConnectionTopicMetadataRefreshInterval`,
+//! `consumerFetchMin`, `consumerFetchDefault`, `escapeHeaders`, `consumeRetryEnabled`,
+//! `consumeRetryInterval`, and the `backOff*` fields of [`broker`](super::broker). As in Dapr,
+//! `password` and `mtls`/`certificate` use TLS unless `disableTls` is true; `none` never does.
+//! `version`, `channelBufferSize`, `clientConnectionKeepAliveInterval` and the schema registry
+//! and OIDC/AWS fields are accepted so that Dapr's files load, and otherwise unused (librdkafka
+//! negotiates protocol versions itself).
+//!
+//! Output `create` produces the data to `publishTopic` and waits for every in-sync replica
+//! (`acks=all`, as Dapr's sync producer). Request metadata `partitionKey` or `__key` is the
+//! record key (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the
+//! partition Dapr would pick); every request metadata entry, those included, is also sent as a
+//! record header, as Dapr does. Data that is empty or `null` is produced as a tombstone (no
+//! value), as Dapr does.
+//!
+//! Input subscribes to `topics` in `consumerGroup`: runtimes in one group split the partitions.
+//! Events carry `__key` (when the record has one), `__topic`, `__partition`, `__offset`,
+//! `__timestamp` (Unix milliseconds) and every record header, values query-escaped when
+//! `escapeHeaders` is true; a record without a value is delivered as `null`. Delivery is at
+//! least once: messages are handled one at a time in order, and a message's offset is stored
+//! for the (auto)commit only after the handler acked it, so a commit never passes a message
+//! that was not handled. A failed handler is retried in-process with the `backOff*` delays
+//! before the next message; when `backOffMaxRetries` is used up the binding waits one more delay
+//! and starts over with the same message, so a failing message is never skipped. Unlike Dapr's
+//! binding (where it defaults to false), `consumeRetryEnabled` defaults to true here; set it to
+//! `"false"` for Dapr's default: a failed message is logged and skipped. Stored offsets are
+//! committed every second (Sarama's interval), when a rebalance takes a partition away, and at
+//! shutdown. `heartbeatInterval` and `sessionTimeout` default to Dapr's 3s and 10s;
+//! `consumeRetryInterval` is the wait after a consumer error. A handler that keeps failing
+//! for longer than librdkafka's `max.poll.interval.ms` (5 minutes) makes the consumer leave the
+//! group; its partitions go to another member, which consumes from the last commit.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::broker::{self, Backoff, Outcome};
+use crate::binding::{
+    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
+    MetadataMap, OutputBinding, Verdict,
+};
+use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
+use crate::component::Metadata;
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+
+const OPERATIONS: &[&str] = &["create"];
+const AUTH_TYPES: &[&str] = &["none", "password", "mtls", "certificate", "oidc", "awsiam"];
+const OFFSETS: &[&str] = &["newest", "oldest"];
+
+const FIELDS: &[Field] = &[
+    Field::required("brokers", FieldKind::Text, "localhost:9092"),
+    Field::optional("topics", FieldKind::Text, "orders,payments"),
+    Field::optional("publishTopic", FieldKind::Text, "orders"),
+    Field::optional("consumerGroup", FieldKind::Text, "group1"),
+    Field::optional("consumerID", FieldKind::Text, "group1"),
+    Field::optional("clientID", FieldKind::Text, "my-dapr-app"),
+    Field::optional("authType", FieldKind::OneOf(AUTH_TYPES), "none"),
+    Field::optional("authRequired", FieldKind::Bool, "false"),
+    Field::optional("saslUsername", FieldKind::Text, "myuser"),
+    Field::optional("saslPassword", FieldKind::Text, "mypassword"),
+    Field::optional("saslMechanism", FieldKind::Text, "SHA-512"),
+    Field::optional("initialOffset", FieldKind::OneOf(OFFSETS), "oldest"),
+    Field::optional("maxMessageBytes", FieldKind::Int, "1048576"),
+    Field::optional("version", FieldKind::Text, "2.0.0"),
+    Field::optional("consumeRetryEnabled", FieldKind::Bool, "true"),
+    Field::optional("consumeRetryInterval", FieldKind::Text, "200ms"),
+    Field::optional("heartbeatInterval", FieldKind::Duration, "3s"),
+    Field::optional("sessionTimeout", FieldKind::Duration, "10s"),
+    Field::optional(
+        "clientConnectionTopicMetadataRefreshInterval",
+        FieldKind::Duration,
+        "8m",
+    ),
+    Field::optional(
+        "clientConnectionKeepAliveInterval",
+        FieldKind::Duration,
+        "0",
+    ),
+    Field::optional("channelBufferSize", FieldKind::Int, "256"),
+    Field::optional("consumerFetchMin", FieldKind::Int, "1"),
+    Field::optional("consumerFetchDefault", FieldKind::Int, "1048576"),
+    Field::optional("escapeHeaders", FieldKind::Bool, "false"),
+    Field::optional("disableTls", FieldKind::Bool, "false"),
+    Field::optional("skipVerify", FieldKind::Bool, "false"),
+    Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
+    Field::optional(
+        "clientCert",
+        FieldKind::Text,
+        "-----BEGIN CERTIFICATE-----...",
+    ),
+    Field::optional(
+        "clientKey",
+        FieldKind::Text,
+        "-----BEGIN PRIVATE KEY-----...",
+    ),
+    Field::optional(
+        "oidcTokenEndpoint",
+        FieldKind::Text,
+        "https://identity.example.com/v1/token",
+    ),
+    Field::optional("oidcClientID", FieldKind::Text, "my-client-id"),
+    Field::optional("oidcClientSecret", FieldKind::Text, "secret"),
+    Field::optional("oidcScopes", FieldKind::Text, "openid"),
+    Field::optional("oidcExtensions", FieldKind::Text, "{}"),
+    Field::optional("awsRegion", FieldKind::Text, "us-east-1"),
+    Field::optional("awsAccessKey", FieldKind::Text, "AKIA..."),
+    Field::optional("awsSecretKey", FieldKind::Text, "secret"),
+    Field::optional("awsSessionToken", FieldKind::Text, "token"),
+    Field::optional("awsIamRoleArn", FieldKind::Text, "arn:aws:iam::1:role/r"),
+    Field::optional("awsStsSessionName", FieldKind::Text, "session"),
+    Field::optional(
+        "schemaRegistryURL",
+        FieldKind::Text,
+        "http://localhost:8081",
+    ),
+    Field::optional("schemaRegistryAPIKey", FieldKind::Text, "key"),
+    Field::optional("schemaRegistryAPISecret", FieldKind::Text, "secret"),
+    Field::optional("schemaCachingEnabled", FieldKind::Bool, "true"),
+    Field::optional("schemaLatestVersionCacheTTL", FieldKind::Duration, "5m"),
+    broker::BACKOFF_POLICY,
+    broker::BACKOFF_DURATION,
+    broker::BACKOFF_INITIAL_INTERVAL,
+    broker::BACKOFF_MAX_INTERVAL,
+    broker::BACKOFF_MULTIPLIER,
+    broker::BACKOFF_RANDOMIZATION_FACTOR,
+    broker::BACKOFF_MAX_ELAPSED_TIME,
+    broker::BACKOFF_MAX_RETRIES,
+];
+
+/// How long the first contact with the brokers may take (within the default `initTimeout`, 5s).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a produced record may wait for the brokers' acknowledgement.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Dapr's default `consumeRetryInterval`.
+const DEFAULT_CONSUME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The `bindings.kafka` type.
+pub fn spec() -> BindingSpec {
+    BindingSpec {
+        type_name: "bindings.kafka",
+        aliases: &[],
+        versions: &["v1"],
+        input: true,
+        output: true,
+        operations: OPERATIONS,
+        fields: FIELDS,
+        check: Some(check),
+        build,
+    }
+}
+
+fn field_problem(field: &str, message: impl Into<String>, fix: &str) -> FieldProblem {
+    FieldProblem {
+        field: Some(field.into()),
+        message: message.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+fn bool_field(md: &Metadata, name: &str, default: bool) -> bool {
+    md.get_nonempty(name)
+        .and_then(|v| parse_go_bool(v).ok())
+        .unwrap_or(default)
+}
+
+fn list(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Dapr's `consumeRetryInterval`: a number is milliseconds, else a Go duration.
+fn parse_retry_interval(v: &str) -> std::result::Result<Duration, String> {
+    let v = v.trim();
+    if let Ok(n) = v.parse::<u32>() {
+        return Ok(Duration::from_millis(n as u64));
+    }
+    parse_go_duration(v)
+        .map_err(|e| format!("{e}; write milliseconds (\"200\") or a Go duration (\"200ms\")"))
+}
+
+/// Sarama's `ParseKafkaVersion`: 0.8.2.0 ... 0.11.0.2 (four parts) or 1.0.0 and later.
+fn valid_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    let numeric = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    numeric && (3..=4).contains(&parts.len())
+}
+
+/// The authentication type, as Dapr derives it (`authType`, else the deprecated `authRequired`).
+fn auth_type(md: &Metadata) -> std::result::Result<String, FieldProblem> {
+    if let Some(a) = md.get_nonempty("authType") {
+        return Ok(a.trim().to_ascii_lowercase());
+    }
+    if let Some(r) = md.get_nonempty("authRequired") {
+        return match parse_go_bool(r) {
+            Ok(true) if md.get_nonempty("saslPassword").is_some() => Ok("password".into()),
+            Ok(true) => Ok("mtls".into()),
+            Ok(false) => Ok("none".into()),
+            // The field kind check reports it.
+            Err(_) => Ok("none".into()),
+        };
+    }
+    Err(field_problem(
+        "authType",
+        "bindings.kafka needs the metadata field \"authType\" (none, password, mtls or certificate)",
+        "add\n  - name: authType\n    value: \"none\"",
+    ))
+}
+
+fn check(md: &Metadata) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if md.get_nonempty("brokers").is_some() && list(md.get("brokers")).is_empty() {
+        problems.push(field_problem(
+            "brokers",
+            "brokers lists no broker",
+            "write host:port pairs separated by commas, e.g. \"localhost:9092\"",
+        ));
+    }
+    match auth_type(md) {
+        Err(p) => problems.push(p),
+        Ok(a) => match a.as_str() {
+            "password" => {
+                for f in ["saslUsername", "saslPassword"] {
+                    if md.get_nonempty(f).is_none() {
+                        problems.push(field_problem(
+                            f,
+                            format!("authType \"password\" needs the metadata field {f:?}"),
+                            &format!("add\n  - name: {f}\n    value: ..."),
+                        ));
+                    }
+                }
+            }
+            "mtls" => {
+                if bool_field(md, "disableTls", false) {
+                    problems.push(field_problem(
+                        "disableTls",
+                        "authType \"mtls\" cannot work with disableTls true",
+                        "remove disableTls, or use another authType",
+                    ));
+                }
+                if md.get_nonempty("clientCert").is_none() && md.get_nonempty("clientKey").is_none()
+                {
+                    problems.push(field_problem(
+                        "clientCert",
+                        "authType \"mtls\" needs clientCert and clientKey",
+                        "give both as PEM text or PEM files",
+                    ));
+                }
+            }
+            "certificate" if md.get_nonempty("caCert").is_none() => {
+                problems.push(field_problem(
+                    "caCert",
+                    "authType \"certificate\" needs the metadata field \"caCert\"",
+                    "give the CA certificate as PEM text or a PEM file",
+                ));
+            }
+            "oidc" | "awsiam" => problems.push(field_problem(
+                "authType",
+                format!("authType {a:?} is not supported by bindery's Kafka binding"),
+                "use none, password, mtls or certificate",
+            )),
+            _ => {}
+        },
+    }
+    if let Some(v) = md.get_nonempty("consumeRetryInterval") {
+        if let Err(e) = parse_retry_interval(v) {
+            problems.push(field_problem(
+                "consumeRetryInterval",
+                format!("metadata field \"consumeRetryInterval\": {e}"),
+                "write a Go duration, e.g. \"200ms\"",
+            ));
+        }
+    }
+    if let Some(v) = md.get_nonempty("version") {
+        if !valid_version(v) {
+            problems.push(field_problem(
+                "version",
+                format!("metadata field \"version\": {v:?} is not a Kafka version"),
+                "write a version such as \"2.0.0\"",
+            ));
+        }
+    }
+    if let Some(v) = md.get_nonempty("maxMessageBytes") {
+        if matches!(parse_int(v), Ok(n) if !(0..=1_000_000_000).contains(&n)) {
+            problems.push(field_problem(
+                "maxMessageBytes",
+                format!("metadata field \"maxMessageBytes\": {v} is not within 0-1000000000"),
+                "write a byte count, e.g. \"1048576\"",
+            ));
+        }
+    }
+    problems.extend(Backoff::check(md));
+    problems.extend(broker::check_tls(md, "caCert", "clientCert", "clientKey"));
+    problems
+}
+
+struct Config {
+    name: String,
+    brokers: String,
+    topics: Vec<String>,
+    publish_topic: Option<String>,
+    group: Option<String>,
+    /// librdkafka settings shared by the producer and the consumer.
+    common: Vec<(&'static str, String)>,
+    max_message_bytes: Option<i64>,
+    initial_offset: &'static str,
+    heartbeat: Option<Duration>,
+    session_timeout: Option<Duration>,
+    fetch_min: Option<i64>,
+    fetch_default: Option<i64>,
+    escape_headers: bool,
+    retry_enabled: bool,
+    retry_interval: Duration,
+    backoff: Backoff,
+}
+
+fn build(cfg: &BindingConfig) -> Result<BindingParts> {
+    let md = &cfg.metadata;
+    let auth = auth_type(md).map_err(|p| Error::invalid_argument(p.message))?;
+    let mut common: Vec<(&'static str, String)> = Vec::new();
+    if let Some(id) = md.get_nonempty("clientID") {
+        common.push(("client.id", id.trim().to_string()));
+    }
+    let tls = match auth.as_str() {
+        "none" => false,
+        _ => !bool_field(md, "disableTls", false),
+    };
+    let sasl = auth == "password";
+    common.push((
+        "security.protocol",
+        match (sasl, tls) {
+            (false, false) => "plaintext",
+            (false, true) => "ssl",
+            (true, false) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        }
+        .to_string(),
+    ));
+    if sasl {
+        let mechanism = match md.get_nonempty("saslMechanism").map(str::trim) {
+            Some("SHA-256") => "SCRAM-SHA-256",
+            Some("SHA-512") => "SCRAM-SHA-512",
+            _ => "PLAIN",
+        };
+        common.push(("sasl.mechanism", mechanism.into()));
+        common.push((
+            "sasl.username",
+            md.get_nonempty("saslUsername").unwrap_or_default().into(),
+        ));
+        common.push((
+            "sasl.password",
+            md.get_nonempty("saslPassword").unwrap_or_default().into(),
+        ));
+    }
+    if tls {
+        let pem = |f: &str| -> Result<Option<String>> {
+            md.get_nonempty(f)
+                .map(|v| {
+                    broker::pem_or_file(f, v)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .map_err(Error::invalid_argument)
+                })
+                .transpose()
+        };
+        if let Some(ca) = pem("caCert")? {
+            common.push(("ssl.ca.pem", ca));
+        }
+        if auth == "mtls" {
+            if let (Some(c), Some(k)) = (pem("clientCert")?, pem("clientKey")?) {
+                common.push(("ssl.certificate.pem", c));
+                common.push(("ssl.key.pem", k));
+            }
+        }
+        if bool_field(md, "skipVerify", false) {
+            common.push(("enable.ssl.certificate.verification", "false".into()));
+            common.push(("ssl.endpoint.identification.algorithm", "none".into()));
+        }
+    }
+    if let Some(d) = md
+        .get_nonempty("clientConnectionTopicMetadataRefreshInterval")
+        .and_then(|v| parse_go_duration(v).ok())
+        .filter(|d| !d.is_zero())
+    {
+        common.push((
+            "topic.metadata.refresh.interval.ms",
+            d.as_millis().min(3_600_000).to_string(),
+        ));
+    }
+    let duration = |name: &str| {
+        md.get_nonempty(name)
+            .and_then(|v| parse_go_duration(v).ok())
+    };
+    let int = |name: &str| md.get_nonempty(name).and_then(|v| parse_int(v).ok());
+    let group = md
+        .get_nonempty("consumerGroup")
+        .or_else(|| md.get_nonempty("consumerID"))
+        .map(|g| g.trim().to_string());
+    let topics = list(md.get("topics"));
+    let publish_topic = md
+        .get_nonempty("publishTopic")
+        .map(|t| t.trim().to_string());
+    let d = cfg.direction;
+    if d.explicit && d.input && topics.is_empty() {
+        return Err(Error::invalid_argument(
+            "bindings.kafka as an input needs the metadata field \"topics\" (comma-separated)",
+        ));
+    }
+    if d.explicit && d.input && group.is_none() {
+        return Err(Error::invalid_argument(
+            "bindings.kafka as an input needs the metadata field \"consumerGroup\"",
+        ));
+    }
+    if d.explicit && d.output && publish_topic.is_none() {
+        return Err(Error::invalid_argument(
+            "bindings.kafka as an output needs the metadata field \"publishTopic\"",
+        ));
+    }
+    let config = Config {
+        name: cfg.name.clone(),
+        brokers: list(md.get("brokers")).join(","),
+        topics,
+        publish_topic,
+        group,
+        common,
+        max_message_bytes: int("maxMessageBytes").filter(|n| *n > 0),
+        initial_offset: match md.get_nonempty("initialOffset") {
+            Some(v) if v.trim().eq_ignore_ascii_case("oldest") => "earliest",
+            _ => "latest",
+        },
+        heartbeat: duration("heartbeatInterval"),
+        session_timeout: duration("sessionTimeout"),
+        fetch_min: int("consumerFetchMin"),
+        fetch_default: int("consumerFetchDefault"),
+        escape_headers: bool_field(md, "escapeHeaders", false),
+        retry_enabled: bool_field(md, "consumeRetryEnabled", true),
+        retry_interval: md
+            .get_nonempty("consumeRetryInterval")
+            .and_then(|v| parse_retry_interval(v).ok())
+            .unwrap_or(DEFAULT_CONSUME_RETRY_INTERVAL),
+        backoff: Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?,
+    };
+    let kafka = Arc::new(Kafka {
+        cfg: config,
+        producer: tokio::sync::Mutex::new(None),
+        consumer: Mutex::new(None),
+    });
+    Ok(BindingParts {
+        input: d.input.then(|| kafka.clone() as Arc<dyn InputBinding>),
+        output: d.output.then_some(kafka as Arc<dyn OutputBinding>),
+    })
+}
+
+/// librdkafka's callbacks: its log and errors go to tracing.
+struct Ctx;
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::warn!(target: "bindery::kafka", "librdkafka {fac}: {msg}")
+            }
+            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::debug!(target: "bindery::kafka", "librdkafka {fac}: {msg}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::trace!(target: "bindery::kafka", "librdkafka {fac}: {msg}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "bindery::kafka", "librdkafka error: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Ctx {}
+
+type KProducer = FutureProducer<Ctx>;
+type KConsumer = StreamConsumer<Ctx>;
+
+struct Kafka {
+    cfg: Config,
+    producer: tokio::sync::Mutex<Option<KProducer>>,
+    consumer: Mutex<Option<Arc<KConsumer>>>,
+}
+
+impl Kafka {
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::upstream(format!("cannot {what} Kafka at {}: {e}", self.cfg.brokers))
+            .with_component(&self.cfg.name)
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.cfg.brokers);
+        c.set("socket.connection.setup.timeout.ms", "10000");
+        for (k, v) in &self.cfg.common {
+            c.set(*k, v);
+        }
+        c.set_log_level(RDKafkaLogLevel::Warning);
+        c
+    }
+
+    /// Ask the brokers for metadata, so that an unreachable cluster is a clear error at init.
+    async fn probe(
+        &self,
+        fetch: impl FnOnce() -> rdkafka::error::KafkaResult<()> + Send + 'static,
+    ) -> Result<()> {
+        match tokio::task::spawn_blocking(fetch).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.error(
+                "connect to",
+                format!("no broker answered within {CONNECT_TIMEOUT:?}: {e}"),
+            )),
+            Err(e) => Err(Error::internal(format!("the metadata request failed: {e}"))),
+        }
+    }
+
+    // -- output -------------------------------------------------------------------------
+
+    async fn producer(&self) -> Result<KProducer> {
+        let mut guard = self.producer.lock().await;
+        if let Some(p) = guard.as_ref() {
+            return Ok(p.clone());
+        }
+        let mut c = self.client_config();
+        c.set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                PRODUCE_TIMEOUT.as_millis().to_string(),
+            )
+            .set("partitioner", "fnv1a_random");
+        if let Some(n) = self.cfg.max_message_bytes {
+            c.set("message.max.bytes", n.max(1000).to_string());
+        }
+        let p: KProducer = c
+            .create_with_context(Ctx)
+            .map_err(|e| self.error("set up a producer for", e))?;
+        let probe = p.clone();
+        self.probe(move || {
+            probe
+                .client()
+                .fetch_metadata(None, Timeout::After(CONNECT_TIMEOUT))
+                .map(drop)
+        })
+        .await?;
+        *guard = Some(p.clone());
+        Ok(p)
+    }
+
+    // -- input --------------------------------------------------------------------------
+
+    async fn open_consumer(&self) -> Result<Arc<KConsumer>> {
+        let cfg = &self.cfg;
+        if cfg.topics.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "bindings.kafka as an input needs the metadata field \"topics\" (comma-separated)",
+            )
+            .with_component(&cfg.name));
+        }
+        let Some(group) = &cfg.group else {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "bindings.kafka as an input needs the metadata field \"consumerGroup\"",
+            )
+            .with_component(&cfg.name));
+        };
+        let mut c = self.client_config();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", cfg.initial_offset);
+        // Dapr's defaults (Sarama's timing): heartbeats every 3s, a session of 10s.
+        let heartbeat = cfg.heartbeat.unwrap_or(Duration::from_secs(3));
+        let session = cfg.session_timeout.unwrap_or(Duration::from_secs(10));
+        c.set("heartbeat.interval.ms", heartbeat.as_millis().to_string())
+            .set("session.timeout.ms", session.as_millis().to_string());
+        if let Some(n) = cfg.fetch_min.filter(|n| *n > 0) {
+            c.set("fetch.min.bytes", n.to_string());
+        }
+        if let Some(n) = cfg.fetch_default.filter(|n| *n > 0) {
+            c.set("max.partition.fetch.bytes", n.to_string());
+        }
+        let consumer: KConsumer = c
+            .create_with_context(Ctx)
+            .map_err(|e| self.error("set up a consumer for", e))?;
+        let consumer = Arc::new(consumer);
+        let probe = consumer.clone();
+        self.probe(move || {
+            probe
+                .fetch_metadata(None, Timeout::After(CONNECT_TIMEOUT))
+                .map(drop)
+        })
+        .await?;
+        let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| self.error(&format!("subscribe to {topics:?} at"), e))?;
+        Ok(consumer)
+    }
+
+    /// Deliver one message until the handler acks it (or, without retries, once). True when
+    /// its offset may be stored.
+    async fn handle(&self, ctx: &InputContext, msg: &OwnedMessage) -> bool {
+        let cfg = &self.cfg;
+        let data = msg
+            .payload()
+            .map(<[u8]>::to_vec)
+            .unwrap_or_else(|| b"null".to_vec());
+        let metadata = event_metadata(msg, cfg.escape_headers);
+        let at = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
+        if !cfg.retry_enabled {
+            return match ctx.sink.deliver(data, metadata).await {
+                Verdict::Ack => true,
+                Verdict::Nack(reason) => {
+                    if ctx.shutdown.is_cancelled() {
+                        return false;
+                    }
+                    tracing::error!(component = %cfg.name, "the handler failed on Kafka message {at} ({reason}); consumeRetryEnabled is false, so it is skipped");
+                    true
+                }
+            };
+        }
+        loop {
+            let outcome = broker::deliver(
+                &ctx.sink,
+                &ctx.shutdown,
+                &cfg.backoff,
+                data.clone(),
+                metadata.clone(),
+            )
+            .await;
+            match outcome {
+                Outcome::Acked => return true,
+                Outcome::GaveUp { reason, retries } => {
+                    if ctx.shutdown.is_cancelled() {
+                        return false;
+                    }
+                    let wait = cfg.backoff.delay(retries + 1);
+                    tracing::warn!(component = %cfg.name, "the handler failed on Kafka message {at} ({reason}); delivering it again in {wait:?}, before any later message of its partition");
+                    if !broker::pause(wait, &ctx.shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dapr's `GetEventMetadata`.
+fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
+    let esc = |s: &[u8]| {
+        let s = String::from_utf8_lossy(s);
+        if escape {
+            broker::query_escape(&s)
+        } else {
+            s.into_owned()
+        }
+    };
+    let mut md = MetadataMap::new();
+    if let Some(k) = msg.key() {
+        md.insert("__key".into(), esc(k));
+    }
+    md.insert("__offset".into(), msg.offset().to_string());
+    md.insert("__topic".into(), msg.topic().to_string());
+    md.insert(
+        "__timestamp".into(),
+        msg.timestamp().to_millis().unwrap_or(0).to_string(),
+    );
+    md.insert("__partition".into(), msg.partition().to_string());
+    if let Some(h) = msg.headers() {
+        for hd in h.iter() {
+            md.insert(hd.key.to_string(), esc(hd.value.unwrap_or_default()));
+        }
+    }
+    md
+}
+
+#[async_trait]
+impl OutputBinding for Kafka {
+    fn operations(&self) -> &[&'static str] {
+        OPERATIONS
+    }
+
+    async fn init(&self) -> Result<()> {
+        self.producer().await.map(drop)
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        let Some(topic) = &self.cfg.publish_topic else {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "bindings.kafka as an output needs the metadata field \"publishTopic\"",
+            )
+            .with_component(&self.cfg.name));
+        };
+        let producer = self.producer().await?;
+        let mut headers = OwnedHeaders::new_with_capacity(req.metadata.len());
+        let mut key: Option<&str> = None;
+        for (k, v) in &req.metadata {
+            if k == "partitionKey" || k == "__key" {
+                key = Some(v);
+            }
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        // As Dapr: no data, or `null`, is a tombstone.
+        let tombstone = req.data.is_empty() || req.data == b"null";
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).headers(headers);
+        if !tombstone {
+            record = record.payload(&req.data);
+        }
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        match producer.send(record, Timeout::After(PRODUCE_TIMEOUT)).await {
+            Ok(_) => Ok(InvokeResponse::default()),
+            Err((e, _)) => Err(self.error(&format!("produce to topic {topic:?} at"), e)),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        if let Some(p) = self.producer.lock().await.take() {
+            // Flushing blocks; what is in flight was already awaited by invoke.
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = p.flush(Timeout::After(Duration::from_secs(5)));
+            })
+            .await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl InputBinding for Kafka {
+    async fn init(&self) -> Result<()> {
+        let c = self.open_consumer().await?;
+        *self.consumer.lock().unwrap() = Some(c);
+        Ok(())
+    }
+
+    async fn read(&self, ctx: InputContext) -> Result<()> {
+        let cfg = &self.cfg;
+        let consumer = match self.consumer.lock().unwrap().clone() {
+            Some(c) => c,
+            None => return Ok(()),
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = ctx.shutdown.cancelled() => break,
+                m = consumer.recv() => m.map(|m| m.detach()),
+            };
+            let msg = match next {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(component = %cfg.name, "consuming from Kafka at {}: {e}; trying again in {:?}", cfg.brokers, cfg.retry_interval);
+                    if !broker::pause(cfg.retry_interval, &ctx.shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if !self.handle(&ctx, &msg).await {
+                // Shutting down: the offset stays where it is, so the message is consumed
+                // again by whoever takes the partition next.
+                break;
+            }
+            let mut tpl = TopicPartitionList::new();
+            let stored = tpl
+                .add_partition_offset(
+                    msg.topic(),
+                    msg.partition(),
+                    Offset::Offset(msg.offset() + 1),
+                )
+                .and_then(|()| consumer.store_offsets(&tpl));
+            if let Err(e) = stored {
+                // The partition was taken away meanwhile (rebalance): its new owner consumes
+                // the message again from the last commit.
+                tracing::warn!(component = %cfg.name, "cannot store the offset of Kafka message {}/{}/{}: {e}", msg.topic(), msg.partition(), msg.offset());
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        let consumer = self.consumer.lock().unwrap().take();
+        if let Some(c) = consumer {
+            // Commit what was stored, leave the group; librdkafka blocks for this.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = c.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+                    tracing::debug!("final Kafka commit: {e}");
+                }
+                drop(c);
+            })
+            .await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_interval_is_milliseconds_or_a_duration() {
+        assert_eq!(
+            parse_retry_interval("200").unwrap(),
+            Duration::from_millis(200)
+        );
+        assert_eq!(parse_retry_interval("1s").unwrap(), Duration::from_secs(1));
+        assert!(parse_retry_interval("soon").is_err());
+    }
+
+    #[test]
+    fn versions_as_sarama_parses_them() {
+        assert!(valid_version("2.0.0"));
+        assert!(valid_version("0.10.2.0"));
+        assert!(!valid_version("2"));
+        assert!(!valid_version("v2.0.0"));
+    }
+
+    #[test]
+    fn auth_type_from_deprecated_auth_required() {
+        let md = |p: &[(&str, &str)]| Metadata::from_pairs(p.iter().copied());
+        assert_eq!(auth_type(&md(&[("authType", "None")])).unwrap(), "none");
+        assert_eq!(
+            auth_type(&md(&[("authRequired", "true"), ("saslPassword", "x")])).unwrap(),
+            "password"
+        );
+        assert_eq!(
+            auth_type(&md(&[("authRequired", "false")])).unwrap(),
+            "none"
+        );
+        assert!(auth_type(&md(&[])).is_err());
+    }
+}

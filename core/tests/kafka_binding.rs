@@ -1,0 +1,571 @@
+#![cfg(feature = "kafka")]
+//! `bindings.kafka` against a real Kafka-protocol broker on 127.0.0.1:9092 (`tests/servers/start
+//! kafka`, which runs tansu): produce and consume with key, headers and every event metadata
+//! key, at-least-once redelivery in order, a consumer group split over two runtimes, and errors.
+//! Each test uses topics and a group of its own.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery::{ErrorKind, Event, MetadataMap, Runtime};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use tokio::sync::mpsc;
+
+const BROKERS: &str = "127.0.0.1:9092";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn unique(what: &str) -> String {
+    format!("bindery-{what}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn create_topic(name: &str, partitions: i32) {
+    create_topic_at(
+        ClientConfig::new().set("bootstrap.servers", BROKERS),
+        name,
+        partitions,
+    )
+    .await
+}
+
+async fn create_topic_at(config: &ClientConfig, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = config.create().expect("an admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let res = admin
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("a Kafka broker answers on 127.0.0.1:9092 (tests/servers/start kafka)");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in fields {
+        s.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    s
+}
+
+struct Dir(tempfile::TempDir);
+
+fn components(docs: &[String]) -> Dir {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, d) in docs.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("c{i}.yaml")), d).unwrap();
+    }
+    Dir(dir)
+}
+
+fn runtime(dir: &Dir) -> Runtime {
+    Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
+}
+
+fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    rt.on_event(name, move |ev| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(ev);
+            Ok(())
+        }
+    })
+    .unwrap();
+    rx
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("an event within the wait")
+        .expect("the channel is open")
+}
+
+fn meta(pairs: &[(&str, &str)]) -> MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A component for both directions on `topic`.
+fn both(name: &str, topic: &str, group: &str, extra: &[(&str, &str)]) -> String {
+    let mut f = vec![
+        ("brokers", BROKERS),
+        ("authType", "none"),
+        ("topics", topic),
+        ("publishTopic", topic),
+        ("consumerGroup", group),
+        ("initialOffset", "oldest"),
+    ];
+    f.extend_from_slice(extra);
+    yaml(name, &f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_with_key_headers_and_every_event_metadata_key() {
+    let topic = unique("roundtrip");
+    create_topic(&topic, 1).await;
+    let dir = components(&[both("orders", &topic, &unique("g"), &[])]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "orders");
+    rt.start().await.unwrap();
+    let before = chrono::Utc::now().timestamp_millis();
+    let resp = rt
+        .invoke(
+            "orders",
+            "create",
+            b"hello \x00\xff".to_vec(),
+            meta(&[("partitionKey", "customer-7"), ("traceId", "a b&c")]),
+        )
+        .await
+        .unwrap();
+    assert!(resp.data.is_empty() && resp.metadata.is_empty());
+    rt.invoke("orders", "create", b"bare".to_vec(), MetadataMap::new())
+        .await
+        .unwrap();
+
+    let ev = next(&mut rx).await;
+    assert_eq!(ev.binding, "orders");
+    assert_eq!(ev.data, b"hello \x00\xff");
+    let ts: i64 = ev.metadata["__timestamp"].parse().unwrap();
+    assert!((before - 5000..before + 60_000).contains(&ts), "{ts}");
+    let mut md: BTreeMap<_, _> = ev.metadata.clone().into_iter().collect();
+    md.remove("__timestamp");
+    // Dapr's event metadata: key, offset, topic, partition, and every header unescaped
+    // (escapeHeaders is false); like Dapr, partitionKey was sent as a header too.
+    let want: BTreeMap<String, String> = meta(&[
+        ("__key", "customer-7"),
+        ("__offset", "0"),
+        ("__topic", &topic),
+        ("__partition", "0"),
+        ("partitionKey", "customer-7"),
+        ("traceId", "a b&c"),
+    ])
+    .into_iter()
+    .collect();
+    assert_eq!(md, want);
+
+    let ev = next(&mut rx).await;
+    assert_eq!(ev.text(), "bare");
+    assert!(!ev.metadata.contains_key("__key"), "{:?}", ev.metadata);
+    assert_eq!(ev.metadata["__offset"], "1");
+    assert_eq!(ev.metadata.len(), 4, "{:?}", ev.metadata);
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(rt.input_stats("orders").unwrap().acked, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_headers_and_tombstones() {
+    let topic = unique("escape");
+    create_topic(&topic, 1).await;
+    let dir = components(&[both(
+        "esc",
+        &topic,
+        &unique("g"),
+        &[("escapeHeaders", "true")],
+    )]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "esc");
+    rt.start().await.unwrap();
+    rt.invoke(
+        "esc",
+        "create",
+        b"null".to_vec(),
+        meta(&[("__key", "k/1"), ("h", "x=y")]),
+    )
+    .await
+    .unwrap();
+    let ev = next(&mut rx).await;
+    assert_eq!(ev.text(), "null", "a tombstone arrives as null");
+    assert_eq!(ev.metadata["__key"], "k%2F1");
+    assert_eq!(ev.metadata["h"], "x%3Dy");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// The handler fails the first two deliveries of "m0"; it sees it a third time, then every
+/// later message once, in order; after a restart of the runtime nothing is delivered again
+/// (every offset was committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost() {
+    let topic = unique("redeliver");
+    let group = unique("g");
+    create_topic(&topic, 1).await;
+    let doc = both(
+        "jobs",
+        &topic,
+        &group,
+        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
+    );
+    let dir = components(std::slice::from_ref(&doc));
+    let rt = runtime(&dir);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
+    {
+        let seen = seen.clone();
+        rt.on_event("jobs", move |ev| {
+            let seen = seen.clone();
+            let done_tx = done_tx.clone();
+            async move {
+                let text = ev.text();
+                let failures = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(text.clone());
+                    s.iter().filter(|t| **t == text).count()
+                };
+                if text == "m0" && failures <= 2 {
+                    return Err(format!("failure {failures} of m0").into());
+                }
+                if text == "m9" {
+                    let _ = done_tx.send(());
+                }
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rt.start().await.unwrap();
+    for i in 0..10 {
+        rt.invoke(
+            "jobs",
+            "create",
+            format!("m{i}").into_bytes(),
+            MetadataMap::new(),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    let mut want = vec!["m0".to_string(), "m0".to_string()];
+    want.extend((0..10).map(|i| format!("m{i}")));
+    assert_eq!(*seen.lock().unwrap(), want);
+
+    // The same group again: everything was committed, so only a new message arrives.
+    let dir = components(&[doc]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await.text(), "after");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// Shutting down with messages not yet handled commits what was handled and nothing more:
+/// the next runtime of the group gets exactly the rest, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_only_what_was_handled() {
+    let topic = unique("shutdown");
+    let group = unique("g");
+    create_topic(&topic, 1).await;
+    let doc = both("slow", &topic, &group, &[]);
+    let dir = components(std::slice::from_ref(&doc));
+    let rt = runtime(&dir);
+    let (tx, mut first) = mpsc::unbounded_channel::<()>();
+    rt.on_event("slow", move |_ev| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(())
+        }
+    })
+    .unwrap();
+    rt.start().await.unwrap();
+    for i in 0..5 {
+        rt.invoke(
+            "slow",
+            "create",
+            format!("s{i}").into_bytes(),
+            MetadataMap::new(),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::timeout(WAIT, first.recv()).await.unwrap();
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    let handled = rt.input_stats("slow").unwrap().acked as usize;
+    assert!((1..5).contains(&handled), "{handled}");
+
+    let dir = components(&[doc]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "slow");
+    rt.start().await.unwrap();
+    let mut rest = Vec::new();
+    while rest.len() < 5 - handled {
+        rest.push(next(&mut rx).await.text());
+    }
+    let want: Vec<String> = (handled..5).map(|i| format!("s{i}")).collect();
+    assert_eq!(rest, want);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "nothing more");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// With consumeRetryEnabled false (Dapr's default for the binding), a failed message is
+/// logged and skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_consume_retry_a_failed_message_is_skipped() {
+    let topic = unique("skip");
+    create_topic(&topic, 1).await;
+    let dir = components(&[both(
+        "skip",
+        &topic,
+        &unique("g"),
+        &[("consumeRetryEnabled", "false")],
+    )]);
+    let rt = runtime(&dir);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    rt.on_event("skip", move |ev| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(ev.text());
+            if ev.text() == "bad" {
+                return Err("bad".into());
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    rt.start().await.unwrap();
+    for m in ["bad", "good"] {
+        rt.invoke("skip", "create", m.as_bytes().to_vec(), MetadataMap::new())
+            .await
+            .unwrap();
+    }
+    let got = tokio::time::timeout(WAIT, async {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.push(rx.recv().await.unwrap());
+        }
+        got
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, ["bad", "good"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "bad is not delivered again");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+/// Two runtimes in one consumer group split the partitions: together they see every message
+/// exactly once, also the ones produced while the second joins and the partitions move (an
+/// acked offset is committed when a partition is revoked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_in_one_group_see_every_message_once() {
+    let topic = unique("group");
+    let group = unique("g");
+    create_topic(&topic, 4).await;
+    let doc = both("work", &topic, &group, &[("sessionTimeout", "6s")]);
+    let (dir_a, dir_b) = (components(std::slice::from_ref(&doc)), components(&[doc]));
+    let (rt_a, rt_b) = (runtime(&dir_a), runtime(&dir_b));
+    let (tx, mut rx) = mpsc::unbounded_channel::<(char, String)>();
+    for (who, rt) in [('a', &rt_a), ('b', &rt_b)] {
+        let tx = tx.clone();
+        rt.on_event("work", move |ev| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((who, ev.text()));
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rt_a.start().await.unwrap();
+    // Messages keep coming for ~8s; B joins after ~1s, so partitions move from A to B
+    // while messages are in flight.
+    let n = 160;
+    let producer = {
+        let rt = rt_a.clone();
+        tokio::spawn(async move {
+            for i in 0..n {
+                rt.invoke(
+                    "work",
+                    "create",
+                    format!("w{i}").into_bytes(),
+                    meta(&[("partitionKey", &format!("key-{i}"))]),
+                )
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    rt_b.start().await.unwrap();
+    producer.await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(90), async {
+        while got.len() < n {
+            got.push(rx.recv().await.unwrap());
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {n} arrived: {got:?}", got.len()));
+    // A moment for a duplicate to show up, if there were one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Ok(x) = rx.try_recv() {
+        got.push(x);
+    }
+    let texts: Vec<&String> = got.iter().map(|(_, t)| t).collect();
+    let unique_texts: HashSet<&String> = texts.iter().copied().collect();
+    assert_eq!(texts.len(), n, "no duplicates: {got:?}");
+    assert_eq!(unique_texts.len(), n);
+    // The last messages went to both: the partitions were split.
+    let late: HashSet<char> = got[n - 40..].iter().map(|(w, _)| *w).collect();
+    assert_eq!(
+        late.len(),
+        2,
+        "both runtimes got a share of the late messages: {got:?}"
+    );
+    rt_a.shutdown(Duration::from_secs(10)).await.unwrap();
+    rt_b.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_operation_names_the_operations() {
+    let dir = components(&[yaml(
+        "out",
+        &[
+            ("brokers", BROKERS),
+            ("authType", "none"),
+            ("publishTopic", "t"),
+            ("direction", "output"),
+        ],
+    )]);
+    let rt = runtime(&dir);
+    let e = rt
+        .invoke("out", "publish", b"x".to_vec(), MetadataMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
+    assert!(
+        e.to_string()
+            .contains("bindings.kafka has no operation \"publish\""),
+        "{e}"
+    );
+    assert!(e.to_string().contains("its operations are: create"), "{e}");
+}
+
+#[test]
+fn missing_and_invalid_metadata_are_reported_with_fixes() {
+    let dir = components(&[
+        yaml("nobrokers", &[("authType", "none"), ("topics", "t")]),
+        yaml("noauth", &[("brokers", BROKERS), ("topics", "t")]),
+        yaml(
+            "nopassword",
+            &[
+                ("brokers", BROKERS),
+                ("authType", "password"),
+                ("saslUsername", "u"),
+            ],
+        ),
+        yaml(
+            "nopublish",
+            &[
+                ("brokers", BROKERS),
+                ("authType", "none"),
+                ("direction", "output"),
+            ],
+        ),
+        yaml(
+            "bad",
+            &[
+                ("brokers", BROKERS),
+                ("authType", "oidc"),
+                ("initialOffset", "first"),
+                ("consumeRetryInterval", "soon"),
+                ("version", "two"),
+                ("backOffMaxRetries", "-3"),
+            ],
+        ),
+    ]);
+    let e = Runtime::from_path(dir.0.path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    let d = e.diagnostics();
+    let find = |needle: &str| {
+        d.iter()
+            .find(|x| x.message.contains(needle))
+            .unwrap_or_else(|| panic!("no diagnostic with {needle:?} in {d:#?}"))
+    };
+    let b = find("bindings.kafka needs the metadata field \"brokers\"");
+    assert_eq!(b.component.as_deref(), Some("nobrokers"));
+    assert!(b.fix.as_deref().unwrap().contains("- name: brokers"));
+    let a = find("needs the metadata field \"authType\"");
+    assert_eq!(a.component.as_deref(), Some("noauth"));
+    let p = find("authType \"password\" needs the metadata field \"saslPassword\"");
+    assert_eq!(p.component.as_deref(), Some("nopassword"));
+    let o = find("as an output needs the metadata field \"publishTopic\"");
+    assert_eq!(o.component.as_deref(), Some("nopublish"));
+    assert!(find("authType \"oidc\" is not supported").fix.is_some());
+    assert!(find("\"initialOffset\"").fix.is_some());
+    assert!(find("\"consumeRetryInterval\"").fix.is_some());
+    assert!(find("\"version\": \"two\" is not a Kafka version")
+        .fix
+        .is_some());
+    assert!(find("\"backOffMaxRetries\": -3 is below -1").fix.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_is_down_gives_a_clear_error() {
+    let brokers = "127.0.0.1:1";
+    let dir = components(&[
+        yaml(
+            "out",
+            &[
+                ("brokers", brokers),
+                ("authType", "none"),
+                ("publishTopic", "t"),
+                ("direction", "output"),
+            ],
+        ),
+        yaml(
+            "in",
+            &[
+                ("brokers", brokers),
+                ("authType", "none"),
+                ("topics", "t"),
+                ("consumerGroup", "g"),
+                ("direction", "input"),
+            ],
+        ),
+    ]);
+    let rt = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only(["out"])
+        .build()
+        .unwrap();
+    let e = rt
+        .invoke("out", "create", b"x".to_vec(), MetadataMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
+    assert!(e.is_retryable());
+    let text = e.to_string();
+    assert!(
+        text.contains("cannot connect to Kafka at 127.0.0.1:1: no broker answered"),
+        "{text}"
+    );
+
+    let rt = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only(["in"])
+        .build()
+        .unwrap();
+    let _rx = collect(&rt, "in");
+    let e = rt.start().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
+    assert!(e.to_string().contains("cannot connect to Kafka"), "{e}");
+    assert_eq!(e.component(), Some("in"));
+}

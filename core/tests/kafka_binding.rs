@@ -17,6 +17,18 @@ use tokio::sync::mpsc;
 const BROKERS: &str = "127.0.0.1:9092";
 const WAIT: Duration = Duration::from_secs(60);
 
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{collect, components, runtime};
+
+fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
+    harness::component_yaml("bindings.kafka", name, fields)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    harness::next_within(rx, WAIT).await
+}
+
 fn unique(what: &str) -> String {
     format!("bindery-{what}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -43,50 +55,6 @@ async fn create_topic_at(config: &ClientConfig, name: &str, partitions: i32) {
     for r in res {
         r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
-}
-
-fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in fields {
-        s.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    s
-}
-
-struct Dir(tempfile::TempDir);
-
-fn components(docs: &[String]) -> Dir {
-    let dir = tempfile::tempdir().unwrap();
-    for (i, d) in docs.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("c{i}.yaml")), d).unwrap();
-    }
-    Dir(dir)
-}
-
-fn runtime(dir: &Dir) -> Runtime {
-    Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
-}
-
-fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    rt.on_event(name, move |ev| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(ev);
-            Ok(())
-        }
-    })
-    .unwrap();
-    rx
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .expect("an event within the wait")
-        .expect("the channel is open")
 }
 
 fn meta(pairs: &[(&str, &str)]) -> MetadataMap {

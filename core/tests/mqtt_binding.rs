@@ -14,63 +14,23 @@ use tokio::sync::{mpsc, RwLock};
 const URL: &str = "tcp://127.0.0.1:1883";
 const WAIT: Duration = Duration::from_secs(30);
 
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{collect, components, runtime};
+
+fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
+    harness::component_yaml("bindings.mqtt3", name, fields)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    harness::next_within(rx, WAIT).await
+}
+
 /// The restart test takes this for writing; every other test for reading.
 static SERVER: RwLock<()> = RwLock::const_new(());
 
 fn unique(test: &str) -> String {
     format!("bindery-test/{test}/{}", uuid::Uuid::new_v4().simple())
-}
-
-fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.mqtt3\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in fields {
-        if v.contains('\n') {
-            // PEM text as a block scalar.
-            s.push_str(&format!("  - name: {k}\n    value: |\n"));
-            for line in v.lines() {
-                s.push_str(&format!("      {line}\n"));
-            }
-        } else {
-            s.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-        }
-    }
-    s
-}
-
-struct Dir(tempfile::TempDir);
-
-fn components(docs: &[String]) -> Dir {
-    let dir = tempfile::tempdir().unwrap();
-    for (i, d) in docs.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("c{i}.yaml")), d).unwrap();
-    }
-    Dir(dir)
-}
-
-fn runtime(dir: &Dir) -> Runtime {
-    Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
-}
-
-fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    rt.on_event(name, move |ev| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(ev);
-            Ok(())
-        }
-    })
-    .unwrap();
-    rx
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .expect("an event within the wait")
-        .expect("the channel is open")
 }
 
 fn meta(pairs: &[(&str, &str)]) -> MetadataMap {

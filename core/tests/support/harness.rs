@@ -1,0 +1,66 @@
+//! What the broker binding tests share: component files in a temporary folder, a runtime
+//! over them, and a handler that forwards every event to a channel and acks it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bindery::{Event, Runtime};
+use tokio::sync::mpsc;
+
+/// A component document of `type_name` named `name` with `fields` (multi-line values, such
+/// as PEM text, become block scalars).
+pub fn component_yaml(type_name: &str, name: &str, fields: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {type_name}\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in fields {
+        if v.contains('\n') {
+            s.push_str(&format!("  - name: {k}\n    value: |\n"));
+            for line in v.lines() {
+                s.push_str(&format!("      {line}\n"));
+            }
+        } else {
+            s.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+        }
+    }
+    s
+}
+
+/// A folder of component files, removed when dropped.
+pub struct Dir(pub tempfile::TempDir);
+
+/// Write each document to its own file in a new folder.
+pub fn components(docs: &[String]) -> Dir {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, d) in docs.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("c{i}.yaml")), d).unwrap();
+    }
+    Dir(dir)
+}
+
+/// A runtime over the folder; a validation failure panics with every diagnostic.
+pub fn runtime(dir: &Dir) -> Runtime {
+    Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
+}
+
+/// Register a handler that forwards every event and acks it.
+pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    rt.on_event(name, move |ev| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(ev);
+            Ok(())
+        }
+    })
+    .unwrap();
+    rx
+}
+
+/// The next event, or a panic after `wait`.
+pub async fn next_within(rx: &mut mpsc::UnboundedReceiver<Event>, wait: Duration) -> Event {
+    tokio::time::timeout(wait, rx.recv())
+        .await
+        .expect("an event within the wait")
+        .expect("the channel is open")
+}

@@ -73,14 +73,21 @@ function toMetadata(metadata) {
   return out;
 }
 
-function withPayload(obj) {
-  obj.text = function text(encoding = "utf8") {
+/** Data with metadata; `text()` and `json()` read the data. Events add `binding`. */
+class Payload {
+  constructor(data, metadata, binding) {
+    if (binding !== undefined) this.binding = binding;
+    this.data = data;
+    this.metadata = metadata;
+  }
+
+  text(encoding = "utf8") {
     return this.data.toString(encoding);
-  };
-  obj.json = function json() {
+  }
+
+  json() {
     return JSON.parse(this.data.toString("utf8"));
-  };
-  return obj;
+  }
 }
 
 class Runtime {
@@ -110,7 +117,7 @@ class Runtime {
       this._calls.delete(id);
       if (this._calls.size === 0) this._native.unrefCompletions();
       if (error !== null && error !== undefined) call.reject(translate(new Error(error)));
-      else call.resolve(withPayload({ data, metadata }));
+      else call.resolve(new Payload(data, metadata));
     });
     this._handlers = new Map();
     this._loops = [];
@@ -149,7 +156,7 @@ class Runtime {
         return;
       }
       if (ev === null || ev === undefined) return;
-      const event = withPayload({ binding: ev.binding, data: ev.data, metadata: ev.metadata });
+      const event = new Payload(ev.data, ev.metadata, ev.binding);
       // Not awaited: the runtime already bounds how many events are in flight.
       Promise.resolve()
         .then(() => handler(event))

@@ -202,18 +202,7 @@ struct OutputSlot {
 impl OutputSlot {
     async fn ready(&self, name: &str) -> Result<()> {
         self.init
-            .get_or_init(|| async {
-                match tokio::time::timeout(self.timeout, self.binding.init()).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "init timeout for component {name} exceeded after {:?}",
-                            self.timeout
-                        ),
-                    )),
-                }
-            })
+            .get_or_init(|| init_within(name, self.timeout, self.binding.init()))
             .await
             .clone()
             .map_err(|e| e.with_component(name))
@@ -503,11 +492,7 @@ impl Runtime {
                 self.inner.unhandled.lock().unwrap().push(name);
                 continue;
             };
-            let init = match tokio::time::timeout(b.component.init_timeout, input.init()).await {
-                Ok(r) => r,
-                Err(_) => Err(e_or_timeout(&name)),
-            };
-            if let Err(e) = init {
+            if let Err(e) = init_within(&name, b.component.init_timeout, input.init()).await {
                 if b.component.ignore_errors {
                     tracing::warn!(component = %name, "input binding failed to initialise and is skipped (ignoreErrors): {e}");
                     continue;
@@ -704,12 +689,20 @@ pub fn block_on<T: Send + 'static>(
         .map_err(|_| Error::internal("the runtime stopped before the call finished"))
 }
 
-fn e_or_timeout(name: &str) -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        format!("init timeout for component {name} exceeded"),
-    )
-    .with_component(name)
+/// A binding's `init`, bounded by its component's `spec.initTimeout`.
+async fn init_within(
+    name: &str,
+    limit: Duration,
+    init: impl Future<Output = Result<()>>,
+) -> Result<()> {
+    match tokio::time::timeout(limit, init).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("init timeout for component {name} exceeded after {limit:?}"),
+        )
+        .with_component(name)),
+    }
 }
 
 /// Take deliveries off the queue and run the handler on each, at most `concurrency` at once.

@@ -12,15 +12,12 @@ use tempfile::TempDir;
 const NAME: &str = "db";
 const URL: &str = "root:@tcp(127.0.0.1:3306)/test";
 
+#[path = "support/harness.rs"]
+mod harness;
+
 fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.mysql\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in fields {
-        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    std::fs::write(dir.path().join("db.yaml"), yaml).unwrap();
+    let harness::Dir(dir) =
+        harness::components(&[harness::component_yaml("bindings.mysql", NAME, fields)]);
     let p = dir.path().to_path_buf();
     (dir, p)
 }

@@ -8,20 +8,16 @@ use std::time::Duration;
 use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NAME: &str = "db";
 const CONN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable";
 
+#[path = "support/harness.rs"]
+mod harness;
+
 fn component(type_name: &str, fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: {type_name}\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in fields {
-        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    std::fs::write(dir.path().join("db.yaml"), yaml).unwrap();
+    let harness::Dir(dir) =
+        harness::components(&[harness::component_yaml(type_name, NAME, fields)]);
     let p = dir.path().to_path_buf();
     (dir, p)
 }
@@ -581,68 +577,22 @@ async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
     assert!(err.is_retryable());
 }
 
-/// A server that asks for a cleartext password, records it, and refuses it.
-async fn refusing_server() -> (u16, tokio::task::JoinHandle<String>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        // Startup (or SSLRequest first): int32 length, then the body.
-        loop {
-            let len = sock.read_i32().await.unwrap() as usize;
-            let mut body = vec![0; len - 4];
-            sock.read_exact(&mut body).await.unwrap();
-            if body[..4] == 80_877_103i32.to_be_bytes() {
-                sock.write_all(b"N").await.unwrap();
-                continue;
-            }
-            break;
-        }
-        // AuthenticationCleartextPassword.
-        sock.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])
-            .await
-            .unwrap();
-        let tag = sock.read_u8().await.unwrap();
-        assert_eq!(tag, b'p');
-        let len = sock.read_i32().await.unwrap() as usize;
-        let mut body = vec![0; len - 4];
-        sock.read_exact(&mut body).await.unwrap();
-        let password = String::from_utf8_lossy(&body[..body.len() - 1]).into_owned();
-        let mut fields = Vec::new();
-        for (code, value) in [
-            (b'S', "FATAL"),
-            (b'V', "FATAL"),
-            (b'C', "28P01"),
-            (b'M', "password authentication failed for user \"app\""),
-        ] {
-            fields.push(code);
-            fields.extend_from_slice(value.as_bytes());
-            fields.push(0);
-        }
-        fields.push(0);
-        let mut msg = vec![b'E'];
-        msg.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
-        msg.extend_from_slice(&fields);
-        sock.write_all(&msg).await.unwrap();
-        password
-    });
-    (port, task)
-}
-
 #[tokio::test]
 async fn a_wrong_password_fails_without_showing_it() {
+    // tests/servers/start makes the role `bindery_pw`, which must give its password in clear
+    // text, so the secret is on the wire and in the driver's hands.
+    let conn = |password: &str| {
+        format!("host=127.0.0.1 port=5432 user=bindery_pw password={password} dbname=test sslmode=disable")
+    };
+    let (_ok_dir, ok) = runtime(&[("connectionString", &conn("bindery-right-password"))]);
+    ok.start().await.expect("the right password is accepted");
+    ok.shutdown(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+
     let secret = "s3cr3t-Pa55word-0f-bindery";
-    let (port, server) = refusing_server().await;
-    let conn = format!(
-        "host=127.0.0.1 port={port} user=app password={secret} dbname=test sslmode=disable"
-    );
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let (_dir, rt) = runtime(&[("connectionString", &conn(secret))]);
     let err = rt.start().await.unwrap_err();
-    assert_eq!(
-        server.await.unwrap(),
-        secret,
-        "the client did send the password"
-    );
     assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
     assert!(!err.is_retryable(), "a wrong password stays wrong");
     let text = err.to_string();

@@ -11,16 +11,12 @@ const NAME: &str = "cache";
 const HOST: &str = "127.0.0.1:6379";
 
 /// A resources folder with one `bindings.redis` component named `cache`.
+#[path = "support/harness.rs"]
+mod harness;
+
 fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.redis\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in fields {
-        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    let path = dir.path().join("cache.yaml");
-    std::fs::write(&path, yaml).unwrap();
+    let harness::Dir(dir) =
+        harness::components(&[harness::component_yaml("bindings.redis", NAME, fields)]);
     let p = dir.path().to_path_buf();
     (dir, p)
 }

@@ -316,13 +316,19 @@ pub extern "C" fn bindery_error_name(code: i32) -> *const c_char {
 /// Returns NULL only if memory is exhausted.
 #[no_mangle]
 pub extern "C" fn bindery_options_new() -> *mut bindery_options {
-    let d = Options::default();
-    Box::into_raw(Box::new(bindery_options {
-        app_id: None,
-        input: d.input,
-        worker_threads: 2,
-        shutdown_timeout: d.shutdown_timeout,
-    }))
+    Box::into_raw(Box::default())
+}
+
+impl Default for bindery_options {
+    fn default() -> Self {
+        let d = Options::default();
+        bindery_options {
+            app_id: None,
+            input: d.input,
+            worker_threads: 2,
+            shutdown_timeout: d.shutdown_timeout,
+        }
+    }
 }
 
 /// Free options. NULL is ignored. Using `options` afterwards is the caller's fault.
@@ -427,15 +433,14 @@ pub unsafe extern "C" fn bindery_runtime_new(
                 Err(c) => return c,
             }
         }
-        let defaults = bindery_options_new();
-        let opts = options.as_ref().unwrap_or(&*defaults);
+        let defaults = bindery_options::default();
+        let opts = options.as_ref().unwrap_or(&defaults);
         let core_options = Options {
             app_id: opts.app_id.clone(),
             input: opts.input,
             shutdown_timeout: opts.shutdown_timeout,
         };
         let threads = opts.worker_threads;
-        bindery_options_free(defaults);
         let runtime = match Runtime::builder()
             .resources_paths(paths)
             .options(core_options)

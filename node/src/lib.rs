@@ -268,28 +268,6 @@ impl NativeRuntime {
         Ok(())
     }
 
-    /// Call an output binding (one napi promise per call; `invoke_start` is the fast path).
-    #[napi]
-    pub async fn invoke(
-        &self,
-        name: String,
-        operation: String,
-        data: Buffer,
-        metadata: Option<HashMap<String, String>>,
-    ) -> napi::Result<NativeResponse> {
-        let data: Vec<u8> = data.to_vec();
-        let resp = self
-            .inner
-            .rt
-            .invoke(&name, &operation, data, metadata.unwrap_or_default())
-            .await
-            .map_err(|e| js_error(&e))?;
-        Ok(NativeResponse {
-            data: resp.data.into(),
-            metadata: resp.metadata,
-        })
-    }
-
     /// Stop the inputs, wait up to `timeout_ms` for handlers in flight, close the bindings.
     /// Resolves to whether every handler finished in time.
     #[napi]

@@ -126,9 +126,12 @@ impl NativeRuntime {
     /// Register `callback(binding, data, metadata) -> bool` for an input binding: True acks;
     /// False or an exception nacks. It is called on a bindery thread with the GIL taken.
     fn on_event(&self, py: Python<'_>, name: &str, callback: PyObject) -> PyResult<()> {
+        // Shared by reference count, so that handing it to each event needs no GIL on the
+        // async worker that dispatches.
+        let callback = std::sync::Arc::new(callback);
         self.rt
             .on_event(name, move |ev| {
-                let callback = Python::with_gil(|py| callback.clone_ref(py));
+                let callback = callback.clone();
                 async move {
                     let verdict = tokio::task::spawn_blocking(move || {
                         Python::with_gil(|py| -> PyResult<bool> {

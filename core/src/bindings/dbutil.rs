@@ -80,31 +80,10 @@ where
     }
 }
 
-/// Standard base64 with padding (Go's `encoding/json` form of a `[]byte`).
+/// Standard base64 with padding, as Go's `encoding/base64.StdEncoding` writes it.
 pub(crate) fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ABC[(n >> 18) as usize & 63] as char);
-        out.push(ABC[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ABC[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ABC[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// Replace every secret in `text` with `***`. Secrets are the values of sensitive metadata
@@ -121,21 +100,6 @@ pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
         }
     }
     out
-}
-
-/// An error's text with its whole `source()` chain, joined with `": "`.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        src = s.source();
-    }
-    text
 }
 
 /// A JSON value for query results. Unlike `serde_json::Value` it keeps a decimal number's

@@ -380,14 +380,7 @@ fn transport_error(e: reqwest::Error) -> Error {
         ErrorKind::Upstream
     };
     // reqwest's Display names the URL; no secrets live in it (tokens go in headers).
-    let mut text = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::new(kind, "the HTTP request failed").with_source(text)
+    Error::new(kind, "the HTTP request failed").with_source(crate::error::source_chain(&e))
 }
 
 #[cfg(test)]

@@ -33,10 +33,11 @@ use mysql_async::{Column, Opts, OptsBuilder, Params, Pool, PoolConstraints, Pool
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
-    base64, error_chain, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
+    base64, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
+use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
@@ -436,7 +437,7 @@ impl Mysql {
                 }
                 inner.to_string()
             }
-            _ => error_chain(&e),
+            _ => source_chain(&e),
         };
         let text = scrub(&text, &self.secrets);
         let retryable = match &e {

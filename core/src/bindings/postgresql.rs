@@ -36,10 +36,11 @@ use tokio_util::bytes::BytesMut;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
-    base64, error_chain, json_kind, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
+    base64, json_kind, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
+use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
@@ -304,7 +305,7 @@ impl ConnString {
         let mut config: tokio_postgres::Config =
             text.parse().map_err(|e: tokio_postgres::Error| {
                 // tokio-postgres's parse errors name options, not values; scrub anyway.
-                scrub(&error_chain(&e), &secrets)
+                scrub(&source_chain(&e), &secrets)
             })?;
         config.ssl_mode(ssl_mode);
         if !runtime_params.is_empty() {
@@ -555,7 +556,7 @@ impl Postgres {
                 .with_retryable(retryable);
         }
         Error::upstream(context.to_string())
-            .with_source(scrub(&error_chain(e), &self.secrets))
+            .with_source(scrub(&source_chain(e), &self.secrets))
             .with_retryable(true)
     }
 

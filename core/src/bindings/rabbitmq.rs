@@ -46,7 +46,7 @@ use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
 };
-use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
+use crate::component::values::{parse_go_bool, parse_int};
 use crate::component::Metadata;
 use crate::error::{Error, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
@@ -158,21 +158,9 @@ fn int_in(md: &Metadata, name: &str, max: i64) -> std::result::Result<Option<i64
     }
 }
 
-/// Dapr's `TryGetTTL`: a Go duration, else whole seconds above zero.
+/// Dapr's `TryGetTTL`, as every binding reads it.
 fn parse_ttl(v: &str) -> std::result::Result<Duration, String> {
-    let v = v.trim();
-    if let Ok(d) = parse_go_duration(v) {
-        return Ok(d);
-    }
-    match v.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(Duration::from_secs(n as u64)),
-        Ok(n) => Err(format!(
-            "ttlInSeconds value must be higher than zero: actual is '{n}'"
-        )),
-        Err(_) => Err(format!(
-            "ttlInSeconds value must be a valid integer or Go duration: actual is '{v}'"
-        )),
-    }
+    crate::component::values::parse_ttl("ttlInSeconds", v)
 }
 
 fn check(md: &Metadata) -> Vec<FieldProblem> {

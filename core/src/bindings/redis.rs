@@ -21,9 +21,10 @@ use ::redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisConnec
 use async_trait::async_trait;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::{error_chain, scrub};
+use crate::bindings::dbutil::scrub;
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
+use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
@@ -380,7 +381,7 @@ impl Redis {
         let text = if e.kind() == ::redis::ErrorKind::AuthenticationFailed {
             "the server refused the username or password (redisUsername/redisPassword)".to_string()
         } else {
-            scrub(&error_chain(&e), &self.secrets())
+            scrub(&source_chain(&e), &self.secrets())
         };
         let (kind, retryable) = if e.is_timeout() {
             (ErrorKind::Timeout, true)
@@ -411,21 +412,9 @@ fn ttl_seconds(req: &InvokeRequest) -> Result<Option<u64>> {
     }) else {
         return Ok(None);
     };
-    let secs = if let Ok(n) = value.parse::<i64>() {
-        if n <= 0 {
-            return Err(Error::invalid_argument(format!(
-                "{key} value must be higher than zero: actual is '{n}'"
-            )));
-        }
-        n as u64
-    } else {
-        let d = parse_go_duration(value).map_err(|e| {
-            Error::invalid_argument(format!(
-                "{key} value must be a whole number of seconds or a Go duration: {e}"
-            ))
-        })?;
-        d.as_secs()
-    };
+    let secs = crate::component::values::parse_ttl(key, value)
+        .map_err(Error::invalid_argument)?
+        .as_secs();
     if secs == 0 {
         // Redis would delete the key at once (EXPIRE key 0); say so instead.
         return Err(Error::invalid_argument(format!(

@@ -63,6 +63,22 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(total.round() as u64))
 }
 
+/// Parse Dapr's request TTL (`ttlInSeconds` or `ttl`, named `key` in messages) as its
+/// `TryGetTTL` reads it: whole seconds, or a Go duration. Negative seconds are refused;
+/// each binding decides what a zero TTL means for it.
+pub fn parse_ttl(key: &str, value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    match v.parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!(
+            "{key} value must be higher than zero: actual is '{n}'"
+        )),
+        Ok(n) => Ok(Duration::from_secs(n as u64)),
+        Err(_) => parse_go_duration(v).map_err(|e| {
+            format!("{key} value must be a whole number of seconds or a Go duration: {e}")
+        }),
+    }
+}
+
 /// Parse a boolean as Go's `strconv.ParseBool` does.
 pub fn parse_go_bool(s: &str) -> Result<bool, String> {
     match s.trim() {
@@ -134,6 +150,17 @@ mod tests {
         assert!(parse_go_duration("-1s").is_err());
         assert!(parse_go_duration("abc").is_err());
         assert!(parse_go_duration("").is_err());
+    }
+
+    #[test]
+    fn ttls() {
+        assert_eq!(parse_ttl("ttl", "60").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_ttl("ttl", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("ttl", "0").unwrap(), Duration::ZERO);
+        assert!(parse_ttl("ttlInSeconds", "-5")
+            .unwrap_err()
+            .starts_with("ttlInSeconds value must be higher than zero"));
+        assert!(parse_ttl("ttl", "soon").is_err());
     }
 
     #[test]

@@ -121,7 +121,6 @@ class Runtime {
     });
     this._handlers = new Map();
     this._loops = [];
-    this._state = "created";
     for (const warning of this._native.diagnostics()) this._logger.warn(`bindery: ${warning}`);
   }
 
@@ -136,7 +135,6 @@ class Runtime {
   /** Initialise the outputs and start the inputs that have handlers. */
   async start() {
     await callAsync(this._native.start());
-    this._state = "started";
     for (const [name, handler] of this._handlers) this._loops.push(this._pump(name, handler));
     for (const name of this._native.unhandledInputs()) {
       this._logger.warn(
@@ -193,7 +191,6 @@ class Runtime {
   stop({ timeoutMs } = {}) {
     if (!this._stopping) {
       const ms = timeoutMs === undefined ? this._shutdownTimeoutMs : milliseconds(timeoutMs, "timeoutMs");
-      this._state = "stopped";
       this._stopping = (async () => {
         const drained = await callAsync(this._native.shutdown(ms));
         await Promise.all(this._loops);

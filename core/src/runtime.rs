@@ -507,9 +507,10 @@ impl Runtime {
                 .unwrap()
                 .insert(name.clone(), counters.clone());
             let (tx, rx) = mpsc::channel::<Delivery>(reg.options.queue_capacity);
-            let sink = EventSink::new(Arc::from(name.as_str()), tx);
+            let shared_name: Arc<str> = Arc::from(name.as_str());
+            let sink = EventSink::new(shared_name.clone(), tx);
             self.inner.tracker.spawn(dispatch(
-                name.clone(),
+                shared_name,
                 rx,
                 reg,
                 counters,
@@ -707,7 +708,7 @@ async fn init_within(
 
 /// Take deliveries off the queue and run the handler on each, at most `concurrency` at once.
 async fn dispatch(
-    name: String,
+    name: Arc<str>,
     mut rx: mpsc::Receiver<Delivery>,
     reg: Registered,
     counters: Arc<Counters>,

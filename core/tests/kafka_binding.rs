@@ -5,7 +5,6 @@
 //! Each test uses topics and a group of its own.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindery::{ErrorKind, Event, MetadataMap, Runtime};
@@ -175,31 +174,7 @@ async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost()
     );
     let dir = components(std::slice::from_ref(&doc));
     let rt = runtime(&dir);
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
-    {
-        let seen = seen.clone();
-        rt.on_event("jobs", move |ev| {
-            let seen = seen.clone();
-            let done_tx = done_tx.clone();
-            async move {
-                let text = ev.text();
-                let failures = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
-                if text == "m0" && failures <= 2 {
-                    return Err(format!("failure {failures} of m0").into());
-                }
-                if text == "m9" {
-                    let _ = done_tx.send(());
-                }
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
+    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
     rt.start().await.unwrap();
     for i in 0..10 {
         rt.invoke(

@@ -5,7 +5,6 @@
 //! topics and client IDs of its own.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindery::{ErrorKind, Event, MetadataMap, Runtime};
@@ -202,31 +201,7 @@ async fn redelivery(retries: &str) {
         ],
     )]);
     let rt = runtime(&dir);
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
-    {
-        let seen = seen.clone();
-        rt.on_event("jobs", move |ev| {
-            let seen = seen.clone();
-            let done_tx = done_tx.clone();
-            async move {
-                let text = ev.text();
-                let count = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
-                if text == "m0" && count <= 2 {
-                    return Err(format!("failure {count} of m0").into());
-                }
-                if text == "m9" {
-                    let _ = done_tx.send(());
-                }
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
+    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
     rt.start().await.unwrap();
     for i in 0..10 {
         rt.invoke(

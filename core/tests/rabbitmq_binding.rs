@@ -222,31 +222,7 @@ async fn redelivery(retries: &str, prefetch: &str) {
         ],
     )]);
     let rt = runtime(&dir);
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
-    {
-        let seen = seen.clone();
-        rt.on_event("jobs", move |ev| {
-            let seen = seen.clone();
-            let done_tx = done_tx.clone();
-            async move {
-                let text = ev.text();
-                let failures = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
-                if text == "m0" && failures <= 2 {
-                    return Err(format!("failure {failures} of m0").into());
-                }
-                if text == "m9" {
-                    let _ = done_tx.send(());
-                }
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
+    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
     rt.start().await.unwrap();
     for i in 0..10 {
         rt.invoke(

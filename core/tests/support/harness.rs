@@ -64,3 +64,39 @@ pub async fn next_within(rx: &mut mpsc::UnboundedReceiver<Event>, wait: Duration
         .expect("an event within the wait")
         .expect("the channel is open")
 }
+
+/// Register a handler on `name` that records each event's text, fails the first two
+/// deliveries of `m0`, and signals once `m9` is handled: the redelivery scenario every broker
+/// test runs. Returns what it saw, in order, and the signal.
+pub fn fail_m0_twice(
+    rt: &Runtime,
+    name: &str,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    mpsc::UnboundedReceiver<()>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (done_tx, done) = mpsc::unbounded_channel::<()>();
+    let record = seen.clone();
+    rt.on_event(name, move |ev| {
+        let seen = record.clone();
+        let done_tx = done_tx.clone();
+        async move {
+            let text = ev.text();
+            let count = {
+                let mut s = seen.lock().unwrap();
+                s.push(text.clone());
+                s.iter().filter(|t| **t == text).count()
+            };
+            if text == "m0" && count <= 2 {
+                return Err(format!("failure {count} of m0").into());
+            }
+            if text == "m9" {
+                let _ = done_tx.send(());
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    (seen, done)
+}

@@ -1,7 +1,8 @@
 #![cfg(feature = "mysql")]
 //! `bindings.mysql` against the real MariaDB on 127.0.0.1:3306 (`tests/servers/start
-//! mariadb`: root with an empty password, database test), through `bindery::Runtime`. Every
-//! test uses its own tables, so they run in parallel.
+//! mariadb`: root with an empty password, database test), through `bindery::Runtime`, and its
+//! TLS against the TLS-only instance on 127.0.0.1:3307 (`tests/servers/start mariadb-tls`).
+//! Every test uses its own tables, so they run in parallel.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use tempfile::TempDir;
 
 const NAME: &str = "db";
 const URL: &str = "root:@tcp(127.0.0.1:3306)/test";
+/// The TLS-only server.
+const TLS_URL: &str = "root:@tcp(127.0.0.1:3307)/test";
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -344,8 +347,12 @@ async fn configuration_mistakes_are_reported_before_start() {
             "missing the slash",
         ),
         (
-            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=true")],
-            "tls=true needs TLS",
+            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=mine")],
+            "tls=mine is not a TLS setting",
+        ),
+        (
+            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=custom")],
+            "pemPath is not set",
         ),
         (
             &[(
@@ -433,4 +440,120 @@ async fn a_wrong_password_fails_without_showing_it() {
         !format!("{err:?}").contains(secret),
         "the password leaked: {err:?}"
     );
+}
+
+/// The cipher of the binding's connection, as the server sees it ("" when plain).
+async fn ssl_cipher(rt: &Runtime) -> String {
+    let rows = query(rt, "SHOW STATUS LIKE 'Ssl_cipher'", json!([])).await;
+    rows[0]["Value"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn tls_custom_with_pem_path_round_trips_over_tls() {
+    let ca = harness::tls_file("ca.crt");
+    // By address (the certificate lists 127.0.0.1) and by name.
+    for url in [
+        format!("{TLS_URL}?tls=custom"),
+        "root:@tcp(localhost:3307)/test?tls=custom".to_string(),
+    ] {
+        let (_dir, rt) = runtime(&[("url", &url), ("pemPath", &ca)]);
+        rt.start().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let cipher = ssl_cipher(&rt).await;
+        assert!(!cipher.is_empty(), "{url}: no TLS cipher");
+        let t = table("tls");
+        exec(
+            &rt,
+            &format!("CREATE TABLE {t} (id INT, name TEXT)"),
+            json!([]),
+        )
+        .await;
+        let resp = exec(
+            &rt,
+            &format!("INSERT INTO {t} VALUES (?, ?)"),
+            json!([1, "over tls"]),
+        )
+        .await;
+        assert_eq!(resp.metadata["rows-affected"], "1");
+        assert_eq!(
+            query(&rt, &format!("SELECT id, name FROM {t}"), json!([])).await,
+            json!([{"id": 1, "name": "over tls"}])
+        );
+        exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+        rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tls_skip_verify_encrypts_without_a_ca() {
+    let url = format!("{TLS_URL}?tls=skip-verify");
+    let (_dir, rt) = runtime(&[("url", &url)]);
+    rt.start().await.unwrap();
+    assert!(!ssl_cipher(&rt).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
+    let other = harness::other_ca_file();
+    let other = other.path().to_str().unwrap().to_string();
+    // tls=custom with another CA's file, and tls=true, which trusts this machine's CAs only.
+    for fields in [
+        vec![("url", format!("{TLS_URL}?tls=custom")), ("pemPath", other)],
+        vec![("url", format!("{TLS_URL}?tls=true"))],
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (_dir, rt) = runtime(&fields);
+        let err = rt.start().await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{fields:?}: {text}");
+        assert_eq!(err.component(), Some(NAME));
+        assert!(!err.is_retryable(), "{text}");
+        assert!(text.contains("UnknownIssuer"), "{fields:?}: {text}");
+        assert!(
+            text.contains("TLS: the server's certificate is not signed by a trusted CA"),
+            "{fields:?}: {text}"
+        );
+        eprintln!("untrusted: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_plain_connection_to_the_tls_only_server_says_to_use_tls() {
+    let (_dir, rt) = runtime(&[("url", TLS_URL)]);
+    let err = rt.start().await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert!(text.contains("Access denied"), "{text}");
+    assert!(
+        text.contains("TLS connections only (require_secure_transport), add tls=true"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn tls_preferred_takes_tls_when_offered_and_plain_otherwise() {
+    let (_dir, rt) = runtime(&[("url", &format!("{TLS_URL}?tls=preferred"))]);
+    rt.start().await.unwrap();
+    assert!(!ssl_cipher(&rt).await.is_empty(), "TLS on the TLS server");
+
+    // The server on 3306 has TLS off.
+    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=preferred"))]);
+    rt.start().await.unwrap();
+    assert_eq!(ssl_cipher(&rt).await, "", "plain on the plain server");
+}
+
+#[tokio::test]
+async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
+    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=skip-verify"))]);
+    let err = rt.start().await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert!(
+        text.contains("TLS: the server does not take TLS connections"),
+        "{text}"
+    );
+
+    let url = format!("{URL}?tls=skip-verify&allowFallbackToPlaintext=true");
+    let (_dir, rt) = runtime(&[("url", &url)]);
+    rt.start().await.unwrap();
+    assert_eq!(ssl_cipher(&rt).await, "");
 }

@@ -500,9 +500,16 @@ async fn configuration_mistakes_are_reported_before_start() {
         (
             &[(
                 "connectionString",
-                "host=h user=u password=hunter2hunter sslmode=require",
+                "host=h user=u password=hunter2hunter sslmode=verify",
             )],
-            "sslmode=require needs TLS",
+            "sslmode is not disable",
+        ),
+        (
+            &[(
+                "connectionString",
+                "host=h user=u password=hunter2hunter sslmode=verify-full sslcert=/c.pem",
+            )],
+            "both sslcert and sslkey",
         ),
         (
             &[(
@@ -602,5 +609,187 @@ async fn a_wrong_password_fails_without_showing_it() {
     assert!(
         !format!("{err:?}").contains(secret),
         "the password leaked: {err:?}"
+    );
+}
+
+/// Whether the binding's connection is TLS, as the server sees it.
+async fn server_says_ssl(rt: &Runtime) -> Value {
+    query(
+        rt,
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        json!([]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn verify_full_with_the_test_ca_round_trips_over_tls() {
+    let ca = harness::tls_file("ca.crt");
+    // By IP address (the certificate lists 127.0.0.1), by name (connecting to the address
+    // given in hostaddr), and in URL form.
+    for conn in [
+        format!("host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert={ca}"),
+        format!("host=localhost hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert={ca}"),
+        format!("postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full&sslrootcert={ca}"),
+    ] {
+        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        rt.start().await.unwrap_or_else(|e| panic!("{conn}: {e}"));
+        assert_eq!(server_says_ssl(&rt).await, json!([[true]]), "{conn}");
+        let t = table("tls");
+        exec(&rt, &format!("CREATE TABLE {t} (id int, name text)"), json!([])).await;
+        let resp = exec(
+            &rt,
+            &format!("INSERT INTO {t} VALUES ($1, $2)"),
+            json!([1, "over tls"]),
+        )
+        .await;
+        assert_eq!(resp.metadata["rows-affected"], "1");
+        assert_eq!(
+            query(&rt, &format!("SELECT id, name FROM {t}"), json!([])).await,
+            json!([[1, "over tls"]])
+        );
+        exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+        rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sslmode_require_is_tls_disable_is_not_and_prefer_takes_tls_when_offered() {
+    for (mode, ssl) in [
+        ("sslmode=require", true),
+        ("sslmode=disable", false),
+        ("sslmode=prefer", true),
+        ("", true), // pgx's default is prefer
+    ] {
+        let conn = format!("host=127.0.0.1 port=5432 user=postgres dbname=test {mode}");
+        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        rt.start().await.unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(server_says_ssl(&rt).await, json!([[ssl]]), "{mode:?}");
+        rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn verify_ca_checks_the_ca_but_not_the_name_and_verify_full_both() {
+    let ca = harness::tls_file("ca.crt");
+    // The server's certificate is not for db.invalid: verify-ca takes it, verify-full not.
+    let conn = |mode: &str| {
+        format!("host=db.invalid hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={ca}")
+    };
+    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-ca"))]);
+    rt.start().await.unwrap();
+    assert_eq!(server_says_ssl(&rt).await, json!([[true]]));
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-full"))]);
+    let err = rt.start().await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert!(text.contains("not valid for name"), "{text}");
+    assert!(
+        text.contains("TLS: the server's certificate is not issued for the host name"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
+    let other = harness::other_ca_file();
+    let other = other.path().to_str().unwrap();
+    // verify-full and verify-ca check it; so does require once a root certificate is given,
+    // as in libpq and pgx.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let conn = format!(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={other}"
+        );
+        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let err = rt.start().await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{mode}: {text}");
+        assert_eq!(err.component(), Some(NAME));
+        assert!(
+            !err.is_retryable(),
+            "{mode}: an untrusted certificate stays untrusted"
+        );
+        assert!(
+            text.contains("invalid peer certificate: UnknownIssuer"),
+            "{mode}: {text}"
+        );
+        assert!(
+            text.contains("TLS: the server's certificate is not signed by a trusted CA")
+                && text.contains("sslrootcert"),
+            "{mode}: {text}"
+        );
+        eprintln!("untrusted: {text}");
+    }
+    // Without sslrootcert, verify-full trusts this machine's CAs, which did not sign it.
+    let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full";
+    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let text = rt.start().await.unwrap_err().to_string();
+    assert!(text.contains("UnknownIssuer"), "{text}");
+}
+
+#[tokio::test]
+async fn a_missing_root_certificate_file_fails_the_start() {
+    let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert=/nonexistent/ca.pem";
+    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let err = rt.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot set up TLS") && text.contains("sslrootcert \"/nonexistent/ca.pem\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_connection_to_a_tls_only_role_is_refused_with_the_fix() {
+    // tests/servers/start lets the role bindery_tls in over TLS only.
+    let conn = |mode: &str| {
+        format!("host=127.0.0.1 port=5432 user=bindery_tls dbname=test sslmode={mode}")
+    };
+    let (_dir, rt) = runtime(&[("connectionString", &conn("disable"))]);
+    let err = rt.start().await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert!(text.contains("no encryption"), "{text}");
+    assert!(
+        text.contains("TLS: the server takes this user over TLS only; use sslmode=require"),
+        "{text}"
+    );
+
+    let (_dir, rt) = runtime(&[("connectionString", &conn("require"))]);
+    rt.start().await.unwrap();
+    assert_eq!(
+        query(&rt, "SELECT current_user", json!([])).await,
+        json!([["bindery_tls"]])
+    );
+}
+
+#[tokio::test]
+async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
+    // tests/servers/start lets the role bindery_cert in only with the test client
+    // certificate (its common name is the role's).
+    let ca = harness::tls_file("ca.crt");
+    let conn = format!(
+        "host=127.0.0.1 port=5432 user=bindery_cert dbname=test sslmode=verify-full sslrootcert={ca}"
+    );
+    let with_cert = format!(
+        "{conn} sslcert={} sslkey={}",
+        harness::tls_file("client.crt"),
+        harness::tls_file("client.key")
+    );
+    let (_dir, rt) = runtime(&[("connectionString", &with_cert)]);
+    rt.start().await.unwrap();
+    assert_eq!(
+        query(&rt, "SELECT current_user", json!([])).await,
+        json!([["bindery_cert"]])
+    );
+
+    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let text = rt.start().await.unwrap_err().to_string();
+    assert!(
+        text.contains("requires a valid client certificate"),
+        "{text}"
     );
 }

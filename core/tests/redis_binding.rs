@@ -1,6 +1,7 @@
 #![cfg(feature = "redis")]
 //! `bindings.redis` against the real Redis on 127.0.0.1:6379 (`tests/servers/start redis`),
-//! through `bindery::Runtime`. Every test uses its own keys, so they run in parallel.
+//! through `bindery::Runtime`, and its TLS against the TLS-only Redis on 127.0.0.1:6380
+//! (`tests/servers/start redis-tls`). Every test uses its own keys, so they run in parallel.
 
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use tempfile::TempDir;
 
 const NAME: &str = "cache";
 const HOST: &str = "127.0.0.1:6379";
+/// The TLS-only Redis.
+const TLS_HOST: &str = "127.0.0.1:6380";
 
 /// A resources folder with one `bindings.redis` component named `cache`.
 #[path = "support/harness.rs"]
@@ -382,7 +385,23 @@ async fn unsupported_setups_are_refused_before_start() {
             &[("redisHost", HOST), ("redisType", "cluster")],
             "redisType \"cluster\"",
         ),
-        (&[("redisHost", HOST), ("enableTLS", "true")], "enableTLS"),
+        (
+            &[
+                ("redisHost", HOST),
+                ("enableTLS", "true"),
+                ("clientCert", "-----BEGIN CERTIFICATE-----"),
+            ],
+            "clientCert and clientKey go together",
+        ),
+        (
+            &[
+                ("redisHost", HOST),
+                ("enableTLS", "true"),
+                ("clientCert", "not pem"),
+                ("clientKey", "not pem"),
+            ],
+            "clientCert holds no PEM certificate",
+        ),
         (&[("redisHost", HOST), ("failover", "true")], "Sentinel"),
         (&[("redisHost", "a:1,b:2")], "several addresses"),
         (&[("redisHost", "localhost:http")], "not a port number"),
@@ -521,4 +540,186 @@ async fn after_shutdown_invoke_is_closed() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+/// Dapr's redis has no CA field: the server's certificate is checked against the CAs this
+/// machine trusts, which `SSL_CERT_FILE` names here. The TLS tests set it (one at a time)
+/// while the binding connects.
+static TRUSTED_CAS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Start `rt` trusting only the CAs in the PEM file `cas`.
+async fn start_trusting(rt: &Runtime, cas: &str) -> bindery::Result<()> {
+    let _one_at_a_time = TRUSTED_CAS.lock().await;
+    std::env::set_var("SSL_CERT_FILE", cas);
+    rt.start().await
+}
+
+#[tokio::test]
+async fn enable_tls_round_trips_with_the_server_ca_trusted() {
+    let ca = harness::tls_file("ca.crt");
+    // By address (the certificate lists 127.0.0.1) and by name.
+    for host in [TLS_HOST, "localhost:6380"] {
+        let (_dir, rt) = runtime(&[("redisHost", host), ("enableTLS", "true")]);
+        start_trusting(&rt, &ca)
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        let k = key("tls");
+        rt.invoke(NAME, "create", b"over tls".to_vec(), md(&[("key", &k)]))
+            .await
+            .unwrap();
+        rt.invoke(
+            NAME,
+            "increment",
+            Vec::new(),
+            md(&[("key", &format!("{k}:n"))]),
+        )
+        .await
+        .unwrap();
+        let got = rt
+            .invoke(
+                NAME,
+                "get",
+                Vec::new(),
+                md(&[("key", &k), ("delete", "true")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.text(), "over tls", "{host}");
+        rt.invoke(
+            NAME,
+            "delete",
+            Vec::new(),
+            md(&[("key", &format!("{k}:n"))]),
+        )
+        .await
+        .unwrap();
+        let got = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
+            .await
+            .unwrap();
+        assert!(got.data.is_empty(), "get with delete=true removed it");
+        rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
+    let other = harness::other_ca_file();
+    let (_dir, rt) = runtime(&[("redisHost", TLS_HOST), ("enableTLS", "true")]);
+    let err = start_trusting(&rt, other.path().to_str().unwrap())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert_eq!(err.component(), Some(NAME));
+    assert!(!err.is_retryable(), "{text}");
+    assert!(
+        text.contains(&format!("error connecting to redis at {TLS_HOST} over TLS")),
+        "{text}"
+    );
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(
+        text.contains("TLS: the server's certificate is not signed by a trusted CA")
+            && text.contains("insecureSkipTLSVerify"),
+        "{text}"
+    );
+    eprintln!("untrusted: {text}");
+}
+
+#[tokio::test]
+async fn insecure_skip_tls_verify_takes_an_untrusted_certificate() {
+    let other = harness::other_ca_file();
+    let (_dir, rt) = runtime(&[
+        ("redisHost", TLS_HOST),
+        ("enableTLS", "true"),
+        ("insecureSkipTLSVerify", "true"),
+    ]);
+    start_trusting(&rt, other.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let k = key("insecure");
+    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    let got = rt
+        .invoke(
+            NAME,
+            "get",
+            Vec::new(),
+            md(&[("key", &k), ("delete", "true")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.text(), "v");
+}
+
+#[tokio::test]
+async fn client_cert_and_key_are_presented_to_the_server() {
+    let ca = harness::tls_file("ca.crt");
+    let read = |f: &str| std::fs::read_to_string(harness::tls_file(f)).unwrap();
+    let (cert, key_pem) = (read("client.crt"), read("client.key"));
+    let (_dir, rt) = runtime(&[
+        ("redisHost", TLS_HOST),
+        ("enableTLS", "true"),
+        ("clientCert", &cert),
+        ("clientKey", &key_pem),
+    ]);
+    start_trusting(&rt, &ca).await.unwrap();
+    let k = key("mtls");
+    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
+        .await
+        .unwrap();
+
+    // The server checks a certificate it is shown (tls-auth-clients optional): one its CA
+    // did not sign is refused, so the binding does present the one it is given.
+    let stranger = rcgen::generate_simple_self_signed(vec!["bindery_cert".to_string()]).unwrap();
+    let (_dir, rt) = runtime(&[
+        ("redisHost", TLS_HOST),
+        ("enableTLS", "true"),
+        ("clientCert", &stranger.cert.pem()),
+        ("clientKey", &stranger.signing_key.serialize_pem()),
+    ]);
+    let err = start_trusting(&rt, &ca).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(
+        !err.to_string()
+            .contains(&stranger.signing_key.serialize_pem()),
+        "the key leaked: {err}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_connection_to_the_tls_port_says_to_enable_tls() {
+    let (_dir, rt) = runtime(&[("redisHost", TLS_HOST)]);
+    let err = rt.start().await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
+    assert!(
+        text.contains("if it takes TLS connections only, set enableTLS: true"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_server_says_it_may_not_be_tls() {
+    // A plain Redis takes the TLS hello for the start of a command and waits for its end.
+    let (_dir, rt) = runtime(&[
+        ("redisHost", HOST),
+        ("enableTLS", "true"),
+        ("dialTimeout", "1s"),
+    ]);
+    let err = start_trusting(&rt, &harness::tls_file("ca.crt"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{text}");
+    assert!(
+        text.contains(
+            "no TLS answer in time: if the server takes plain connections, set enableTLS to false"
+        ),
+        "{text}"
+    );
 }

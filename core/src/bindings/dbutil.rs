@@ -1,7 +1,8 @@
 //! Helpers shared by the bindings that talk to a database server (`redis`, `postgresql`,
 //! `mysql`): Go's text forms for durations and times (Dapr's response metadata uses them),
 //! a JSON tree that can hold exact decimal numbers, base64, the `params` request metadata,
-//! and scrubbing secrets out of error text.
+//! scrubbing secrets out of error text, and TLS (rustls with ring: the system's roots, PEM
+//! files, and telling what a failed handshake means).
 
 // Some helpers serve only the SQL bindings.
 #![cfg_attr(not(all(feature = "postgresql", feature = "mysql")), allow(dead_code))]
@@ -14,6 +15,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::binding::MetadataMap;
 use crate::error::{Error, Result};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+pub(crate) use tokio_rustls::rustls;
 
 /// Go's `time.Duration.String()`: `0s`, `850ns`, `1.5µs`, `294µs`, `1.234567ms`, `2.5s`,
 /// `1m1s`, `1h0m0s`.
@@ -100,6 +105,134 @@ pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+/// Make ring the process's rustls provider when none is installed yet. The Redis and MySQL
+/// drivers build their rustls configurations with the process's provider; bindery compiles in
+/// ring only, but an application may link another one, and then rustls cannot pick by itself.
+pub(crate) fn ensure_rustls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another thread installing one is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The ring provider, or the process's if one is installed.
+pub(crate) fn rustls_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// The CA certificates this machine trusts, found as OpenSSL (and Go) find them:
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the system's store.
+pub(crate) fn system_roots() -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "no trusted CA certificates found on this machine{why} (set SSL_CERT_FILE to a PEM bundle)"
+        ));
+    }
+    Ok(found.certs)
+}
+
+/// The certificates of a PEM file (`field` names it in errors).
+pub(crate) fn read_pem_certs(
+    field: &str,
+    path: &str,
+) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {field} {path:?}: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("{field} {path:?} is not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{field} {path:?} holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// A PEM certificate chain and private key: checks that both parse.
+pub(crate) fn parse_pem_pair(
+    cert_field: &str,
+    cert: &[u8],
+    key_field: &str,
+    key: &[u8],
+) -> std::result::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("{cert_field} is not a PEM certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "{cert_field} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|e| format!("{key_field} is not a PEM private key: {e}"))?;
+    Ok((chain, key))
+}
+
+/// What a failed TLS connection's error text says went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsTrouble {
+    /// The server's certificate is not signed by a trusted CA.
+    Untrusted,
+    /// The certificate is not issued for the name connected to.
+    WrongName,
+    /// The certificate has expired or is not valid yet.
+    Expired,
+    /// Another problem with the server's certificate.
+    BadCertificate,
+    /// The server did not answer in TLS.
+    NotTls,
+}
+
+impl TlsTrouble {
+    /// Read a driver's error text (rustls's words).
+    pub(crate) fn of(text: &str) -> Option<TlsTrouble> {
+        if text.contains("UnknownIssuer") || text.contains("UnknownRevocationStatus") {
+            Some(TlsTrouble::Untrusted)
+        } else if text.contains("not valid for name") || text.contains("NotValidForName") {
+            Some(TlsTrouble::WrongName)
+        } else if text.contains("certificate expired")
+            || text.contains("Expired")
+            || text.contains("NotValidYet")
+            || text.contains("not valid yet")
+        {
+            Some(TlsTrouble::Expired)
+        } else if text.contains("invalid peer certificate") {
+            Some(TlsTrouble::BadCertificate)
+        } else if text.contains("received corrupt message") || text.contains("InvalidContentType") {
+            Some(TlsTrouble::NotTls)
+        } else {
+            None
+        }
+    }
+
+    /// What it means, for an error message; `trust` says how to trust a CA in this binding.
+    pub(crate) fn explain(self, trust: &str, skip: &str) -> String {
+        match self {
+            TlsTrouble::Untrusted => format!(
+                "TLS: the server's certificate is not signed by a trusted CA; {trust}, or {skip}"
+            ),
+            TlsTrouble::WrongName => format!(
+                "TLS: the server's certificate is not issued for the host name connected to; connect by a name the certificate lists, or {skip}"
+            ),
+            TlsTrouble::Expired => {
+                "TLS: the server's certificate has expired or is not valid yet; renew it on the server".into()
+            }
+            TlsTrouble::BadCertificate => format!(
+                "TLS: the server's certificate was refused; {trust}, or {skip}"
+            ),
+            TlsTrouble::NotTls => {
+                "TLS: the server did not answer in TLS; it may take plain connections only".into()
+            }
+        }
+    }
 }
 
 /// A JSON value for query results. Unlike `serde_json::Value` it keeps a decimal number's
@@ -306,6 +439,24 @@ mod tests {
         );
         assert!(!out.contains("hunter22"), "{out}");
         assert_eq!(out, "cannot connect to ***: password *** refused");
+    }
+
+    #[test]
+    fn tls_troubles_are_told_from_rustls_words() {
+        let of = TlsTrouble::of;
+        assert_eq!(
+            of("io error: invalid peer certificate: UnknownIssuer"),
+            Some(TlsTrouble::Untrusted)
+        );
+        assert_eq!(
+            of("invalid peer certificate: certificate not valid for name \"db\"; certificate is only valid for localhost"),
+            Some(TlsTrouble::WrongName)
+        );
+        assert_eq!(
+            of("received corrupt message of type InvalidContentType"),
+            Some(TlsTrouble::NotTls)
+        );
+        assert_eq!(of("connection refused"), None);
     }
 
     #[test]

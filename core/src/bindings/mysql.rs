@@ -7,8 +7,14 @@
 //! `clientFoundRows`, `allowCleartextPasswords` and `maxAllowedPacket` are honoured, the
 //! others of the driver are accepted (`parseTime` is always on, as in Dapr), and any other
 //! parameter is set as a session system variable (`SET name=value`), as the Go driver does.
-//! There is no TLS: `tls=true`, `skip-verify` and `custom` are refused before start
-//! (`tls=preferred` connects without). `pemPath` is accepted for Dapr's files.
+//!
+//! TLS (rustls) as with the Go driver in Dapr: the DSN's `tls=true` checks the server's
+//! certificate against the CAs this machine trusts (`SSL_CERT_FILE` honoured) and its name
+//! against the DSN's host; `tls=custom` checks it against the CA file `pemPath` only (Dapr
+//! registers that file as the TLS config "custom"); `tls=skip-verify` encrypts without
+//! checking; `tls=preferred` uses TLS without checking when the server offers it, else plain
+//! (decided when the binding starts), as does `allowFallbackToPlaintext=true` for the others.
+//! `pemPath` without `tls=custom` is not used, as in Dapr.
 //!
 //! Request metadata `sql` (required) and `params`, a JSON array bound to the `?` markers
 //! (numbers, strings, booleans as 1/0, null; arrays and objects as their JSON text). Without
@@ -29,11 +35,16 @@ use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Column, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, Value};
+use mysql_async::{
+    Column, DriverError, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, SslOpts,
+    Value,
+};
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
+use crate::bindings::dbutil::rustls::pki_types::CertificateDer;
 use crate::bindings::dbutil::{
-    base64, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
+    base64, ensure_rustls_provider, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub,
+    system_roots, Json, SqlTiming, TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -63,7 +74,6 @@ const DEFAULT_MAX_OPEN: usize = 10;
 /// Go driver parameters with nothing to act on here.
 const IGNORED_PARAMS: &[&str] = &[
     "allowAllFiles",
-    "allowFallbackToPlaintext",
     "allowNativePasswords",
     "allowOldPasswords",
     "checkConnLiveness",
@@ -116,6 +126,24 @@ struct Dsn {
     client_found_rows: bool,
     cleartext: bool,
     max_allowed_packet: Option<usize>,
+    tls: Tls,
+    /// `allowFallbackToPlaintext`: plain when the server does not offer TLS.
+    fallback: bool,
+}
+
+/// The DSN's `tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// `false` (or none): plain.
+    Off,
+    /// `preferred`: TLS without checks when the server offers it, else plain.
+    Preferred,
+    /// `skip-verify`: TLS without checking the certificate.
+    SkipVerify,
+    /// `true`: TLS, the certificate checked against the system's CAs and the host name.
+    Verify,
+    /// `custom`: TLS, the certificate checked against `pemPath` and the host name.
+    Custom,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +256,8 @@ impl Dsn {
             client_found_rows: false,
             cleartext: false,
             max_allowed_packet: None,
+            tls: Tls::Off,
+            fallback: false,
         };
         let mut charset = None;
         let mut collation = None;
@@ -241,14 +271,23 @@ impl Dsn {
             let flag =
                 || parse_go_bool(&v).map_err(|_| format!("invalid DSN: {k}={v} is not a boolean"));
             match k {
-                "tls" => match v.as_str() {
-                    "" | "false" | "preferred" => {}
-                    _ => {
-                        return Err(format!(
-                            "tls={v} needs TLS, which bindery's bindings.mysql does not support yet; remove the tls parameter (or use tls=preferred) on a trusted network"
-                        ))
+                "tls" => {
+                    out.tls = match v.as_str() {
+                        "preferred" => Tls::Preferred,
+                        "skip-verify" => Tls::SkipVerify,
+                        "custom" => Tls::Custom,
+                        other => match parse_go_bool(other) {
+                            Ok(true) => Tls::Verify,
+                            Ok(false) => Tls::Off,
+                            Err(_) => {
+                                return Err(format!(
+                                    "invalid DSN: tls={other} is not a TLS setting; use true, false, skip-verify, preferred, or custom (with pemPath)"
+                                ))
+                            }
+                        },
                     }
-                },
+                }
+                "allowFallbackToPlaintext" => out.fallback = flag()?,
                 "loc" => {
                     out.loc = match v.as_str() {
                         "UTC" => Loc::Utc,
@@ -295,15 +334,23 @@ impl Dsn {
 fn check(md: &Metadata) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     if let Some(url) = md.get_nonempty("url") {
-        if let Err(e) = Dsn::parse(url) {
-            problems.push(FieldProblem {
+        match Dsn::parse(url) {
+            Err(e) => problems.push(FieldProblem {
                 field: Some("url".into()),
                 message: format!("url is not a usable MySQL DSN: {e}"),
                 fix: Some(
                     "write it as the Go MySQL driver takes it: user:password@tcp(host:3306)/dbname"
                         .into(),
                 ),
-            });
+            }),
+            Ok(dsn) if dsn.tls == Tls::Custom && md.get_nonempty("pemPath").is_none() => {
+                problems.push(FieldProblem {
+                    field: Some("url".into()),
+                    message: "the url asks for tls=custom, the TLS config made from pemPath, but pemPath is not set".into(),
+                    fix: Some("add `- name: pemPath` with the path of the CA's PEM file, or use tls=true to trust this machine's CAs".into()),
+                })
+            }
+            Ok(_) => {}
         }
     }
     for field in ["maxIdleConns", "maxOpenConns"] {
@@ -387,6 +434,9 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         input: None,
         output: Some(Arc::new(Mysql {
             opts: Opts::from(builder),
+            tls: dsn.tls,
+            fallback: dsn.fallback,
+            pem_path: md.get_nonempty("pemPath").map(str::to_string),
             target,
             loc: dsn.loc,
             secrets,
@@ -402,7 +452,12 @@ enum State {
 }
 
 struct Mysql {
+    /// The connection options, without TLS (init adds it).
     opts: Opts,
+    tls: Tls,
+    fallback: bool,
+    /// Dapr's `pemPath`: the CA file of `tls=custom`.
+    pem_path: Option<String>,
     target: String,
     loc: Loc,
     secrets: Vec<String>,
@@ -424,6 +479,31 @@ impl Mysql {
         }
     }
 
+    /// The TLS options of the DSN's `tls`; reads `pemPath` or the system's CAs.
+    fn ssl_opts(&self) -> std::result::Result<Option<SslOpts>, String> {
+        // Each CA as DER bytes (the driver's `PathOrBuf` is not exported: `Vec<u8>` converts).
+        let trusting = |certs: Vec<CertificateDer<'static>>| {
+            SslOpts::default()
+                .with_disable_built_in_roots(true)
+                .with_root_certs(certs.into_iter().map(|c| c.to_vec().into()).collect())
+        };
+        Ok(match self.tls {
+            Tls::Off => None,
+            // The driver's built-in roots stay: its verifier needs some, and checks nothing.
+            Tls::Preferred | Tls::SkipVerify => {
+                Some(SslOpts::default().with_danger_accept_invalid_certs(true))
+            }
+            Tls::Verify => Some(trusting(system_roots()?)),
+            Tls::Custom => {
+                let path = self
+                    .pem_path
+                    .as_deref()
+                    .ok_or("tls=custom needs pemPath, the CA's PEM file, which is not set")?;
+                Some(trusting(read_pem_certs("pemPath", path)?))
+            }
+        })
+    }
+
     fn error(&self, context: &str, e: mysql_async::Error) -> Error {
         let text = match &e {
             mysql_async::Error::Server(s) => {
@@ -439,14 +519,42 @@ impl Mysql {
             }
             _ => source_chain(&e),
         };
-        let text = scrub(&text, &self.secrets);
-        let retryable = match &e {
+        let mut text = scrub(&text, &self.secrets);
+        let mut retryable = match &e {
             // Deadlock, lock wait timeout, too many connections.
             mysql_async::Error::Server(s) => matches!(s.code, 1213 | 1205 | 1040),
             mysql_async::Error::Io(_) => true,
             mysql_async::Error::Driver(_) => e.is_fatal(),
             _ => false,
         };
+        if let Some(trouble) = TlsTrouble::of(&text) {
+            text = format!(
+                "{text}; {}",
+                trouble.explain(
+                    if self.tls == Tls::Custom {
+                        "give the CA that signed it in pemPath"
+                    } else {
+                        "add its CA to this machine's trusted CAs (the system's store, or SSL_CERT_FILE), or give it in pemPath with tls=custom"
+                    },
+                    "use tls=skip-verify, which encrypts without checking the certificate"
+                )
+            );
+            retryable = false;
+        } else if matches!(
+            e,
+            mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)
+        ) {
+            text.push_str("; TLS: the server does not take TLS connections; use tls=preferred or remove tls from the url, or set allowFallbackToPlaintext=true");
+            retryable = false;
+        } else if self.tls == Tls::Off {
+            if let mysql_async::Error::Server(s) = &e {
+                // MariaDB answers "access denied" to a plain connection when it requires
+                // TLS; MySQL says so (3159).
+                if matches!(s.code, 1045 | 3159) {
+                    text.push_str("; if the user and password are right and the server takes TLS connections only (require_secure_transport), add tls=true (or tls=custom with pemPath, or tls=skip-verify) to the url");
+                }
+            }
+        }
         Error::upstream(context.to_string())
             .with_source(text)
             .with_retryable(retryable)
@@ -696,15 +804,38 @@ impl OutputBinding for Mysql {
         if !matches!(*self.state.lock().unwrap(), State::New) {
             return Ok(());
         }
-        let pool = Pool::new(self.opts.clone());
-        // Connect and ping now, so a wrong address or password fails the start.
-        let ping = async {
-            let mut conn = pool.get_conn().await?;
-            conn.ping().await
+        let ssl = self.ssl_opts().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("cannot set up TLS for MySQL at {}: {e}", self.target),
+            )
+        })?;
+        if ssl.is_some() {
+            ensure_rustls_provider();
+        }
+        let context = match ssl {
+            Some(_) => format!("unable to ping the DB at {} over TLS", self.target),
+            None => format!("unable to ping the DB at {}", self.target),
         };
-        if let Err(e) = ping.await {
+        let with_tls = OptsBuilder::from_opts(self.opts.clone()).ssl_opts(ssl.clone());
+        // Connect and ping now, so a wrong address or password fails the start.
+        let mut pool = Pool::new(with_tls);
+        if let Err(e) = ping(&pool).await {
             let _ = pool.disconnect().await;
-            return Err(self.error(&format!("unable to ping the DB at {}", self.target), e));
+            let plain_allowed = self.tls == Tls::Preferred || self.fallback;
+            let no_tls = matches!(
+                e,
+                mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)
+            );
+            if !(ssl.is_some() && plain_allowed && no_tls) {
+                return Err(self.error(&context, e));
+            }
+            // The server offers no TLS, and the DSN allows plain connections.
+            pool = Pool::new(self.opts.clone());
+            if let Err(e) = ping(&pool).await {
+                let _ = pool.disconnect().await;
+                return Err(self.error(&format!("unable to ping the DB at {}", self.target), e));
+            }
         }
         let mut state = self.state.lock().unwrap();
         match *state {
@@ -749,6 +880,12 @@ impl OutputBinding for Mysql {
     }
 }
 
+/// Connect and ping.
+async fn ping(pool: &Pool) -> mysql_async::Result<()> {
+    let mut conn = pool.get_conn().await?;
+    conn.ping().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,8 +917,19 @@ mod tests {
         assert!(Dsn::parse("root:secret@tcp(h:3306)")
             .unwrap_err()
             .contains("slash"));
-        let e = Dsn::parse("root:secret@tcp(h:3306)/db?tls=true").unwrap_err();
-        assert!(e.contains("TLS") && !e.contains("secret"), "{e}");
+        for (tls, want) in [
+            ("true", Tls::Verify),
+            ("1", Tls::Verify),
+            ("false", Tls::Off),
+            ("skip-verify", Tls::SkipVerify),
+            ("preferred", Tls::Preferred),
+            ("custom", Tls::Custom),
+        ] {
+            let d = Dsn::parse(&format!("root:secret@tcp(h:3306)/db?tls={tls}")).unwrap();
+            assert_eq!(d.tls, want, "{tls}");
+        }
+        let e = Dsn::parse("root:secret@tcp(h:3306)/db?tls=mine").unwrap_err();
+        assert!(e.contains("tls=mine") && !e.contains("secret"), "{e}");
     }
 
     #[test]

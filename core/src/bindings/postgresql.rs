@@ -21,8 +21,16 @@
 //! The connection string is tokio-postgres's (key=value or URL, as pgx takes); pgx's pool
 //! options in it (`pool_max_conns`, `pool_max_conn_lifetime`, `pool_max_conn_idle_time`, ...)
 //! are honoured or accepted, and other unknown options are sent as run-time parameters (`-c`),
-//! as pgx does. There is no TLS: `sslmode=require`, `verify-ca` and `verify-full` are refused
-//! before start.
+//! as pgx does.
+//!
+//! TLS (rustls) is set in the connection string as pgx (and libpq) read it: `sslmode=disable`
+//! is plain; `prefer` (the default) and `allow` use TLS when the server offers it, without
+//! checking its certificate; `require` insists on TLS without checking the certificate, unless
+//! `sslrootcert` is given, when it checks it as `verify-ca` does; `verify-ca` checks that the
+//! certificate is signed by the CAs in the file `sslrootcert` (else the machine's trusted CAs,
+//! `SSL_CERT_FILE` honoured; `sslrootcert=system` asks for those), and `verify-full` also that
+//! it is issued for the host connected to. `sslcert` and `sslkey` (files, both or neither)
+//! present a client certificate; `sslsni=0` sends no server name.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,18 +39,22 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::bytes::BytesMut;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
-    base64, json_kind, json_params, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
+    base64, json_kind, json_params, parse_pem_pair, read_pem_certs, required_sql, rfc3339_nano,
+    rustls, rustls_provider, scrub, system_roots, Json, SqlTiming, TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 
 const OPERATIONS: &[&str] = &["exec", "query", "close"];
 const QUERY_EXEC_MODES: &[&str] = &[
@@ -191,13 +203,10 @@ const TOKIO_POSTGRES_KEYS: &[&str] = &[
     "load_balance_hosts",
 ];
 
-/// pgx options with nothing to do here (no TLS, no statement cache choice, no Kerberos).
+/// pgx options with nothing to do here (no encrypted client keys, no statement cache choice,
+/// no Kerberos).
 const IGNORED_KEYS: &[&str] = &[
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
     "sslpassword",
-    "sslsni",
     "sslnegotiation",
     "krbsrvname",
     "krbspn",
@@ -216,6 +225,30 @@ struct ConnString {
     max_conns: Option<usize>,
     max_lifetime: Option<Duration>,
     max_idle: Option<Duration>,
+    tls: TlsSettings,
+}
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Not at all (`prefer`, `allow`, `require` without `sslrootcert`).
+    Nothing,
+    /// Signed by a trusted CA (`verify-ca`, `require` with `sslrootcert`).
+    Ca,
+    /// Signed by a trusted CA and issued for the host (`verify-full`).
+    Full,
+}
+
+/// The TLS options of a connection string; files are read at init.
+#[derive(Debug, Clone, PartialEq)]
+struct TlsSettings {
+    verify: Verify,
+    /// `sslrootcert`: a PEM file of CAs, or `system`.
+    root_cert: Option<String>,
+    /// `sslcert` and `sslkey`: PEM files.
+    client: Option<(String, String)>,
+    /// `sslsni`: send the server name (default yes).
+    sni: bool,
 }
 
 impl ConnString {
@@ -236,20 +269,40 @@ impl ConnString {
             max_conns: None,
             max_lifetime: None,
             max_idle: None,
+            tls: TlsSettings {
+                verify: Verify::Nothing,
+                root_cert: None,
+                client: None,
+                sni: true,
+            },
         };
-        let mut ssl_mode = SslMode::Prefer;
+        let mut ssl_mode = "prefer".to_string();
+        let (mut cert, mut cert_key) = (None, None);
         for (key, value, raw) in pairs {
             match key.as_str() {
                 "sslmode" => {
-                    ssl_mode = match value.as_str() {
-                        "disable" => SslMode::Disable,
-                        "allow" | "prefer" => SslMode::Prefer,
-                        "require" | "verify-ca" | "verify-full" => {
-                            return Err(format!(
-                                "sslmode={value} needs TLS, which bindery's bindings.postgresql does not support yet; use sslmode=disable or prefer on a trusted network"
-                            ))
-                        }
-                        _ => return Err("the value of sslmode is not disable, allow, prefer, require, verify-ca or verify-full".into()),
+                    if ![
+                        "disable",
+                        "allow",
+                        "prefer",
+                        "require",
+                        "verify-ca",
+                        "verify-full",
+                    ]
+                    .contains(&value.as_str())
+                    {
+                        return Err("the value of sslmode is not disable, allow, prefer, require, verify-ca or verify-full".into());
+                    }
+                    ssl_mode = value;
+                }
+                "sslrootcert" => out.tls.root_cert = Some(value).filter(|v| !v.is_empty()),
+                "sslcert" => cert = Some(value).filter(|v| !v.is_empty()),
+                "sslkey" => cert_key = Some(value).filter(|v| !v.is_empty()),
+                "sslsni" => {
+                    out.tls.sni = match value.as_str() {
+                        "0" => false,
+                        "1" => true,
+                        _ => return Err("the value of sslsni is not 0 or 1".into()),
                     }
                 }
                 "pool_max_conns" => {
@@ -282,6 +335,27 @@ impl ConnString {
                 _ => runtime_params.push((key, value)),
             }
         }
+        out.tls.client = match (cert, cert_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ if ssl_mode == "disable" => None,
+            _ => return Err(
+                "both sslcert and sslkey are needed for a client certificate; only one is given"
+                    .into(),
+            ),
+        };
+        // As pgx and libpq: `require` with a root certificate checks the chain as verify-ca.
+        out.tls.verify = match ssl_mode.as_str() {
+            "verify-full" => Verify::Full,
+            "verify-ca" => Verify::Ca,
+            "require" if out.tls.root_cert.is_some() => Verify::Ca,
+            _ => Verify::Nothing,
+        };
+        let tls_mode = match ssl_mode.as_str() {
+            "disable" => SslMode::Disable,
+            "allow" | "prefer" => SslMode::Prefer,
+            _ => SslMode::Require,
+        };
         let text = if is_url {
             let base = s.split_once('?').map(|(b, _)| b).unwrap_or(s);
             let query: Vec<&str> = kept.iter().map(|(_, _, raw)| raw.as_str()).collect();
@@ -307,7 +381,7 @@ impl ConnString {
                 // tokio-postgres's parse errors name options, not values; scrub anyway.
                 scrub(&source_chain(&e), &secrets)
             })?;
-        config.ssl_mode(ssl_mode);
+        config.ssl_mode(tls_mode);
         if !runtime_params.is_empty() {
             let mut options = config.get_options().unwrap_or_default().to_string();
             for (k, v) in runtime_params {
@@ -491,6 +565,7 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         input: None,
         output: Some(Arc::new(Postgres {
             config,
+            tls: parsed.tls,
             max_conns,
             max_idle,
             max_lifetime: parsed.max_lifetime.filter(|d| !d.is_zero()),
@@ -503,12 +578,13 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
 
 enum State {
     New,
-    Ready(Pool, Option<tokio::task::AbortHandle>),
+    Ready(Pool, Option<tokio::task::AbortHandle>, MakeRustlsConnect),
     Closed,
 }
 
 struct Postgres {
     config: tokio_postgres::Config,
+    tls: TlsSettings,
     max_conns: usize,
     max_idle: Option<Duration>,
     max_lifetime: Option<Duration>,
@@ -518,9 +594,10 @@ struct Postgres {
 }
 
 impl Postgres {
-    fn pool(&self) -> Result<Pool> {
+    /// The pool, and the TLS connector (a cancel request goes through it too).
+    fn pool(&self) -> Result<(Pool, MakeRustlsConnect)> {
         match &*self.state.lock().unwrap() {
-            State::Ready(pool, _) => Ok(pool.clone()),
+            State::Ready(pool, _, tls) => Ok((pool.clone(), tls.clone())),
             State::New => Err(Error::new(
                 ErrorKind::InvalidState,
                 "the postgresql binding is not initialised",
@@ -551,13 +628,31 @@ impl Postgres {
                 || code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P");
+            if code == "28000" && db.message().contains("no encryption") {
+                text.push_str("; TLS: the server takes this user over TLS only; use sslmode=require, verify-ca or verify-full rather than disable");
+            }
             return Error::upstream(context.to_string())
                 .with_source(scrub(&text, &self.secrets))
                 .with_retryable(retryable);
         }
+        let mut text = scrub(&source_chain(e), &self.secrets);
+        let mut retryable = true;
+        if let Some(trouble) = TlsTrouble::of(&text) {
+            text = format!(
+                "{text}; {}",
+                trouble.explain(
+                    "give the CA that signed it in sslrootcert (a PEM file)",
+                    "use sslmode=require without sslrootcert, which encrypts without checking the certificate"
+                )
+            );
+            retryable = false;
+        } else if text.contains("server does not support TLS") {
+            text.push_str("; TLS: the server does not take TLS connections; use sslmode=prefer or disable, or turn ssl on in the server");
+            retryable = false;
+        }
         Error::upstream(context.to_string())
-            .with_source(scrub(&source_chain(e), &self.secrets))
-            .with_retryable(true)
+            .with_source(text)
+            .with_retryable(retryable)
     }
 
     fn pool_error(&self, context: &str, e: PoolError) -> Error {
@@ -590,7 +685,7 @@ impl Postgres {
 
     async fn run(
         &self,
-        pool: &Pool,
+        (pool, tls): &(Pool, MakeRustlsConnect),
         op: &str,
         sql: &str,
         params: &[serde_json::Value],
@@ -637,8 +732,9 @@ impl Postgres {
                 Ok(resp)
             }
             Err(_) => {
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = cancel.cancel_query(NoTls).await;
+                    let _ = cancel.cancel_query(tls).await;
                 });
                 Err(Error::new(
                     ErrorKind::Timeout,
@@ -662,9 +758,15 @@ impl OutputBinding for Postgres {
         if !matches!(*self.state.lock().unwrap(), State::New) {
             return Ok(());
         }
+        let tls = self.tls.connector().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("cannot set up TLS for PostgreSQL at {}: {e}", self.target()),
+            )
+        })?;
         let manager = Manager::from_config(
             self.config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -708,7 +810,7 @@ impl OutputBinding for Postgres {
         });
         let mut state = self.state.lock().unwrap();
         match *state {
-            State::New => *state = State::Ready(pool, reaper),
+            State::New => *state = State::Ready(pool, reaper, tls),
             _ => {
                 pool.close();
                 if let Some(r) = reaper {
@@ -745,13 +847,137 @@ impl OutputBinding for Postgres {
 
     async fn close(&self) -> Result<()> {
         let old = std::mem::replace(&mut *self.state.lock().unwrap(), State::Closed);
-        if let State::Ready(pool, reaper) = old {
+        if let State::Ready(pool, reaper, _) = old {
             if let Some(r) = reaper {
                 r.abort();
             }
             pool.close();
         }
         Ok(())
+    }
+}
+
+impl TlsSettings {
+    /// The rustls connector for these settings; reads the files they name.
+    fn connector(&self) -> std::result::Result<MakeRustlsConnect, String> {
+        let provider = rustls_provider();
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
+        let builder = if self.verify == Verify::Nothing {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CertCheck {
+                    roots: None,
+                    provider,
+                }))
+        } else {
+            let certs = match self.root_cert.as_deref() {
+                None | Some("system") => system_roots()?,
+                Some(path) => read_pem_certs("sslrootcert", path)?,
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err("sslrootcert holds no usable CA certificate".into());
+            }
+            if self.verify == Verify::Full {
+                builder.with_root_certificates(roots)
+            } else {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(CertCheck {
+                        roots: Some(Arc::new(roots)),
+                        provider,
+                    }))
+            }
+        };
+        let mut config = match &self.client {
+            Some((cert, key)) => {
+                let read = |field: &str, path: &str| {
+                    std::fs::read(path).map_err(|e| format!("cannot read {field} {path:?}: {e}"))
+                };
+                let (chain, key) = parse_pem_pair(
+                    "sslcert",
+                    &read("sslcert", cert)?,
+                    "sslkey",
+                    &read("sslkey", key)?,
+                )?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("sslcert and sslkey do not make a pair: {e}"))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        config.enable_sni = self.sni;
+        Ok(MakeRustlsConnect::new(config))
+    }
+}
+
+/// The certificate check of `sslmode` below `verify-full`: with `roots`, the certificate must
+/// be signed by one of them, for whatever name (`verify-ca`); without, any certificate goes
+/// (`prefer`, `allow`, `require` without `sslrootcert`, as in libpq): the connection is
+/// encrypted, the server not authenticated. The handshake's signatures are checked either way.
+#[derive(Debug)]
+struct CertCheck {
+    roots: Option<Arc<rustls::RootCertStore>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for CertCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -1277,10 +1503,37 @@ mod tests {
         assert_eq!(c.config.get_password(), Some(&b"p@ss"[..]));
         assert_eq!(c.config.get_ports(), &[6543]);
         assert_eq!(c.config.get_application_name(), Some("x"));
-        let Err(err) = ConnString::parse("host=h password=hunter2 sslmode=verify-full") else {
-            panic!("sslmode=verify-full is refused");
+        let Err(err) = ConnString::parse("host=h password=hunter2 sslmode=verify-everything")
+        else {
+            panic!("an unknown sslmode is refused");
         };
-        assert!(err.contains("TLS") && !err.contains("hunter2"), "{err}");
+        assert!(err.contains("sslmode") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn sslmodes_read_as_pgx_reads_them() {
+        let tls = |s: &str| ConnString::parse(s).unwrap().tls;
+        let mode = |s: &str| ConnString::parse(s).unwrap().config.get_ssl_mode();
+        assert_eq!(mode("host=h"), SslMode::Prefer);
+        assert_eq!(mode("host=h sslmode=disable"), SslMode::Disable);
+        assert_eq!(mode("host=h sslmode=allow"), SslMode::Prefer);
+        assert_eq!(mode("host=h sslmode=verify-ca"), SslMode::Require);
+        assert_eq!(tls("host=h sslmode=require").verify, Verify::Nothing);
+        // A root certificate makes `require` check the chain, as libpq and pgx do.
+        assert_eq!(
+            tls("host=h sslmode=require sslrootcert=/ca.pem").verify,
+            Verify::Ca
+        );
+        assert_eq!(tls("host=h sslmode=verify-ca").verify, Verify::Ca);
+        let t = tls("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem&sslsni=0");
+        assert_eq!(t.verify, Verify::Full);
+        assert_eq!(t.root_cert.as_deref(), Some("/ca.pem"));
+        assert_eq!(t.client, Some(("/c.pem".into(), "/k.pem".into())));
+        assert!(!t.sni);
+        let Err(err) = ConnString::parse("host=h sslcert=/c.pem") else {
+            panic!("sslcert without sslkey is refused");
+        };
+        assert!(err.contains("sslkey"), "{err}");
     }
 
     #[test]

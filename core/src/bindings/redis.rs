@@ -9,19 +9,28 @@
 //!   does (one atomic script here). Like Dapr, it answers no data.
 //!
 //! One multiplexed connection (redis-rs `ConnectionManager`, which reconnects) serves every
-//! call. `redisType: cluster`, `failover` (Sentinel), `enableTLS`, `useEntraID` and `useOIDC`
-//! are refused before start; the pool fields of go-redis (`poolSize`, `minIdleConns`, ...)
-//! are accepted and have nothing to act on.
+//! call. `redisType: cluster`, `failover` (Sentinel), `useEntraID` and `useOIDC` are refused
+//! before start; the pool fields of go-redis (`poolSize`, `minIdleConns`, ...) are accepted
+//! and have nothing to act on.
+//!
+//! TLS as in Dapr: `enableTLS: true` connects over TLS (rustls) and checks the server's
+//! certificate against the CAs this machine trusts (the system's store, or `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`, as Go's does; Dapr's redis has no CA field), and its name against the host
+//! in `redisHost`; `insecureSkipTLSVerify: true` skips that check; `clientCert` and
+//! `clientKey` (PEM text, both or neither) present a client certificate.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
+use ::redis::{
+    AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, RedisConnectionInfo,
+    TlsCertificates,
+};
 use async_trait::async_trait;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::scrub;
+use crate::bindings::dbutil::{ensure_rustls_provider, parse_pem_pair, scrub, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
@@ -188,12 +197,32 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
             "point redisHost at the Redis primary and set failover to false",
         ));
     }
-    if is_true(md, "enableTLS") {
-        problems.push(problem(
-            "enableTLS",
-            "enableTLS is not supported yet by bindery's bindings.redis (this build has no TLS for Redis)",
-            "connect without TLS (enableTLS: false) over a trusted network, or keep this component on the Dapr sidecar for now",
-        ));
+    let (cert, key) = (md.get_nonempty("clientCert"), md.get_nonempty("clientKey"));
+    match (cert, key) {
+        (Some(c), Some(k)) => {
+            if let Err(e) = parse_pem_pair("clientCert", c.as_bytes(), "clientKey", k.as_bytes()) {
+                let field = if e.starts_with("clientKey") {
+                    "clientKey"
+                } else {
+                    "clientCert"
+                };
+                problems.push(problem(
+                    field,
+                    e,
+                    "give the PEM text itself (-----BEGIN CERTIFICATE----- ... / -----BEGIN PRIVATE KEY----- ...), best from a secretKeyRef",
+                ));
+            }
+        }
+        (Some(_), None) | (None, Some(_)) => problems.push(problem(
+            if cert.is_some() {
+                "clientKey"
+            } else {
+                "clientCert"
+            },
+            "clientCert and clientKey go together; only one is given",
+            "give both (PEM text), or neither",
+        )),
+        (None, None) => {}
     }
     for field in ["useEntraID", "useAzureAD", "useOIDC"] {
         if is_true(md, field) {
@@ -264,6 +293,17 @@ struct Settings {
     max_retry_interval: Duration,
     dial_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    /// `enableTLS`: connect over TLS.
+    tls: Option<Tls>,
+}
+
+/// The TLS settings of a connection.
+#[derive(Clone)]
+struct Tls {
+    /// `insecureSkipTLSVerify`: accept any server certificate.
+    insecure: bool,
+    /// `clientCert` and `clientKey`, PEM text.
+    client: Option<(String, String)>,
 }
 
 fn duration_field(
@@ -319,6 +359,13 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         .unwrap_or(DEFAULT_MAX_RETRY_INTERVAL),
         dial_timeout: duration_field(md, "dialTimeout", Some(DEFAULT_DIAL_TIMEOUT))?,
         read_timeout: duration_field(md, "readTimeout", Some(DEFAULT_READ_TIMEOUT))?,
+        tls: is_true(md, "enableTLS").then(|| Tls {
+            insecure: is_true(md, "insecureSkipTLSVerify"),
+            client: md
+                .get_nonempty("clientCert")
+                .zip(md.get_nonempty("clientKey"))
+                .map(|(c, k)| (c.to_string(), k.to_string())),
+        }),
     };
     Ok(BindingParts {
         input: None,
@@ -342,7 +389,11 @@ struct Redis {
 
 impl Redis {
     fn secrets(&self) -> Vec<String> {
-        self.settings.password.iter().cloned().collect()
+        let mut secrets: Vec<String> = self.settings.password.iter().cloned().collect();
+        if let Some((_, key)) = self.settings.tls.as_ref().and_then(|t| t.client.as_ref()) {
+            secrets.push(key.clone());
+        }
+        secrets
     }
 
     fn address(&self) -> String {
@@ -354,8 +405,17 @@ impl Redis {
     }
 
     fn connection_info(&self) -> ConnectionInfo {
+        let (host, port) = (self.settings.host.clone(), self.settings.port);
         ConnectionInfo {
-            addr: ConnectionAddr::Tcp(self.settings.host.clone(), self.settings.port),
+            addr: match &self.settings.tls {
+                Some(tls) => ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: tls.insecure,
+                    tls_params: None,
+                },
+                None => ConnectionAddr::Tcp(host, port),
+            },
             redis: RedisConnectionInfo {
                 db: self.settings.db,
                 username: self.settings.username.clone(),
@@ -376,14 +436,64 @@ impl Redis {
         }
     }
 
-    /// A redis error as a bindery error, with no secret in its text.
+    /// The client for `connection_info`, with the client certificate when one is given.
+    fn client(&self) -> ::redis::RedisResult<::redis::Client> {
+        match self.settings.tls.as_ref().and_then(|t| t.client.as_ref()) {
+            Some((cert, key)) => ::redis::Client::build_with_tls(
+                self.connection_info(),
+                TlsCertificates {
+                    client_tls: Some(ClientTlsConfig {
+                        client_cert: cert.as_bytes().to_vec(),
+                        client_key: key.as_bytes().to_vec(),
+                    }),
+                    root_cert: None,
+                },
+            ),
+            None => ::redis::Client::open(self.connection_info()),
+        }
+    }
+
+    /// A redis error as a bindery error, with no secret in its text, and what a TLS failure
+    /// (or a plain connection to a TLS port) means.
     fn error(&self, context: &str, e: ::redis::RedisError) -> Error {
-        let text = if e.kind() == ::redis::ErrorKind::AuthenticationFailed {
+        let mut text = if e.kind() == ::redis::ErrorKind::AuthenticationFailed {
             "the server refused the username or password (redisUsername/redisPassword)".to_string()
         } else {
             scrub(&source_chain(&e), &self.secrets())
         };
-        let (kind, retryable) = if e.is_timeout() {
+        let trouble = TlsTrouble::of(&text).filter(|_| self.settings.tls.is_some());
+        match (trouble, &self.settings.tls) {
+            (Some(trouble), Some(_)) => {
+                let explained = match trouble {
+                    TlsTrouble::NotTls => "TLS: the server did not answer in TLS; it takes plain connections, so set enableTLS to false".to_string(),
+                    t => t.explain(
+                        "add its CA to this machine's trusted CAs (the system's store, or a PEM bundle named by SSL_CERT_FILE)",
+                        "set insecureSkipTLSVerify: true (no check: for tests only)",
+                    ),
+                };
+                text = format!("{text}; {explained}");
+            }
+            (None, Some(_)) if e.is_timeout() => {
+                // A plain server waits for the end of a line that a TLS hello never sends.
+                text = format!(
+                    "{text}; no TLS answer in time: if the server takes plain connections, set enableTLS to false"
+                );
+            }
+            (_, None)
+                if e.is_connection_dropped()
+                    || e.kind() == ::redis::ErrorKind::ParseError
+                    || text.contains("reset by peer") =>
+            {
+                text = format!(
+                    "{text}; the server closed the connection: if it takes TLS connections only, set enableTLS: true"
+                );
+            }
+            _ => {}
+        }
+        let (kind, retryable) = if trouble.is_some() {
+            // A certificate that is refused now is refused on the next try too.
+            (ErrorKind::Upstream, false)
+        } else if e.is_timeout() {
             (ErrorKind::Timeout, true)
         } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
             (ErrorKind::Upstream, true)
@@ -435,7 +545,11 @@ impl OutputBinding for Redis {
             return Ok(());
         }
         let address = self.address();
-        let client = ::redis::Client::open(self.connection_info())
+        if self.settings.tls.is_some() {
+            ensure_rustls_provider();
+        }
+        let client = self
+            .client()
             .map_err(|e| self.error(&format!("invalid redis address {address}"), e))?;
         // One plain connection and PING first: its error is the server's answer (refused,
         // wrong password), where the manager would retry it into a timeout.
@@ -446,7 +560,10 @@ impl OutputBinding for Redis {
         if let Some(t) = self.settings.read_timeout {
             probe_cfg = probe_cfg.set_response_timeout(t);
         }
-        let context = format!("error connecting to redis at {address}");
+        let context = match &self.settings.tls {
+            Some(_) => format!("error connecting to redis at {address} over TLS"),
+            None => format!("error connecting to redis at {address}"),
+        };
         let mut probe = client
             .get_multiplexed_async_connection_with_config(&probe_cfg)
             .await

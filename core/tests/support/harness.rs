@@ -100,3 +100,40 @@ pub fn fail_m0_twice(
     .unwrap();
     (seen, done)
 }
+
+/// The folder of the test CA and certificates `tests/servers/start` makes (`ca.crt`,
+/// `server.crt`, `client.crt`, `client.key`): `$BINDERY_TLS_DIR`, else
+/// `~/.cache/bindery/tls`.
+pub fn tls_dir() -> std::path::PathBuf {
+    match std::env::var_os("BINDERY_TLS_DIR") {
+        Some(d) => d.into(),
+        None => std::path::Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+            .join(".cache/bindery/tls"),
+    }
+}
+
+/// A file of the test TLS folder, as a string path.
+pub fn tls_file(name: &str) -> String {
+    let p = tls_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run tests/servers/start",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+/// A PEM file holding a CA that signed nothing the test servers use: trusting only it, a
+/// client must refuse them.
+pub fn other_ca_file() -> tempfile::NamedTempFile {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "some other CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), cert.pem()).unwrap();
+    file
+}

@@ -141,9 +141,13 @@ def test_cron_events_arrive_as_posts_with_metadata_as_headers(tmp_path: Path) ->
         rt = bindery.Runtime(folder)
         assert await attach(app, rt) == ["cleanup-cron"]
         async with rt:
-            await eventually(lambda: len(got) >= 2, what="two cron events")
+            # Acked once the POST has answered, which is after the route appended to `got`.
+            await eventually(
+                lambda: (rt.stats("cleanup-cron") or {}).get("acked", 0) >= 2, what="two acked cron events"
+            )
             stats = rt.stats("cleanup-cron")
         assert stats is not None and stats["acked"] >= 2 and stats["nacked"] == 0
+        assert len(got) >= 2
         loop = asyncio.get_running_loop()
         for ev in got:
             assert ev["loop"] is loop  # handled on this (the server's) event loop

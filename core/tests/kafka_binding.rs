@@ -512,3 +512,136 @@ async fn a_broker_that_is_down_gives_a_clear_error() {
     assert!(e.to_string().contains("cannot connect to Kafka"), "{e}");
     assert_eq!(e.component(), Some("in"));
 }
+
+// -- TLS and SASL ------------------------------------------------------------------------------
+// `tests/servers/start kafka-tls` serves Kafka over TLS on 127.0.0.1:9094 with the test CA's
+// server certificate, and asks every client for a certificate signed by that CA (socat in
+// front of tansu, which advertises 9094, so every connection is TLS). `kafka-sasl` is a tansu
+// on 127.0.0.1:9093 that requires a SASL login; its memory storage holds no users, so every
+// login fails there.
+
+const TLS_BROKERS: &str = "127.0.0.1:9094";
+const SASL_BROKERS: &str = "127.0.0.1:9093";
+
+fn mtls_fields<'a>(ca: &'a str, cert: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("brokers", TLS_BROKERS),
+        ("authType", "mtls"),
+        ("caCert", ca),
+        ("clientCert", cert),
+        ("clientKey", key),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_round_trip_through_a_broker_that_requires_client_certificates() {
+    let (ca, cert, key) = (
+        harness::tls_file("ca.crt"),
+        harness::tls_file("client.crt"),
+        harness::tls_file("client.key"),
+    );
+    let topic = unique("tls");
+    create_topic_at(
+        ClientConfig::new()
+            .set("bootstrap.servers", TLS_BROKERS)
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", &ca)
+            .set("ssl.certificate.location", &cert)
+            .set("ssl.key.location", &key),
+        &topic,
+        1,
+    )
+    .await;
+    // caCert and clientCert as PEM text (Dapr's form) and clientKey as a file: both work.
+    let ca_pem = std::fs::read_to_string(&ca).unwrap();
+    let cert_pem = std::fs::read_to_string(&cert).unwrap();
+    let group = unique("g");
+    let mut fields = mtls_fields(&ca_pem, &cert_pem, &key);
+    fields.extend([
+        ("topics", topic.as_str()),
+        ("publishTopic", topic.as_str()),
+        ("consumerGroup", group.as_str()),
+        ("initialOffset", "oldest"),
+    ]);
+    let dir = components(&[yaml("secure", &fields)]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "secure");
+    rt.start().await.unwrap();
+    rt.invoke(
+        "secure",
+        "create",
+        b"over TLS".to_vec(),
+        meta(&[("key", "k1")]),
+    )
+    .await
+    .unwrap();
+    let ev = next(&mut rx).await;
+    assert_eq!(ev.data, b"over TLS");
+    assert_eq!(ev.metadata["__key"], "k1");
+    assert_eq!(ev.metadata["__topic"], topic);
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+async fn connect_error(fields: &[(&str, &str)]) -> bindery::Error {
+    let mut fields = fields.to_vec();
+    fields.push(("publishTopic", "t"));
+    let dir = components(&[yaml("out", &fields)]);
+    let rt = runtime(&dir);
+    rt.invoke("out", "create", b"x".to_vec(), MetadataMap::new())
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_certificate_from_an_untrusted_ca_is_refused_with_the_reason() {
+    let other = harness::other_ca_file();
+    let (cert, key) = (
+        harness::tls_file("client.crt"),
+        harness::tls_file("client.key"),
+    );
+    let other = other.path().to_string_lossy().into_owned();
+    let e = connect_error(&mtls_fields(&other, &cert, &key)).await;
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("certificate verify failed"), "{text}");
+    assert!(text.contains("give that CA in caCert"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_client_certificate_the_tls_broker_refuses_and_the_error_says_so() {
+    let ca = harness::tls_file("ca.crt");
+    // authType certificate: TLS checked against caCert, no client certificate.
+    let e = connect_error(&[
+        ("brokers", TLS_BROKERS),
+        ("authType", "certificate"),
+        ("caCert", &ca),
+    ])
+    .await;
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("the last error:"), "{text}");
+    assert!(text.contains("clientCert and clientKey"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sasl_login_the_broker_refuses_names_the_sasl_fields() {
+    for mechanism in ["SHA-512", "SHA-256"] {
+        let e = connect_error(&[
+            ("brokers", SASL_BROKERS),
+            ("authType", "password"),
+            ("disableTls", "true"),
+            ("saslUsername", "nobody"),
+            ("saslPassword", "not-the-password"),
+            ("saslMechanism", mechanism),
+        ])
+        .await;
+        assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("the last error:"), "{mechanism}: {text}");
+        assert!(
+            text.contains("check saslUsername, saslPassword and saslMechanism"),
+            "{mechanism}: {text}"
+        );
+        assert!(!text.contains("not-the-password"), "{text}");
+    }
+}

@@ -17,8 +17,8 @@
 //! negotiates protocol versions itself).
 //!
 //! Output `create` produces the data to `publishTopic` and waits for every in-sync replica
-//! (`acks=all`, as Dapr's sync producer). Request metadata `partitionKey` or `__key` is the
-//! record key (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the
+//! (`acks=all`, as Dapr's sync producer). Request metadata `partitionKey` (else `key`, else
+//! `__key`) is the record key (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the
 //! partition Dapr would pick); every request metadata entry, those included, is also sent as a
 //! record header, as Dapr does. Data that is empty or `null` is produced as a tombstone (no
 //! value), as Dapr does.
@@ -474,8 +474,22 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
     })
 }
 
-/// librdkafka's callbacks: its log and errors go to tracing.
-struct Ctx;
+/// librdkafka's callbacks: its log and errors go to tracing. The last error is kept, so that a
+/// connection that fails can say why (a TLS handshake, a SASL login, a refused connection)
+/// instead of only that no broker answered in time.
+#[derive(Clone, Default)]
+struct Ctx {
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Ctx {
+    fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+}
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -497,10 +511,39 @@ impl ClientContext for Ctx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(target: "bindery::kafka", "librdkafka error: {error}: {reason}");
+        // "1/1 brokers are down" sums up the errors before it: keep the one that says why.
+        if matches!(
+            error,
+            KafkaError::Global(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            return;
+        }
+        let text = if reason.is_empty() {
+            error.to_string()
+        } else {
+            reason.to_string()
+        };
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(text);
+        }
     }
 }
 
 impl ConsumerContext for Ctx {}
+
+/// What to check, for the TLS and SASL failures librdkafka reports.
+fn hint(last: &str) -> &'static str {
+    let l = last.to_ascii_lowercase();
+    if l.contains("certificate verify failed") {
+        " (the broker's certificate is not signed by a CA bindery trusts: give that CA in caCert, or set skipVerify to true for a test broker)"
+    } else if l.contains("ssl") || l.contains("handshake") {
+        " (check that the broker speaks TLS on that port, and that clientCert and clientKey are given when it asks for a client certificate: authType mtls)"
+    } else if l.contains("sasl") || l.contains("authenticat") {
+        " (check saslUsername, saslPassword and saslMechanism against the broker's users)"
+    } else {
+        ""
+    }
+}
 
 type KProducer = FutureProducer<Ctx>;
 type KConsumer = StreamConsumer<Ctx>;
@@ -528,17 +571,25 @@ impl Kafka {
         c
     }
 
-    /// Ask the brokers for metadata, so that an unreachable cluster is a clear error at init.
+    /// Ask the brokers for metadata, so that an unreachable cluster is a clear error at init,
+    /// with librdkafka's last error (the TLS or SASL failure, say) as the reason.
     async fn probe(
         &self,
+        ctx: &Ctx,
         fetch: impl FnOnce() -> rdkafka::error::KafkaResult<()> + Send + 'static,
     ) -> Result<()> {
         match tokio::task::spawn_blocking(fetch).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.error(
-                "connect to",
-                format!("no broker answered within {CONNECT_TIMEOUT:?}: {e}"),
-            )),
+            Ok(Err(e)) => {
+                let why = match ctx.last_error() {
+                    Some(last) => format!("{e}; the last error: {last}{}", hint(&last)),
+                    None => e.to_string(),
+                };
+                Err(self.error(
+                    "connect to",
+                    format!("no broker answered within {CONNECT_TIMEOUT:?}: {why}"),
+                ))
+            }
             Err(e) => Err(Error::internal(format!("the metadata request failed: {e}"))),
         }
     }
@@ -560,11 +611,12 @@ impl Kafka {
         if let Some(n) = self.cfg.max_message_bytes {
             c.set("message.max.bytes", n.max(1000).to_string());
         }
+        let ctx = Ctx::default();
         let p: KProducer = c
-            .create_with_context(Ctx)
+            .create_with_context(ctx.clone())
             .map_err(|e| self.error("set up a producer for", e))?;
         let probe = p.clone();
-        self.probe(move || {
+        self.probe(&ctx, move || {
             probe
                 .client()
                 .fetch_metadata(None, Timeout::After(CONNECT_TIMEOUT))
@@ -610,12 +662,13 @@ impl Kafka {
         if let Some(n) = cfg.fetch_default.filter(|n| *n > 0) {
             c.set("max.partition.fetch.bytes", n.to_string());
         }
+        let ctx = Ctx::default();
         let consumer: KConsumer = c
-            .create_with_context(Ctx)
+            .create_with_context(ctx.clone())
             .map_err(|e| self.error("set up a consumer for", e))?;
         let consumer = Arc::new(consumer);
         let probe = consumer.clone();
-        self.probe(move || {
+        self.probe(&ctx, move || {
             probe
                 .fetch_metadata(None, Timeout::After(CONNECT_TIMEOUT))
                 .map(drop)
@@ -725,11 +778,12 @@ impl OutputBinding for Kafka {
         };
         let producer = self.producer().await?;
         let mut headers = OwnedHeaders::new_with_capacity(req.metadata.len());
-        let mut key: Option<&str> = None;
+        // The record key: partitionKey, else key, else __key (the key of a consumed event).
+        let key = ["partitionKey", "key", "__key"]
+            .iter()
+            .find_map(|k| req.metadata.get(*k))
+            .map(String::as_str);
         for (k, v) in &req.metadata {
-            if k == "partitionKey" || k == "__key" {
-                key = Some(v);
-            }
             headers = headers.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),

@@ -343,15 +343,10 @@ impl TlsFiles {
                 roots.add_parsable_certificates(certs);
             }
             None => {
-                for path in system_roots() {
-                    if let Ok(pem) = std::fs::read(&path) {
-                        let certs = CertificateDer::pem_slice_iter(&pem).filter_map(|c| c.ok());
-                        roots.add_parsable_certificates(certs);
-                    }
-                }
+                roots.add_parsable_certificates(super::tls::system_roots()?);
             }
         }
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
+        let builder = rustls::ClientConfig::builder_with_provider(super::tls::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup failed: {e}"))?
             .with_root_certificates(roots);
@@ -373,32 +368,6 @@ impl TlsFiles {
         };
         Ok(Arc::new(config))
     }
-}
-
-/// The process's rustls provider if one is installed, else ring (the one bindery compiles in).
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    if let Some(p) = rustls::crypto::CryptoProvider::get_default() {
-        return p.clone();
-    }
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Where the system's CA bundle is, as OpenSSL looks for it.
-fn system_roots() -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Some(f) = std::env::var_os("SSL_CERT_FILE") {
-        out.push(f.into());
-    }
-    for f in [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/ca-bundle.pem",
-        "/etc/ssl/cert.pem",
-        "/usr/local/etc/openssl/cert.pem",
-    ] {
-        out.push(f.into());
-    }
-    out
 }
 
 /// Go's `url.QueryEscape`, which Dapr applies to event metadata taken from message headers.

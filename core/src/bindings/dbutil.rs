@@ -107,40 +107,6 @@ pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
     out
 }
 
-/// Make ring the process's rustls provider when none is installed yet. The Redis and MySQL
-/// drivers build their rustls configurations with the process's provider; bindery compiles in
-/// ring only, but an application may link another one, and then rustls cannot pick by itself.
-pub(crate) fn ensure_rustls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another thread installing one is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-/// The ring provider, or the process's if one is installed.
-pub(crate) fn rustls_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-}
-
-/// The CA certificates this machine trusts, found as OpenSSL (and Go) find them:
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the system's store.
-pub(crate) fn system_roots() -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let found = rustls_native_certs::load_native_certs();
-    if found.certs.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
-        return Err(format!(
-            "no trusted CA certificates found on this machine{why} (set SSL_CERT_FILE to a PEM bundle)"
-        ));
-    }
-    Ok(found.certs)
-}
-
 /// The certificates of a PEM file (`field` names it in errors).
 pub(crate) fn read_pem_certs(
     field: &str,

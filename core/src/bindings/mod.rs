@@ -22,3 +22,12 @@ pub mod postgresql;
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(
+    feature = "redis",
+    feature = "postgresql",
+    feature = "mysql",
+    feature = "rabbitmq",
+    feature = "mqtt",
+    feature = "kafka"
+))]
+pub(crate) mod tls;

@@ -43,8 +43,8 @@ use mysql_async::{
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::rustls::pki_types::CertificateDer;
 use crate::bindings::dbutil::{
-    base64, ensure_rustls_provider, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub,
-    system_roots, Json, SqlTiming, TlsTrouble,
+    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, Json, SqlTiming,
+    TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -493,7 +493,7 @@ impl Mysql {
             Tls::Preferred | Tls::SkipVerify => {
                 Some(SslOpts::default().with_danger_accept_invalid_certs(true))
             }
-            Tls::Verify => Some(trusting(system_roots()?)),
+            Tls::Verify => Some(trusting(crate::bindings::tls::system_roots()?)),
             Tls::Custom => {
                 let path = self
                     .pem_path
@@ -811,7 +811,7 @@ impl OutputBinding for Mysql {
             )
         })?;
         if ssl.is_some() {
-            ensure_rustls_provider();
+            crate::bindings::tls::ensure_provider();
         }
         let context = match ssl {
             Some(_) => format!("unable to ping the DB at {} over TLS", self.target),

@@ -45,7 +45,7 @@ use tokio_util::bytes::BytesMut;
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
     base64, json_kind, json_params, parse_pem_pair, read_pem_certs, required_sql, rfc3339_nano,
-    rustls, rustls_provider, scrub, system_roots, Json, SqlTiming, TlsTrouble,
+    rustls, scrub, Json, SqlTiming, TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -860,7 +860,7 @@ impl OutputBinding for Postgres {
 impl TlsSettings {
     /// The rustls connector for these settings; reads the files they name.
     fn connector(&self) -> std::result::Result<MakeRustlsConnect, String> {
-        let provider = rustls_provider();
+        let provider = crate::bindings::tls::provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup failed: {e}"))?;
@@ -873,7 +873,7 @@ impl TlsSettings {
                 }))
         } else {
             let certs = match self.root_cert.as_deref() {
-                None | Some("system") => system_roots()?,
+                None | Some("system") => crate::bindings::tls::system_roots()?,
                 Some(path) => read_pem_certs("sslrootcert", path)?,
             };
             let mut roots = rustls::RootCertStore::empty();

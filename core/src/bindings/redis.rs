@@ -30,7 +30,7 @@ use ::redis::{
 use async_trait::async_trait;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::{ensure_rustls_provider, parse_pem_pair, scrub, TlsTrouble};
+use crate::bindings::dbutil::{parse_pem_pair, scrub, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
@@ -546,7 +546,7 @@ impl OutputBinding for Redis {
         }
         let address = self.address();
         if self.settings.tls.is_some() {
-            ensure_rustls_provider();
+            crate::bindings::tls::ensure_provider();
         }
         let client = self
             .client()

@@ -67,6 +67,28 @@ impl NativeRuntime {
     }
 }
 
+/// Give this (bindery) thread a Python thread state for the rest of its life, once. Without
+/// it each `Python::with_gil` on a thread Python did not create makes a thread state and
+/// drops it again, which costs more than a small handler does. The state is made with the GIL
+/// and the GIL is released at once; `with_gil` then only takes and releases the GIL.
+fn keep_python_thread_state() {
+    thread_local! {
+        static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    KEPT.with(|kept| {
+        if !kept.get() {
+            // SAFETY: the interpreter runs (this is its extension module), and this thread
+            // holds no GIL and no thread state here (it is a bindery thread, outside any
+            // `with_gil`). The state from `PyGILState_Ensure` is never released, on purpose.
+            unsafe {
+                pyo3::ffi::PyGILState_Ensure();
+                pyo3::ffi::PyEval_SaveThread();
+            }
+            kept.set(true);
+        }
+    });
+}
+
 #[pymethods]
 impl NativeRuntime {
     #[new]
@@ -133,7 +155,10 @@ impl NativeRuntime {
             .on_event(name, move |ev| {
                 let callback = callback.clone();
                 async move {
-                    let verdict = tokio::task::spawn_blocking(move || {
+                    // On this worker thread, its core handed to another thread meanwhile
+                    // (no hop to a blocking-pool thread and back for each event).
+                    let verdict = tokio::task::block_in_place(move || {
+                        keep_python_thread_state();
                         Python::with_gil(|py| -> PyResult<bool> {
                             let md = metadata_dict(py, &ev.metadata)?;
                             let data = PyBytes::new(py, &ev.data);
@@ -141,9 +166,7 @@ impl NativeRuntime {
                                 .call1(py, (ev.binding.as_str(), data, md))?
                                 .extract::<bool>(py)
                         })
-                    })
-                    .await
-                    .map_err(|e| format!("the Python handler could not run: {e}"))?;
+                    });
                     match verdict {
                         Ok(true) => Ok(()),
                         Ok(false) => Err("the Python handler failed".into()),

@@ -342,3 +342,31 @@ def test_a_sync_handler_returning_a_coroutine_is_a_nack_not_a_silent_ack(compone
             assert wait_until(lambda: (rt.stats("tick") or {}).get("nacked", 0) >= 1)
     assert rt.stats("tick")["acked"] == 0
     assert "declare it async def" in caplog.text
+
+
+@pytest.mark.parametrize("worker_threads", [1, 2])
+def test_a_handler_may_invoke_and_a_held_handler_does_not_hold_up_invoke(components, worker_threads):
+    # Handlers run on bindery's worker threads: one that calls invoke must not deadlock, and
+    # one held mid-handler must leave invoke from another thread working, even with one worker.
+    rt = bindery.Runtime(components(cron_schedule="@every 100ms"), worker_threads=worker_threads)
+    release = threading.Event()
+    held = threading.Event()
+    stored = []
+
+    @rt.input("tick")
+    def on_tick(event: bindery.Event) -> None:
+        n = len(stored) + 1
+        rt.invoke("files", "create", f"tick {n}", {"fileName": f"tick-{n}.txt"})
+        stored.append(rt.invoke("files", "get", metadata={"fileName": f"tick-{n}.txt"}).text())
+        if n == 2:
+            held.set()
+            assert release.wait(10), "the test released the handler"
+
+    with rt:
+        assert held.wait(10), "the second tick's handler invoked twice and is held"
+        # The handler holds its thread; invoke from here still answers.
+        rt.invoke("files", "create", b"from the test", {"fileName": "main.txt"})
+        assert rt.invoke("files", "get", metadata={"fileName": "main.txt"}).data == b"from the test"
+        release.set()
+        assert wait_until(lambda: len(stored) >= 3)
+    assert stored[:3] == ["tick 1", "tick 2", "tick 3"]

@@ -96,10 +96,46 @@ impl Verdict {
     }
 }
 
-/// One event on its way to the handler, with the channel for its verdict.
-pub(crate) struct Delivery {
-    pub event: Event,
-    pub reply: oneshot::Sender<Verdict>,
+/// How a run of events delivered in order fared: the first `acked` were acked; when `failed`
+/// is set, the event right after them was nacked for that reason and the ones after it were
+/// not handled at all (so the source may deliver them again, after the failed one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchVerdict {
+    /// How many events, from the first, were acked.
+    pub acked: usize,
+    /// Why the event at index `acked` was nacked, if one was.
+    pub failed: Option<String>,
+}
+
+impl BatchVerdict {
+    /// Every one of `n` events acked.
+    pub fn all(n: usize) -> Self {
+        BatchVerdict {
+            acked: n,
+            failed: None,
+        }
+    }
+
+    /// The events before `index` acked, the one at `index` nacked.
+    pub fn failed_at(index: usize, reason: impl Into<String>) -> Self {
+        BatchVerdict {
+            acked: index,
+            failed: Some(reason.into()),
+        }
+    }
+}
+
+/// Events on their way to the handler, with the channel for the verdict: one event, or a run
+/// to handle one after the other, stopping at the first that fails.
+pub(crate) enum Delivery {
+    One {
+        event: Event,
+        reply: oneshot::Sender<Verdict>,
+    },
+    InOrder {
+        events: Vec<Event>,
+        reply: oneshot::Sender<BatchVerdict>,
+    },
 }
 
 /// Where an input binding hands its events. Delivery is bounded: when the handler is busy
@@ -132,19 +168,27 @@ impl EventSink {
         &self.binding
     }
 
+    fn event(&self, data: Vec<u8>, metadata: MetadataMap) -> Event {
+        Event {
+            binding: self.binding.to_string(),
+            data,
+            metadata,
+        }
+    }
+
+    fn closed(&self) -> Error {
+        Error::new(ErrorKind::Closed, "the runtime is shutting down").with_component(&*self.binding)
+    }
+
     /// Queue an event for the handler, waiting for room in the queue. Returns the verdict to
     /// wait for, or a `Closed` error when the runtime no longer takes events.
     pub async fn submit(&self, data: Vec<u8>, metadata: MetadataMap) -> Result<PendingVerdict> {
         let (reply, rx) = oneshot::channel();
-        let event = Event {
-            binding: self.binding.to_string(),
-            data,
-            metadata,
-        };
-        self.tx.send(Delivery { event, reply }).await.map_err(|_| {
-            Error::new(ErrorKind::Closed, "the runtime is shutting down")
-                .with_component(&*self.binding)
-        })?;
+        let event = self.event(data, metadata);
+        self.tx
+            .send(Delivery::One { event, reply })
+            .await
+            .map_err(|_| self.closed())?;
         Ok(PendingVerdict(rx))
     }
 
@@ -154,6 +198,32 @@ impl EventSink {
             Ok(p) => p.wait().await,
             Err(e) => Verdict::Nack(e.to_string()),
         }
+    }
+
+    /// Hand a run of events to the handler at once, to be handled one after the other in this
+    /// order, stopping at the first that fails; wait for how far it got. For a source that
+    /// has several events ready and must keep their order: one trip to a handler in another
+    /// language for the run rather than one per event. Takes one place in the queue.
+    pub async fn deliver_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> BatchVerdict {
+        if events.is_empty() {
+            return BatchVerdict::all(0);
+        }
+        let events = events
+            .into_iter()
+            .map(|(data, metadata)| self.event(data, metadata))
+            .collect();
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Delivery::InOrder { events, reply })
+            .await
+            .is_err()
+        {
+            return BatchVerdict::failed_at(0, self.closed().to_string());
+        }
+        rx.await.unwrap_or_else(|_| {
+            BatchVerdict::failed_at(0, "the runtime shut down before the events were handled")
+        })
     }
 }
 

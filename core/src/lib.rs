@@ -28,7 +28,7 @@ pub mod error;
 pub mod registry;
 pub mod runtime;
 
-pub use binding::{Event, InvokeRequest, InvokeResponse, MetadataMap, Verdict};
+pub use binding::{BatchVerdict, Event, InvokeRequest, InvokeResponse, MetadataMap, Verdict};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::Registry;
 pub use runtime::{

@@ -205,6 +205,97 @@ async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost()
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A handler of runs (what the Python and Node layers register) gets the messages librdkafka
+/// already holds in one run; when it fails on one, that message is retried on its own and the
+/// ones after it come again after it, so order and at-least-once hold as for single events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
+    let topic = unique("runs");
+    let group = unique("g");
+    create_topic(&topic, 1).await;
+    let doc = both(
+        "jobs",
+        &topic,
+        &group,
+        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
+    );
+    let dir = components(std::slice::from_ref(&doc));
+    // Produced before the consumer starts, so that the first fetch brings them all.
+    let producer = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only(["jobs"])
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        producer
+            .invoke(
+                "jobs",
+                "create",
+                format!("m{i}").into_bytes(),
+                MetadataMap::new(),
+            )
+            .await
+            .unwrap();
+    }
+    let rt = runtime(&dir);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
+    let (record, sizes) = (seen.clone(), runs.clone());
+    rt.on_events_in_order("jobs", move |events| {
+        let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
+        async move {
+            runs.lock().unwrap().push(events.len());
+            for (i, ev) in events.iter().enumerate() {
+                let text = ev.text();
+                let count = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(text.clone());
+                    s.iter().filter(|t| **t == text).count()
+                };
+                if text == "m5" && count <= 2 {
+                    return bindery::BatchVerdict::failed_at(i, format!("failure {count} of m5"));
+                }
+                if text == "m19" {
+                    let _ = done_tx.send(());
+                }
+            }
+            bindery::BatchVerdict::all(events.len())
+        }
+    })
+    .unwrap();
+    rt.start().await.unwrap();
+    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = rt.input_stats("jobs").unwrap();
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    let mut want: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+    want.push("m5".into());
+    want.extend((5..20).map(|i| format!("m{i}")));
+    assert_eq!(*seen.lock().unwrap(), want);
+    let runs = runs.lock().unwrap().clone();
+    assert!(
+        runs.iter().any(|n| *n > 1),
+        "ready messages came in runs: {runs:?}"
+    );
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked),
+        (22, 20, 2),
+        "{stats:?}"
+    );
+
+    // Everything was committed: the group sees only a new message.
+    let dir = components(&[doc]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await.text(), "after");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
 /// Shutting down with messages not yet handled commits what was handled and nothing more:
 /// the next runtime of the group gets exactly the rest, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,19 +210,26 @@ pub(crate) enum Outcome {
 }
 
 /// Deliver one event, retrying it in-process with `backoff` while the handler fails.
+/// `failed_first`: the event was delivered already (in a run) and failed for this reason, so
+/// the first attempt here is its first retry.
 pub(crate) async fn deliver(
     sink: &EventSink,
     shutdown: &CancellationToken,
     backoff: &Backoff,
     data: Vec<u8>,
     metadata: MetadataMap,
+    mut failed_first: Option<String>,
 ) -> Outcome {
     let started = tokio::time::Instant::now();
     let mut retries = 0u64;
     loop {
         // Not raced against shutdown: an event in the handler is settled before `read` ends,
         // and one still queued at shutdown resolves to a nack.
-        match sink.deliver(data.clone(), metadata.clone()).await {
+        let verdict = match failed_first.take() {
+            Some(reason) => Verdict::Nack(reason),
+            None => sink.deliver(data.clone(), metadata.clone()).await,
+        };
+        match verdict {
             Verdict::Ack => return Outcome::Acked,
             Verdict::Nack(reason) => {
                 if shutdown.is_cancelled() || !backoff.allows(retries, started.elapsed()) {

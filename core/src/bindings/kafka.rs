@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
@@ -56,7 +57,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::broker::{self, Backoff, Outcome};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding, Verdict,
+    MetadataMap, OutputBinding,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -151,6 +152,8 @@ const FIELDS: &[Field] = &[
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a produced record may wait for the brokers' acknowledgement.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many messages that librdkafka already holds go to the handler as one run.
+const RUN_MAX: usize = 256;
 /// Dapr's default `consumeRetryInterval`.
 const DEFAULT_CONSUME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -681,28 +684,30 @@ impl Kafka {
         Ok(consumer)
     }
 
-    /// Deliver one message until the handler acks it (or, without retries, once). True when
-    /// its offset may be stored.
-    async fn handle(&self, ctx: &InputContext, msg: &OwnedMessage) -> bool {
-        let cfg = &self.cfg;
+    /// The event of a message: its data (`null` for a tombstone) and Dapr's metadata.
+    fn event(&self, msg: &OwnedMessage) -> (Vec<u8>, MetadataMap) {
         let data = msg
             .payload()
             .map(<[u8]>::to_vec)
             .unwrap_or_else(|| b"null".to_vec());
-        let metadata = event_metadata(msg, cfg.escape_headers);
+        (data, event_metadata(msg, self.cfg.escape_headers))
+    }
+
+    /// Settle a message the handler failed on (`reason`, from its first delivery): retry it
+    /// until the handler acks it, or, without retries, log and skip it. True when its offset
+    /// may be stored; false when shutting down.
+    async fn handle_failed(&self, ctx: &InputContext, msg: &OwnedMessage, reason: String) -> bool {
+        let cfg = &self.cfg;
         let at = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
-        if !cfg.retry_enabled {
-            return match ctx.sink.deliver(data, metadata).await {
-                Verdict::Ack => true,
-                Verdict::Nack(reason) => {
-                    if ctx.shutdown.is_cancelled() {
-                        return false;
-                    }
-                    tracing::error!(component = %cfg.name, "the handler failed on Kafka message {at} ({reason}); consumeRetryEnabled is false, so it is skipped");
-                    true
-                }
-            };
+        if ctx.shutdown.is_cancelled() {
+            return false;
         }
+        if !cfg.retry_enabled {
+            tracing::error!(component = %cfg.name, "the handler failed on Kafka message {at} ({reason}); consumeRetryEnabled is false, so it is skipped");
+            return true;
+        }
+        let (data, metadata) = self.event(msg);
+        let mut failed_first = Some(reason);
         loop {
             let outcome = broker::deliver(
                 &ctx.sink,
@@ -710,6 +715,7 @@ impl Kafka {
                 &cfg.backoff,
                 data.clone(),
                 metadata.clone(),
+                failed_first.take(),
             )
             .await;
             match outcome {
@@ -725,6 +731,66 @@ impl Kafka {
                     }
                 }
             }
+        }
+    }
+
+    /// Hand `msgs` (in the order consumed) to the handler as one run, storing the offset of
+    /// each message handled; a message the handler fails on is retried (or skipped) before
+    /// the ones after it are delivered again. False when shutting down.
+    async fn handle_run(
+        &self,
+        ctx: &InputContext,
+        consumer: &KConsumer,
+        msgs: &[OwnedMessage],
+    ) -> bool {
+        let mut next = 0;
+        while next < msgs.len() {
+            let rest = &msgs[next..];
+            let verdict = ctx
+                .sink
+                .deliver_in_order(rest.iter().map(|m| self.event(m)).collect())
+                .await;
+            let acked = verdict.acked.min(rest.len());
+            self.store(consumer, &rest[..acked]);
+            next += acked;
+            if let Some(reason) = verdict.failed {
+                let Some(msg) = msgs.get(next) else { break };
+                if !self.handle_failed(ctx, msg, reason).await {
+                    // Shutting down: the offset stays where it is, so the message is consumed
+                    // again by whoever takes the partition next.
+                    return false;
+                }
+                self.store(consumer, std::slice::from_ref(msg));
+                next += 1;
+            }
+        }
+        true
+    }
+
+    /// Store the offsets after `handled` (each partition's last), for the next commit.
+    fn store(&self, consumer: &KConsumer, handled: &[OwnedMessage]) {
+        if handled.is_empty() {
+            return;
+        }
+        let mut last: Vec<(&str, i32, i64)> = Vec::new();
+        for m in handled {
+            match last
+                .iter_mut()
+                .find(|(t, p, _)| *t == m.topic() && *p == m.partition())
+            {
+                Some(entry) => entry.2 = entry.2.max(m.offset()),
+                None => last.push((m.topic(), m.partition(), m.offset())),
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        let stored = last
+            .iter()
+            .try_for_each(|(t, p, o)| tpl.add_partition_offset(t, *p, Offset::Offset(o + 1)))
+            .and_then(|()| consumer.store_offsets(&tpl));
+        if let Err(e) = stored {
+            // The partition was taken away meanwhile (rebalance): its new owner consumes the
+            // messages again from the last commit.
+            tracing::warn!(component = %self.cfg.name, "cannot store the offsets of Kafka messages {last:?}: {e}");
         }
     }
 }
@@ -846,23 +912,17 @@ impl InputBinding for Kafka {
                     continue;
                 }
             };
-            if !self.handle(&ctx, &msg).await {
-                // Shutting down: the offset stays where it is, so the message is consumed
-                // again by whoever takes the partition next.
-                break;
+            // With it, whatever else librdkafka already holds, so that one run crosses to
+            // the handler (it may be Python or JavaScript) instead of one trip per message.
+            let mut run = vec![msg];
+            while run.len() < RUN_MAX {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(m)) => run.push(m.detach()),
+                    _ => break,
+                }
             }
-            let mut tpl = TopicPartitionList::new();
-            let stored = tpl
-                .add_partition_offset(
-                    msg.topic(),
-                    msg.partition(),
-                    Offset::Offset(msg.offset() + 1),
-                )
-                .and_then(|()| consumer.store_offsets(&tpl));
-            if let Err(e) = stored {
-                // The partition was taken away meanwhile (rebalance): its new owner consumes
-                // the message again from the last commit.
-                tracing::warn!(component = %cfg.name, "cannot store the offset of Kafka message {}/{}/{}: {e}", msg.topic(), msg.partition(), msg.offset());
+            if !self.handle_run(&ctx, &consumer, &run).await {
+                break;
             }
         }
         Ok(())

@@ -675,6 +675,7 @@ impl Input {
                 &cfg.backoff,
                 publish.payload.to_vec(),
                 metadata,
+                None,
             )
             .await;
             let current = generation == s.generation.load(Ordering::SeqCst);

@@ -551,6 +551,7 @@ impl Rabbit {
                 &cfg.backoff,
                 delivery.data.clone(),
                 metadata,
+                None,
             )
             .await;
             match outcome {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use bindery::{Error, InputOptions, MetadataMap, Options, Runtime};
+use bindery::{BatchVerdict, Error, InputOptions, MetadataMap, Options, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -146,32 +146,49 @@ impl NativeRuntime {
     }
 
     /// Register `callback(binding, data, metadata) -> bool` for an input binding: True acks;
-    /// False or an exception nacks. It is called on a bindery thread with the GIL taken.
+    /// False or an exception nacks. It is called on a bindery thread with the GIL taken, once
+    /// per event, in order, for each run of events a source hands over at once (a Kafka
+    /// fetch, say), stopping at the first it fails on.
     fn on_event(&self, py: Python<'_>, name: &str, callback: PyObject) -> PyResult<()> {
-        // Shared by reference count, so that handing it to each event needs no GIL on the
+        // Shared by reference count, so that handing it to each run needs no GIL on the
         // async worker that dispatches.
         let callback = std::sync::Arc::new(callback);
         self.rt
-            .on_event(name, move |ev| {
+            .on_events_in_order(name, move |events| {
                 let callback = callback.clone();
                 async move {
                     // On this worker thread, its core handed to another thread meanwhile
-                    // (no hop to a blocking-pool thread and back for each event).
-                    let verdict = tokio::task::block_in_place(move || {
+                    // (no hop to a blocking-pool thread and back), with the GIL taken once
+                    // for the whole run.
+                    tokio::task::block_in_place(move || {
                         keep_python_thread_state();
-                        Python::with_gil(|py| -> PyResult<bool> {
-                            let md = metadata_dict(py, &ev.metadata)?;
-                            let data = PyBytes::new(py, &ev.data);
-                            callback
-                                .call1(py, (ev.binding.as_str(), data, md))?
-                                .extract::<bool>(py)
+                        Python::with_gil(|py| {
+                            for (i, ev) in events.iter().enumerate() {
+                                let outcome = metadata_dict(py, &ev.metadata).and_then(|md| {
+                                    let data = PyBytes::new(py, &ev.data);
+                                    callback
+                                        .call1(py, (ev.binding.as_str(), data, md))?
+                                        .extract::<bool>(py)
+                                });
+                                match outcome {
+                                    Ok(true) => {}
+                                    Ok(false) => {
+                                        return BatchVerdict::failed_at(
+                                            i,
+                                            "the Python handler failed",
+                                        )
+                                    }
+                                    Err(e) => {
+                                        return BatchVerdict::failed_at(
+                                            i,
+                                            format!("the Python handler raised: {e}"),
+                                        )
+                                    }
+                                }
+                            }
+                            BatchVerdict::all(events.len())
                         })
-                    });
-                    match verdict {
-                        Ok(true) => Ok(()),
-                        Ok(false) => Err("the Python handler failed".into()),
-                        Err(e) => Err(format!("the Python handler raised: {e}").into()),
-                    }
+                    })
                 }
             })
             .map_err(|e| to_py_err(py, &e))

@@ -146,26 +146,34 @@ class Runtime {
 
   async _pump(name, handler) {
     for (;;) {
-      let ev;
+      let run;
       try {
-        ev = await this._native.recv(name);
+        run = await this._native.recv(name);
       } catch (err) {
         this._logger.error(`bindery: reading events of "${name}" failed:`, err);
         return;
       }
-      if (ev === null || ev === undefined) return;
-      const event = new Payload(ev.data, ev.metadata, ev.binding);
-      // Not awaited: the runtime already bounds how many events are in flight.
-      Promise.resolve()
-        .then(() => handler(event))
-        .then(
-          () => this._native.settle(ev.id, true, null),
-          (err) => {
-            this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
-            this._native.settle(ev.id, false, String((err && err.message) || err));
-          },
-        );
+      if (run === null || run === undefined) return;
+      // Not awaited: the runtime already bounds how many runs are in flight.
+      this._handleRun(name, handler, run);
     }
+  }
+
+  // The events of a run one after the other, in order; the first that fails ends the run
+  // (it is nacked, the ones after it come again later).
+  async _handleRun(name, handler, run) {
+    const events = run.events;
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      try {
+        await handler(new Payload(ev.data, ev.metadata, ev.binding));
+      } catch (err) {
+        this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
+        this._native.settle(run.id, i, String((err && err.message) || err));
+        return;
+      }
+    }
+    this._native.settle(run.id, events.length, null);
   }
 
   /**

@@ -1,6 +1,7 @@
 //! The napi-rs layer under the `bindery` npm package. It holds a core `Runtime` on napi's
 //! tokio runtime and hands input events to JavaScript by pull: the JS side awaits
-//! `recv(name)` for the next event and answers with `settle(id, ok)`. Nothing here blocks the
+//! `recv(name)` for the next run of events (the ones a source had ready, in order; often one)
+//! and answers with `settle(id, acked, reason)` once it handled them one after the other. Nothing here blocks the
 //! JS thread, and once the runtime is stopped every pending `recv` resolves to null, so the
 //! process holds no handle and may exit. Errors reach JS as `[<code name>] <message>`, which
 //! the JS wrapper turns into a `BinderyError`.
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{Event, InputOptions, Options, Runtime};
+use bindery::{BatchVerdict, Event, InputOptions, Options, Runtime};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
@@ -28,13 +29,19 @@ fn invalid(message: &str) -> napi::Error {
     napi::Error::from_reason(format!("[invalid_argument] {message}"))
 }
 
-/// An input event handed to JavaScript; `id` is passed back to `settle`.
+/// An input event handed to JavaScript.
 #[napi(object)]
 pub struct NativeEvent {
-    pub id: u32,
     pub binding: String,
     pub data: Buffer,
     pub metadata: HashMap<String, String>,
+}
+
+/// Events to handle one after the other, in order; `id` is passed back to `settle`.
+#[napi(object)]
+pub struct NativeRun {
+    pub id: u32,
+    pub events: Vec<NativeEvent>,
 }
 
 /// The answer of an output binding.
@@ -73,7 +80,7 @@ pub struct NativeStats {
     pub nacked: f64,
 }
 
-type Pending = (Event, oneshot::Sender<Result<(), String>>);
+type Pending = (Vec<Event>, oneshot::Sender<BatchVerdict>);
 
 /// What `invoke_start` hands back through the completion function:
 /// (id, error or null, data or null, metadata or null).
@@ -88,7 +95,7 @@ type CompletionFn = ThreadsafeFunction<Completion, ErrorStrategy::Fatal>;
 struct Inner {
     rt: Runtime,
     inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
-    waiting: Mutex<HashMap<u32, oneshot::Sender<Result<(), String>>>>,
+    waiting: Mutex<HashMap<u32, oneshot::Sender<BatchVerdict>>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
 }
@@ -150,17 +157,16 @@ impl NativeRuntime {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         self.inner
             .rt
-            .on_event(&name, move |ev| {
+            .on_events_in_order(&name, move |events| {
                 let tx = tx.clone();
                 async move {
                     let (reply, verdict) = oneshot::channel();
-                    tx.send((ev, reply))
-                        .map_err(|_| "the JavaScript side is gone")?;
-                    match verdict.await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(why)) => Err(why.into()),
-                        Err(_) => Err("the JavaScript handler never answered".into()),
+                    if tx.send((events, reply)).is_err() {
+                        return BatchVerdict::failed_at(0, "the JavaScript side is gone");
                     }
+                    verdict.await.unwrap_or_else(|_| {
+                        BatchVerdict::failed_at(0, "the JavaScript handler never answered")
+                    })
                 }
             })
             .map_err(|e| js_error(&e))?;
@@ -172,34 +178,40 @@ impl NativeRuntime {
         Ok(())
     }
 
-    /// The next event of an input binding, or null once the runtime stopped.
+    /// The next run of events of an input binding, or null once the runtime stopped.
     #[napi]
-    pub async fn recv(&self, name: String) -> napi::Result<Option<NativeEvent>> {
+    pub async fn recv(&self, name: String) -> napi::Result<Option<NativeRun>> {
         let inbox = self.inner.inboxes.lock().unwrap().get(&name).cloned();
         let Some(inbox) = inbox else {
             return Err(invalid(&format!("no handler was registered for {name:?}")));
         };
         let next = inbox.lock().await.recv().await;
-        Ok(next.map(|(ev, reply)| {
+        Ok(next.map(|(events, reply)| {
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             self.inner.waiting.lock().unwrap().insert(id, reply);
-            NativeEvent {
+            NativeRun {
                 id,
-                binding: ev.binding,
-                data: ev.data.into(),
-                metadata: ev.metadata,
+                events: events
+                    .into_iter()
+                    .map(|ev| NativeEvent {
+                        binding: ev.binding,
+                        data: ev.data.into(),
+                        metadata: ev.metadata,
+                    })
+                    .collect(),
             }
         }))
     }
 
-    /// Answer an event: `ok` acks it; otherwise it is nacked with `reason`.
+    /// Answer a run: its first `acked` events were handled; when `reason` is given, the next
+    /// one failed with it (and the rest were not handled).
     #[napi]
-    pub fn settle(&self, id: u32, ok: bool, reason: Option<String>) {
+    pub fn settle(&self, id: u32, acked: u32, reason: Option<String>) {
         if let Some(reply) = self.inner.waiting.lock().unwrap().remove(&id) {
-            let _ = reply.send(if ok {
-                Ok(())
-            } else {
-                Err(reason.unwrap_or_else(|| "the JavaScript handler failed".into()))
+            let acked = acked as usize;
+            let _ = reply.send(match reason {
+                None => BatchVerdict::all(acked),
+                Some(why) => BatchVerdict::failed_at(acked, why),
             });
         }
     }

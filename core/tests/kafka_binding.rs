@@ -158,20 +158,38 @@ async fn escaped_headers_and_tombstones() {
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A component "jobs" on a fresh 1-partition topic and group: a 50 ms back-off, one retry.
+async fn redelivery_component(what: &str) -> String {
+    let topic = unique(what);
+    create_topic(&topic, 1).await;
+    both(
+        "jobs",
+        &topic,
+        &unique("g"),
+        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
+    )
+}
+
+/// The same component and group again: everything was committed, so only a new message
+/// arrives.
+async fn only_a_new_message_arrives(doc: String) {
+    let dir = components(&[doc]);
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await.text(), "after");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
 /// The handler fails the first two deliveries of "m0"; it sees it a third time, then every
 /// later message once, in order; after a restart of the runtime nothing is delivered again
 /// (every offset was committed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost() {
-    let topic = unique("redeliver");
-    let group = unique("g");
-    create_topic(&topic, 1).await;
-    let doc = both(
-        "jobs",
-        &topic,
-        &group,
-        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
-    );
+    let doc = redelivery_component("redeliver").await;
     let dir = components(std::slice::from_ref(&doc));
     let rt = runtime(&dir);
     let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
@@ -192,17 +210,7 @@ async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost()
     let mut want = vec!["m0".to_string(), "m0".to_string()];
     want.extend((0..10).map(|i| format!("m{i}")));
     assert_eq!(*seen.lock().unwrap(), want);
-
-    // The same group again: everything was committed, so only a new message arrives.
-    let dir = components(&[doc]);
-    let rt = runtime(&dir);
-    let mut rx = collect(&rt, "jobs");
-    rt.start().await.unwrap();
-    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(next(&mut rx).await.text(), "after");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    only_a_new_message_arrives(doc).await;
 }
 
 /// A handler of runs (what the Python and Node layers register) gets the messages librdkafka
@@ -210,15 +218,7 @@ async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost()
 /// ones after it come again after it, so order and at-least-once hold as for single events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
-    let topic = unique("runs");
-    let group = unique("g");
-    create_topic(&topic, 1).await;
-    let doc = both(
-        "jobs",
-        &topic,
-        &group,
-        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
-    );
+    let doc = redelivery_component("runs").await;
     let dir = components(std::slice::from_ref(&doc));
     // Produced before the consumer starts, so that the first fetch brings them all.
     let producer = Runtime::builder()
@@ -283,17 +283,7 @@ async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
         (22, 20, 2),
         "{stats:?}"
     );
-
-    // Everything was committed: the group sees only a new message.
-    let dir = components(&[doc]);
-    let rt = runtime(&dir);
-    let mut rx = collect(&rt, "jobs");
-    rt.start().await.unwrap();
-    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(next(&mut rx).await.text(), "after");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    only_a_new_message_arrives(doc).await;
 }
 
 /// Shutting down with messages not yet handled commits what was handled and nothing more:

@@ -238,41 +238,13 @@ async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
             .unwrap();
     }
     let rt = runtime(&dir);
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
-    let (done_tx, mut done) = mpsc::unbounded_channel::<()>();
-    let (record, sizes) = (seen.clone(), runs.clone());
-    rt.on_events_in_order("jobs", move |events| {
-        let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
-        async move {
-            runs.lock().unwrap().push(events.len());
-            for (i, ev) in events.iter().enumerate() {
-                let text = ev.text();
-                let count = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
-                if text == "m5" && count <= 2 {
-                    return bindery::BatchVerdict::failed_at(i, format!("failure {count} of m5"));
-                }
-                if text == "m19" {
-                    let _ = done_tx.send(());
-                }
-            }
-            bindery::BatchVerdict::all(events.len())
-        }
-    })
-    .unwrap();
+    let (seen, runs, mut done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
     rt.start().await.unwrap();
     tokio::time::timeout(WAIT, done.recv()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stats = rt.input_stats("jobs").unwrap();
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
-    let mut want: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
-    want.push("m5".into());
-    want.extend((5..20).map(|i| format!("m{i}")));
-    assert_eq!(*seen.lock().unwrap(), want);
+    assert_eq!(*seen.lock().unwrap(), harness::m5_failed_twice());
     let runs = runs.lock().unwrap().clone();
     assert!(
         runs.iter().any(|n| *n > 1),

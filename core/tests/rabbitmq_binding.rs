@@ -267,6 +267,66 @@ async fn failed_handler_past_its_retries_gets_the_message_again_from_the_broker_
     redelivery("0", "4").await;
 }
 
+/// A handler of runs (what the Python and Node layers register) gets the deliveries already
+/// received in one run; one it fails on is retried alone (in process, then requeued with the
+/// rest when the retries are spent) and nothing after it is lost or reordered.
+async fn runs(retries: &str) {
+    let queue = queue_name("runs");
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("host", HOST),
+            ("queueName", &queue),
+            ("prefetchCount", "50"),
+            ("backOffDuration", "50ms"),
+            ("backOffMaxRetries", retries),
+        ],
+    )]);
+    // Queued before the consumer starts, so that they arrive together.
+    let producer = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only(["jobs"])
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        producer
+            .invoke(
+                "jobs",
+                "create",
+                format!("m{i}").into_bytes(),
+                MetadataMap::new(),
+            )
+            .await
+            .unwrap();
+    }
+    producer.shutdown(Duration::from_secs(5)).await.unwrap();
+    let rt = runtime(&dir);
+    let (seen, runs, mut done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
+    rt.start().await.unwrap();
+    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), harness::m5_failed_twice());
+    let runs = runs.lock().unwrap().clone();
+    assert!(
+        runs.iter().any(|n| *n > 1),
+        "deliveries came in runs: {runs:?}"
+    );
+    delete_queue(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
+    let _s = SERVER.read().await;
+    runs("5").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_failing_past_its_retries_gets_the_rest_again_in_order() {
+    let _s = SERVER.read().await;
+    runs("0").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn competing_runtimes_share_a_queue_and_prefetch_count_is_honoured() {
     let _s = SERVER.read().await;

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions,
@@ -90,6 +91,8 @@ const FIELDS: &[Field] = &[
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Dapr's default `reconnectWaitInSeconds`.
 const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(5);
+/// At most this many deliveries already received go to the handler as one run.
+const RUN_MAX: usize = 256;
 
 /// The `bindings.rabbitmq` type.
 pub fn spec() -> BindingSpec {
@@ -532,36 +535,84 @@ impl Rabbit {
     }
 
     async fn consume(&self, ctx: &InputContext, consumer: &mut Consumer) -> End {
-        let cfg = &self.cfg;
         loop {
             let next = tokio::select! {
                 biased;
                 _ = ctx.shutdown.cancelled() => return End::Shutdown,
                 d = consumer.next() => d,
             };
-            let delivery = match next {
+            let first = match next {
                 Some(Ok(d)) => d,
                 Some(Err(e)) => return End::Lost(e.to_string()),
                 None => return End::Lost("the server cancelled the consumer".into()),
             };
-            let metadata = event_metadata(delivery.properties.headers());
+            // With it, the deliveries already here (at most prefetchCount are unacked), so
+            // that one run crosses to the handler (it may be Python or JavaScript) instead of
+            // one trip per message.
+            let mut run = vec![first];
+            let mut lost = None;
+            while run.len() < RUN_MAX {
+                match consumer.next().now_or_never() {
+                    Some(Some(Ok(d))) => run.push(d),
+                    Some(Some(Err(e))) => {
+                        lost = Some(End::Lost(e.to_string()));
+                        break;
+                    }
+                    Some(None) => {
+                        lost = Some(End::Lost("the server cancelled the consumer".into()));
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if let Some(end) = self.handle_run(ctx, &run).await {
+                return end;
+            }
+            if let Some(end) = lost {
+                return end;
+            }
+        }
+    }
+
+    /// Hand `run` to the handler in order, acking each message handled. A message the handler
+    /// fails on is retried alone; when its retries are spent it is requeued and the consumer
+    /// ends (`HandBack`), which requeues the unacked ones after it too.
+    async fn handle_run(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
+        let cfg = &self.cfg;
+        let event = |d: &Delivery| (d.data.clone(), event_metadata(d.properties.headers()));
+        let mut next = 0;
+        while next < run.len() {
+            let rest = &run[next..];
+            let verdict = ctx
+                .sink
+                .deliver_in_order(rest.iter().map(event).collect())
+                .await;
+            let acked = verdict.acked.min(rest.len());
+            for d in &rest[..acked] {
+                self.ack(d).await;
+            }
+            next += acked;
+            let Some(reason) = verdict.failed else {
+                continue;
+            };
+            let Some(d) = run.get(next) else { break };
+            let (data, metadata) = event(d);
             let outcome = broker::deliver(
                 &ctx.sink,
                 &ctx.shutdown,
                 &cfg.backoff,
-                delivery.data.clone(),
+                data,
                 metadata,
-                None,
+                Some(reason),
             )
             .await;
             match outcome {
                 Outcome::Acked => {
-                    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-                        tracing::warn!(component = %cfg.name, "cannot ack a message, so it will be delivered again: {e}");
-                    }
+                    self.ack(d).await;
+                    next += 1;
                 }
                 Outcome::GaveUp { reason, retries } => {
-                    let _ = delivery
+                    let _ = d
                         .acker
                         .nack(BasicNackOptions {
                             multiple: false,
@@ -569,7 +620,7 @@ impl Rabbit {
                         })
                         .await;
                     if ctx.shutdown.is_cancelled() {
-                        return End::Shutdown;
+                        return Some(End::Shutdown);
                     }
                     let wait = cfg.backoff.delay(retries + 1);
                     tracing::warn!(
@@ -577,9 +628,16 @@ impl Rabbit {
                         queue = %cfg.queue,
                         "the handler failed on a message ({reason}); it is requeued with the messages after it and consumed again in {wait:?}"
                     );
-                    return End::HandBack(wait);
+                    return Some(End::HandBack(wait));
                 }
             }
+        }
+        None
+    }
+
+    async fn ack(&self, d: &Delivery) {
+        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!(component = %self.cfg.name, "cannot ack a message, so it will be delivered again: {e}");
         }
     }
 

@@ -101,6 +101,58 @@ pub fn fail_m0_twice(
     (seen, done)
 }
 
+/// Register a handler of runs (`on_events_in_order`, what the Python and Node layers use) on
+/// `name` that records each event's text and each run's size, fails `m5` the first two times
+/// it sees it (as the event of the run it is at), and signals once `m19` is handled: the
+/// redelivery scenario for sources that hand over runs. Returns what it saw, in order, the run
+/// sizes, and the signal.
+#[allow(clippy::type_complexity)]
+pub fn fail_m5_twice_in_runs(
+    rt: &Runtime,
+    name: &str,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    mpsc::UnboundedReceiver<()>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let (done_tx, done) = mpsc::unbounded_channel::<()>();
+    let (record, sizes) = (seen.clone(), runs.clone());
+    rt.on_events_in_order(name, move |events| {
+        let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
+        async move {
+            runs.lock().unwrap().push(events.len());
+            for (i, ev) in events.iter().enumerate() {
+                let text = ev.text();
+                let count = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(text.clone());
+                    s.iter().filter(|t| **t == text).count()
+                };
+                if text == "m5" && count <= 2 {
+                    return bindery::BatchVerdict::failed_at(i, format!("failure {count} of m5"));
+                }
+                if text == "m19" {
+                    let _ = done_tx.send(());
+                }
+            }
+            bindery::BatchVerdict::all(events.len())
+        }
+    })
+    .unwrap();
+    (seen, runs, done)
+}
+
+/// What `fail_m5_twice_in_runs` sees when nothing is lost or reordered: m0..m5, m5 twice more,
+/// then m6..m19.
+pub fn m5_failed_twice() -> Vec<String> {
+    let mut want: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+    want.push("m5".into());
+    want.extend((5..20).map(|i| format!("m{i}")));
+    want
+}
+
 /// The folder of the test CA and certificates `tests/servers/start` makes (`ca.crt`,
 /// `server.crt`, `client.crt`, `client.key`): `$BINDERY_TLS_DIR`, else
 /// `~/.cache/bindery/tls`.

@@ -236,6 +236,72 @@ async fn failed_handler_past_its_retries_gets_the_message_again_from_the_broker_
     redelivery("0").await;
 }
 
+/// A handler of runs (what the Python and Node layers register) gets the messages already
+/// received in one run; one it fails on is retried alone (in process, or by the broker after
+/// the session is handed back) and nothing after it is lost or reordered.
+async fn runs(retries: &str) {
+    let topic = unique("runs");
+    let id = client_id();
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("url", URL),
+            ("topic", &topic),
+            ("consumerID", &id),
+            ("backOffDuration", "50ms"),
+            ("backOffMaxRetries", retries),
+        ],
+    )]);
+    // Subscribe once and go away: the broker keeps the session and queues what comes next,
+    // then sends it all at once when the consumer is back.
+    let rt = runtime(&dir);
+    let _rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    let producer = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only(["jobs"])
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        producer
+            .invoke(
+                "jobs",
+                "create",
+                format!("m{i}").into_bytes(),
+                MetadataMap::new(),
+            )
+            .await
+            .unwrap();
+    }
+    producer.shutdown(Duration::from_secs(5)).await.unwrap();
+    let rt = runtime(&dir);
+    let (seen, runs, mut done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
+    rt.start().await.unwrap();
+    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), harness::m5_failed_twice());
+    let runs = runs.lock().unwrap().clone();
+    assert!(
+        runs.iter().any(|n| *n > 1),
+        "messages came in runs: {runs:?}"
+    );
+    forget_session(&id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
+    let _s = SERVER.read().await;
+    runs("5").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_failing_past_its_retries_gets_the_rest_again_in_order() {
+    let _s = SERVER.read().await;
+    runs("0").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_unacked_is_lost_across_runtimes_with_a_persistent_session() {
     let _s = SERVER.read().await;

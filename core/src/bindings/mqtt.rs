@@ -81,6 +81,8 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Reconnect delays after a lost connection.
 const RECONNECT_FIRST: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// At most this many messages already received go to the handler as one run.
+const RUN_MAX: usize = 256;
 /// The largest MQTT packet (256 MB).
 const MAX_PACKET: usize = 268_435_455;
 
@@ -650,67 +652,121 @@ impl Input {
     }
 
     async fn consume(&self, ctx: &InputContext, s: &mut Session) -> End {
-        let cfg = &self.cfg;
         loop {
             let msg = tokio::select! {
                 biased;
                 _ = ctx.shutdown.cancelled() => return End::Shutdown,
                 m = s.rx.recv() => m,
             };
-            let Some(Incoming {
-                generation,
-                publish,
-            }) = msg
-            else {
+            let Some(first) = msg else {
                 return End::Lost;
             };
-            if generation != s.generation.load(Ordering::SeqCst) && !cfg.clean_session {
-                // It came on a connection since lost: the broker resends it on this one.
-                continue;
+            // With it, the messages already received, so that one run crosses to the handler
+            // (it may be Python or JavaScript) instead of one trip per message.
+            let mut run = vec![first];
+            let mut lost = false;
+            while run.len() < RUN_MAX {
+                match s.rx.try_recv() {
+                    Ok(m) => run.push(m),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        lost = true;
+                        break;
+                    }
+                }
             }
-            let metadata = MetadataMap::from([("topic".to_string(), publish.topic.clone())]);
+            if !self.cfg.clean_session {
+                // Those that came on a connection since lost: the broker resends them on this one.
+                let current = s.generation.load(Ordering::SeqCst);
+                run.retain(|m| m.generation == current);
+            }
+            if let Some(end) = self.handle_run(ctx, s, &run).await {
+                return end;
+            }
+            if lost {
+                return End::Lost;
+            }
+        }
+    }
+
+    /// Hand `run` to the handler in order, acknowledging each message handled. A message the
+    /// handler fails on is retried alone; when its retries are spent the session is handed
+    /// back so that the broker resends it and the unacknowledged ones after it (with
+    /// `cleanSession` true it is acknowledged and lost, as it cannot come again).
+    async fn handle_run(&self, ctx: &InputContext, s: &Session, run: &[Incoming]) -> Option<End> {
+        let cfg = &self.cfg;
+        let event = |m: &Incoming| {
+            (
+                m.publish.payload.to_vec(),
+                MetadataMap::from([("topic".to_string(), m.publish.topic.clone())]),
+            )
+        };
+        let mut next = 0;
+        while next < run.len() {
+            let rest = &run[next..];
+            let verdict = ctx
+                .sink
+                .deliver_in_order(rest.iter().map(event).collect())
+                .await;
+            let acked = verdict.acked.min(rest.len());
+            for m in &rest[..acked] {
+                self.ack(s, m).await;
+            }
+            next += acked;
+            let Some(reason) = verdict.failed else {
+                continue;
+            };
+            let Some(m) = run.get(next) else { break };
+            let (data, metadata) = event(m);
             let outcome = broker::deliver(
                 &ctx.sink,
                 &ctx.shutdown,
                 &cfg.backoff,
-                publish.payload.to_vec(),
+                data,
                 metadata,
-                None,
+                Some(reason),
             )
             .await;
-            let current = generation == s.generation.load(Ordering::SeqCst);
             match outcome {
                 Outcome::Acked => {
-                    if current {
-                        if let Err(e) = s.client.ack(&publish).await {
-                            tracing::warn!(component = %cfg.name, "cannot acknowledge a message: {e}");
-                        }
-                    }
+                    self.ack(s, m).await;
+                    next += 1;
                 }
                 Outcome::GaveUp { reason, retries } => {
                     if ctx.shutdown.is_cancelled() {
-                        return End::Shutdown;
+                        return Some(End::Shutdown);
                     }
                     if cfg.clean_session {
                         tracing::error!(
                             component = %cfg.name,
-                            topic = %publish.topic,
+                            topic = %m.publish.topic,
                             "the handler failed on a message ({reason}) and its retries are used up; with cleanSession true the broker cannot deliver it again, so it is lost (set cleanSession to false, or backOffMaxRetries to -1, to keep it)"
                         );
-                        if current {
-                            let _ = s.client.ack(&publish).await;
-                        }
+                        self.ack(s, m).await;
+                        next += 1;
                         continue;
                     }
                     let wait = cfg.backoff.delay(retries + 1);
                     tracing::warn!(
                         component = %cfg.name,
-                        topic = %publish.topic,
+                        topic = %m.publish.topic,
                         "the handler failed on a message ({reason}); reconnecting in {wait:?} so that the broker delivers it again"
                     );
-                    return End::HandBack(wait);
+                    return Some(End::HandBack(wait));
                 }
             }
+        }
+        None
+    }
+
+    /// Acknowledge a message, if it came on the current connection (one from a lost
+    /// connection cannot be acknowledged on this one; the broker resends it).
+    async fn ack(&self, s: &Session, m: &Incoming) {
+        if m.generation != s.generation.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = s.client.ack(&m.publish).await {
+            tracing::warn!(component = %self.cfg.name, "cannot acknowledge a message: {e}");
         }
     }
 }

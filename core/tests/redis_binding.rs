@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, MetadataMap, Runtime};
+use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
 use tempfile::TempDir;
 
 const NAME: &str = "cache";
@@ -39,6 +39,13 @@ fn md(pairs: &[(&str, &str)]) -> MetadataMap {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Invoke `op` on the binding and expect success.
+async fn call(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> InvokeResponse {
+    rt.invoke(NAME, op, data.to_vec(), md(pairs))
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e}"))
 }
 
 /// A key no other test (or run) uses.
@@ -75,48 +82,29 @@ async fn create_get_delete_round_trip() {
     rt.start().await.unwrap();
     let k = key("round-trip");
 
-    let resp = rt
-        .invoke(NAME, "create", b"{\"n\":1}".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "create", b"{\"n\":1}", &[("key", &k)]).await;
     assert!(resp.data.is_empty(), "create answers no data");
     assert!(resp.metadata.is_empty(), "create answers no metadata");
     assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
 
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.data, b"{\"n\":1}");
     assert!(resp.metadata.is_empty());
 
     // Binary data goes through unchanged.
     let bytes: Vec<u8> = (0..=255u8).collect();
-    rt.invoke(NAME, "create", bytes.clone(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "create", &bytes, &[("key", &k)]).await;
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.data, bytes);
 
-    let resp = rt
-        .invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "delete", b"", &[("key", &k)]).await;
     assert!(resp.data.is_empty() && resp.metadata.is_empty());
 
     // A missing key is empty data, not an error (as in Dapr).
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert!(resp.data.is_empty());
     // Deleting a missing key is fine too.
-    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "delete", b"", &[("key", &k)]).await;
     rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
@@ -124,41 +112,16 @@ async fn create_get_delete_round_trip() {
 async fn get_with_delete_true_removes_the_key() {
     let (_dir, rt) = default_runtime();
     let k = key("getdel");
-    rt.invoke(NAME, "create", b"once".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    let resp = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("key", &k), ("delete", "true")]),
-        )
-        .await
-        .unwrap();
+    call(&rt, "create", b"once", &[("key", &k)]).await;
+    let resp = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
     assert_eq!(resp.text(), "once");
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert!(resp.data.is_empty(), "GETDEL removed it");
 
     // delete=false is a plain GET.
-    rt.invoke(NAME, "create", b"kept".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    rt.invoke(
-        NAME,
-        "get",
-        Vec::new(),
-        md(&[("key", &k), ("delete", "false")]),
-    )
-    .await
-    .unwrap();
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "create", b"kept", &[("key", &k)]).await;
+    call(&rt, "get", b"", &[("key", &k), ("delete", "false")]).await;
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.text(), "kept");
 
     let err = rt
@@ -171,42 +134,24 @@ async fn get_with_delete_true_removes_the_key() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "delete", b"", &[("key", &k)]).await;
 }
 
 #[tokio::test]
 async fn create_with_ttl_sets_the_expiry() {
     let (_dir, rt) = default_runtime();
     let k = key("ttl");
-    rt.invoke(
-        NAME,
-        "create",
-        b"v".to_vec(),
-        md(&[("key", &k), ("ttlInSeconds", "100")]),
-    )
-    .await
-    .unwrap();
+    call(&rt, "create", b"v", &[("key", &k), ("ttlInSeconds", "100")]).await;
     let t = ttl(&k).await;
     assert!((95..=100).contains(&t), "TTL {t}");
 
     // `ttl` with a Go duration, as Dapr's TryGetTTL reads it.
-    rt.invoke(
-        NAME,
-        "create",
-        b"v".to_vec(),
-        md(&[("key", &k), ("ttl", "2m")]),
-    )
-    .await
-    .unwrap();
+    call(&rt, "create", b"v", &[("key", &k), ("ttl", "2m")]).await;
     let t = ttl(&k).await;
     assert!((115..=120).contains(&t), "TTL {t}");
 
     // A key written without a TTL loses the old one (SET replaces it).
-    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "create", b"v", &[("key", &k)]).await;
     assert_eq!(ttl(&k).await, -1);
 
     for bad in ["0", "-5", "soon", "500ms"] {
@@ -223,14 +168,9 @@ async fn create_with_ttl_sets_the_expiry() {
         assert!(err.to_string().contains("ttlInSeconds"), "{err}");
     }
     // A refused TTL wrote nothing.
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.text(), "v");
-    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "delete", b"", &[("key", &k)]).await;
 }
 
 #[tokio::test]
@@ -238,40 +178,28 @@ async fn increment_counts_and_takes_a_ttl() {
     let (_dir, rt) = default_runtime();
     let k = key("counter");
     for _ in 0..3 {
-        let resp = rt
-            .invoke(NAME, "increment", Vec::new(), md(&[("key", &k)]))
-            .await
-            .unwrap();
+        let resp = call(&rt, "increment", b"", &[("key", &k)]).await;
         assert!(resp.data.is_empty(), "like Dapr, increment answers no data");
     }
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.text(), "3");
     assert_eq!(ttl(&k).await, -1);
 
-    rt.invoke(
-        NAME,
+    call(
+        &rt,
         "increment",
-        Vec::new(),
-        md(&[("key", &k), ("ttlInSeconds", "60")]),
+        b"",
+        &[("key", &k), ("ttlInSeconds", "60")],
     )
-    .await
-    .unwrap();
+    .await;
     let t = ttl(&k).await;
     assert!((55..=60).contains(&t), "TTL {t}");
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.text(), "4");
 
     // INCR on text is the server's error, not retryable.
     let t = key("text");
-    rt.invoke(NAME, "create", b"abc".to_vec(), md(&[("key", &t)]))
-        .await
-        .unwrap();
+    call(&rt, "create", b"abc", &[("key", &t)]).await;
     let err = rt
         .invoke(NAME, "increment", Vec::new(), md(&[("key", &t)]))
         .await
@@ -293,9 +221,7 @@ async fn increment_counts_and_takes_a_ttl() {
     assert!(err.to_string().contains("not an integer"), "{err}");
     assert_eq!(ttl(&t).await, -1);
     for k in [k, t] {
-        rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-            .await
-            .unwrap();
+        call(&rt, "delete", b"", &[("key", &k)]).await;
     }
 }
 
@@ -303,9 +229,7 @@ async fn increment_counts_and_takes_a_ttl() {
 async fn redis_db_selects_the_database() {
     let (_dir, rt) = runtime(&[("redisHost", HOST), ("redisDB", "3")]);
     let k = key("db3");
-    rt.invoke(NAME, "create", b"in three".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "create", b"in three", &[("key", &k)]).await;
     let mut c3 = direct(3).await;
     let v: Option<String> = redis::cmd("GET")
         .arg(&k)
@@ -463,18 +387,8 @@ async fn a_dapr_file_with_every_common_field_loads() {
         rt.diagnostics()
     );
     let k = key("dapr-file");
-    rt.invoke(NAME, "create", b"ok".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    let resp = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("key", &k), ("delete", "true")]),
-        )
-        .await
-        .unwrap();
+    call(&rt, "create", b"ok", &[("key", &k)]).await;
+    let resp = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
     assert_eq!(resp.text(), "ok");
 }
 
@@ -564,39 +478,12 @@ async fn enable_tls_round_trips_with_the_server_ca_trusted() {
             .await
             .unwrap_or_else(|e| panic!("{host}: {e}"));
         let k = key("tls");
-        rt.invoke(NAME, "create", b"over tls".to_vec(), md(&[("key", &k)]))
-            .await
-            .unwrap();
-        rt.invoke(
-            NAME,
-            "increment",
-            Vec::new(),
-            md(&[("key", &format!("{k}:n"))]),
-        )
-        .await
-        .unwrap();
-        let got = rt
-            .invoke(
-                NAME,
-                "get",
-                Vec::new(),
-                md(&[("key", &k), ("delete", "true")]),
-            )
-            .await
-            .unwrap();
+        call(&rt, "create", b"over tls", &[("key", &k)]).await;
+        call(&rt, "increment", b"", &[("key", &format!("{k}:n"))]).await;
+        let got = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
         assert_eq!(got.text(), "over tls", "{host}");
-        rt.invoke(
-            NAME,
-            "delete",
-            Vec::new(),
-            md(&[("key", &format!("{k}:n"))]),
-        )
-        .await
-        .unwrap();
-        let got = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("key", &k)]))
-            .await
-            .unwrap();
+        call(&rt, "delete", b"", &[("key", &format!("{k}:n"))]).await;
+        let got = call(&rt, "get", b"", &[("key", &k)]).await;
         assert!(got.data.is_empty(), "get with delete=true removed it");
         rt.shutdown(Duration::from_secs(5)).await.unwrap();
     }
@@ -638,18 +525,8 @@ async fn insecure_skip_tls_verify_takes_an_untrusted_certificate() {
         .await
         .unwrap();
     let k = key("insecure");
-    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    let got = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("key", &k), ("delete", "true")]),
-        )
-        .await
-        .unwrap();
+    call(&rt, "create", b"v", &[("key", &k)]).await;
+    let got = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
     assert_eq!(got.text(), "v");
 }
 
@@ -666,12 +543,8 @@ async fn client_cert_and_key_are_presented_to_the_server() {
     ]);
     start_trusting(&rt, &ca).await.unwrap();
     let k = key("mtls");
-    rt.invoke(NAME, "create", b"v".to_vec(), md(&[("key", &k)]))
-        .await
-        .unwrap();
-    rt.invoke(NAME, "delete", Vec::new(), md(&[("key", &k)]))
-        .await
-        .unwrap();
+    call(&rt, "create", b"v", &[("key", &k)]).await;
+    call(&rt, "delete", b"", &[("key", &k)]).await;
 
     // The server checks a certificate it is shown (tls-auth-clients optional): one its CA
     // did not sign is refused, so the binding does present the one it is given.

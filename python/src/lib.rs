@@ -240,7 +240,10 @@ impl NativeRuntime {
         let rt = self.rt.clone();
         self.handle.spawn(async move {
             let result = rt.invoke(&name, &operation, data, metadata).await;
-            let _ = tokio::task::spawn_blocking(move || {
+            // On this worker (its other tasks handed to another thread meanwhile), with the
+            // thread's kept Python thread state: no hop to the blocking pool per call.
+            tokio::task::block_in_place(move || {
+                keep_python_thread_state();
                 Python::with_gil(|py| {
                     let call = match result {
                         Ok(resp) => metadata_dict(py, &resp.metadata).and_then(|md| {
@@ -252,8 +255,7 @@ impl NativeRuntime {
                         e.write_unraisable(py, None);
                     }
                 })
-            })
-            .await;
+            });
         });
         Ok(())
     }

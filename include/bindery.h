@@ -160,8 +160,9 @@ int32_t bindery_options_set_concurrency(bindery_options *options,
                                         uint32_t concurrency,
                                         uint32_t queue_capacity);
 
-// Set the number of worker threads of the runtime (default 2, at least 1). Handlers run on
-// a separate pool of blocking threads that grows as needed.
+// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
+// the worker that has its event, which meanwhile hands its other work to another thread (from
+// a pool that grows as needed), so a slow handler does not hold the others up.
 int32_t bindery_options_set_worker_threads(bindery_options *options, uint32_t threads);
 
 // Load and validate the components under `n_paths` resources paths (folders of Dapr

@@ -383,8 +383,9 @@ pub unsafe extern "C" fn bindery_options_set_concurrency(
     })
 }
 
-/// Set the number of worker threads of the runtime (default 2, at least 1). Handlers run on
-/// a separate pool of blocking threads that grows as needed.
+/// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
+/// the worker that has its event, which meanwhile hands its other work to another thread (from
+/// a pool that grows as needed), so a slow handler does not hold the others up.
 #[no_mangle]
 pub unsafe extern "C" fn bindery_options_set_worker_threads(
     options: *mut bindery_options,
@@ -492,15 +493,27 @@ pub unsafe extern "C" fn bindery_on_event(
             return invalid("cb is NULL");
         };
         let user = UserData(user_data);
-        let res = rt.runtime.on_event(name, move |ev| async move {
-            let verdict = tokio::task::spawn_blocking(move || call_handler(cb, &ev, user))
-                .await
-                .map_err(|e| format!("the C handler could not run: {e}"))?;
-            match verdict {
-                0 => Ok(()),
-                n => Err(format!("the C handler returned {n}").into()),
-            }
-        });
+        // The events a source hands over together (a Kafka fetch, say) are passed to `cb` one
+        // by one, in order, on a bindery worker whose other tasks move to another thread
+        // meanwhile (`block_in_place`): no hop to a blocking-pool thread per event.
+        let res = rt
+            .runtime
+            .on_events_in_order(name, move |events| async move {
+                tokio::task::block_in_place(move || {
+                    for (i, ev) in events.iter().enumerate() {
+                        match call_handler(cb, ev, user) {
+                            0 => {}
+                            n => {
+                                return bindery_core::BatchVerdict::failed_at(
+                                    i,
+                                    format!("the C handler returned {n}"),
+                                )
+                            }
+                        }
+                    }
+                    bindery_core::BatchVerdict::all(events.len())
+                })
+            });
         match res {
             Ok(()) => BINDERY_OK,
             Err(e) => fail(&e),
@@ -697,7 +710,7 @@ pub unsafe extern "C" fn bindery_invoke_async(
         let user = UserData(user_data);
         tokio.spawn(async move {
             let result = r.invoke(&name, &op, data, md).await;
-            let _ = tokio::task::spawn_blocking(move || {
+            tokio::task::block_in_place(move || {
                 let user = user;
                 match result {
                     Ok(resp) => unsafe {
@@ -708,8 +721,7 @@ pub unsafe extern "C" fn bindery_invoke_async(
                         unsafe { done(e.code(), msg.as_ptr(), std::ptr::null_mut(), user.0) }
                     }
                 }
-            })
-            .await;
+            });
         });
         BINDERY_OK
     })

@@ -221,35 +221,8 @@ async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
     let doc = redelivery_component("runs").await;
     let dir = components(std::slice::from_ref(&doc));
     // Produced before the consumer starts, so that the first fetch brings them all.
-    let producer = Runtime::builder()
-        .resources_path(dir.0.path())
-        .only(["jobs"])
-        .build()
-        .unwrap();
-    for i in 0..20 {
-        producer
-            .invoke(
-                "jobs",
-                "create",
-                format!("m{i}").into_bytes(),
-                MetadataMap::new(),
-            )
-            .await
-            .unwrap();
-    }
-    let rt = runtime(&dir);
-    let (seen, runs, mut done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
-    rt.start().await.unwrap();
-    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stats = rt.input_stats("jobs").unwrap();
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(*seen.lock().unwrap(), harness::m5_failed_twice());
-    let runs = runs.lock().unwrap().clone();
-    assert!(
-        runs.iter().any(|n| *n > 1),
-        "ready messages came in runs: {runs:?}"
-    );
+    harness::produce_numbered(&dir, "jobs", 20).await;
+    let stats = harness::check_runs_resume_at_a_failure(&dir, "jobs", WAIT).await;
     assert_eq!(
         (stats.delivered, stats.acked, stats.nacked),
         (22, 20, 2),

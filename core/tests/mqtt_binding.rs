@@ -258,35 +258,8 @@ async fn runs(retries: &str) {
     let _rx = collect(&rt, "jobs");
     rt.start().await.unwrap();
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
-    let producer = Runtime::builder()
-        .resources_path(dir.0.path())
-        .only(["jobs"])
-        .build()
-        .unwrap();
-    for i in 0..20 {
-        producer
-            .invoke(
-                "jobs",
-                "create",
-                format!("m{i}").into_bytes(),
-                MetadataMap::new(),
-            )
-            .await
-            .unwrap();
-    }
-    producer.shutdown(Duration::from_secs(5)).await.unwrap();
-    let rt = runtime(&dir);
-    let (seen, runs, mut done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
-    rt.start().await.unwrap();
-    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    rt.shutdown(Duration::from_secs(5)).await.unwrap();
-    assert_eq!(*seen.lock().unwrap(), harness::m5_failed_twice());
-    let runs = runs.lock().unwrap().clone();
-    assert!(
-        runs.iter().any(|n| *n > 1),
-        "messages came in runs: {runs:?}"
-    );
+    harness::produce_numbered(&dir, "jobs", 20).await;
+    harness::check_runs_resume_at_a_failure(&dir, "jobs", WAIT).await;
     forget_session(&id).await;
 }
 

@@ -144,6 +144,54 @@ pub fn fail_m5_twice_in_runs(
     (seen, runs, done)
 }
 
+/// Send m0..m{n-1} through the output side of `name`, from a runtime of its own over `dir`
+/// that is never started (so nothing consumes them there).
+pub async fn produce_numbered(dir: &Dir, name: &str, n: usize) {
+    let producer = Runtime::builder()
+        .resources_path(dir.0.path())
+        .only([name])
+        .build()
+        .unwrap();
+    for i in 0..n {
+        producer
+            .invoke(
+                name,
+                "create",
+                format!("m{i}").into_bytes(),
+                bindery::MetadataMap::new(),
+            )
+            .await
+            .unwrap();
+    }
+    producer.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The scenario for sources that hand over runs, once m0..m19 wait at the source: a runtime
+/// over `dir` with `fail_m5_twice_in_runs` on `name` sees m5 twice more and nothing lost or
+/// reordered, and got some of them in runs of more than one. Returns its counters, read
+/// before it stopped.
+pub async fn check_runs_resume_at_a_failure(
+    dir: &Dir,
+    name: &str,
+    wait: Duration,
+) -> bindery::InputStats {
+    let rt = runtime(dir);
+    let (seen, runs, mut done) = fail_m5_twice_in_runs(&rt, name);
+    rt.start().await.unwrap();
+    tokio::time::timeout(wait, done.recv()).await.unwrap();
+    // A moment for a stray duplicate to show up, if there were one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = rt.input_stats(name).unwrap();
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), m5_failed_twice());
+    let runs = runs.lock().unwrap().clone();
+    assert!(
+        runs.iter().any(|n| *n > 1),
+        "ready events came in runs: {runs:?}"
+    );
+    stats
+}
+
 /// What `fail_m5_twice_in_runs` sees when nothing is lost or reordered: m0..m5, m5 twice more,
 /// then m6..m19.
 pub fn m5_failed_twice() -> Vec<String> {

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{collect, components, runtime};
+use harness::{collect, components, meta, runtime};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.kafka", name, fields)
@@ -54,13 +54,6 @@ async fn create_topic_at(config: &ClientConfig, name: &str, partitions: i32) {
     for r in res {
         r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
-}
-
-fn meta(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// A component for both directions on `topic`.

@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{collect, components, runtime};
+use harness::{collect, components, meta, runtime};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.mqtt3", name, fields)
@@ -30,13 +30,6 @@ static SERVER: RwLock<()> = RwLock::const_new(());
 
 fn unique(test: &str) -> String {
     format!("bindery-test/{test}/{}", uuid::Uuid::new_v4().simple())
-}
-
-fn meta(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn client_id() -> String {

@@ -17,29 +17,18 @@ const TLS_URL: &str = "root:@tcp(127.0.0.1:3307)/test";
 
 #[path = "support/harness.rs"]
 mod harness;
+use harness::meta as md;
 
 fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let harness::Dir(dir) =
-        harness::components(&[harness::component_yaml("bindings.mysql", NAME, fields)]);
-    let p = dir.path().to_path_buf();
-    (dir, p)
+    harness::one_component("bindings.mysql", NAME, fields)
 }
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let (dir, path) = component(fields);
-    let rt = Runtime::from_path(path).expect("the component is valid");
-    (dir, rt)
+    harness::one_runtime("bindings.mysql", NAME, fields)
 }
 
 fn default_runtime() -> (TempDir, Runtime) {
     runtime(&[("url", URL)])
-}
-
-fn md(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn table(what: &str) -> String {

@@ -14,29 +14,18 @@ const CONN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=d
 
 #[path = "support/harness.rs"]
 mod harness;
+use harness::meta as md;
 
 fn component(type_name: &str, fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let harness::Dir(dir) =
-        harness::components(&[harness::component_yaml(type_name, NAME, fields)]);
-    let p = dir.path().to_path_buf();
-    (dir, p)
+    harness::one_component(type_name, NAME, fields)
 }
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let (dir, path) = component("bindings.postgresql", fields);
-    let rt = Runtime::from_path(path).expect("the component is valid");
-    (dir, rt)
+    harness::one_runtime("bindings.postgresql", NAME, fields)
 }
 
 fn default_runtime() -> (TempDir, Runtime) {
     runtime(&[("connectionString", CONN)])
-}
-
-fn md(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// A table name no other test (or run) uses.

@@ -19,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{collect, components, runtime};
+use harness::{collect, components, meta, runtime};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.rabbitmq", name, fields)
@@ -47,13 +47,6 @@ async fn delete_queue(queue: &str) {
     let ch = c.create_channel().await.unwrap();
     let _ = ch.queue_delete(queue, QueueDeleteOptions::default()).await;
     let _ = c.close(200, "done").await;
-}
-
-fn meta(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,29 +16,18 @@ const TLS_HOST: &str = "127.0.0.1:6380";
 /// A resources folder with one `bindings.redis` component named `cache`.
 #[path = "support/harness.rs"]
 mod harness;
+use harness::meta as md;
 
 fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    let harness::Dir(dir) =
-        harness::components(&[harness::component_yaml("bindings.redis", NAME, fields)]);
-    let p = dir.path().to_path_buf();
-    (dir, p)
+    harness::one_component("bindings.redis", NAME, fields)
 }
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let (dir, path) = component(fields);
-    let rt = Runtime::from_path(path).expect("the component is valid");
-    (dir, rt)
+    harness::one_runtime("bindings.redis", NAME, fields)
 }
 
 fn default_runtime() -> (TempDir, Runtime) {
     runtime(&[("redisHost", HOST)])
-}
-
-fn md(pairs: &[(&str, &str)]) -> MetadataMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// Invoke `op` on the binding and expect success.

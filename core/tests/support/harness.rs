@@ -43,6 +43,36 @@ pub fn runtime(dir: &Dir) -> Runtime {
     Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
 }
 
+/// A folder holding one component of `type_name` named `name`, and its path.
+pub fn one_component(
+    type_name: &str,
+    name: &str,
+    fields: &[(&str, &str)],
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let Dir(dir) = components(&[component_yaml(type_name, name, fields)]);
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+/// A runtime over a folder holding one component of `type_name` named `name`.
+pub fn one_runtime(
+    type_name: &str,
+    name: &str,
+    fields: &[(&str, &str)],
+) -> (tempfile::TempDir, Runtime) {
+    let (dir, path) = one_component(type_name, name, fields);
+    let rt = Runtime::from_path(path).expect("the component is valid");
+    (dir, rt)
+}
+
+/// Request metadata from pairs.
+pub fn meta(pairs: &[(&str, &str)]) -> bindery::MetadataMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Register a handler that forwards every event and acks it.
 pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
     let (tx, rx) = mpsc::unbounded_channel();

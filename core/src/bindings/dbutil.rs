@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::binding::MetadataMap;
+use crate::binding::{InvokeResponse, MetadataMap};
 use crate::error::{Error, Result};
 
 use rustls::pki_types::pem::PemObject;
@@ -348,6 +348,21 @@ impl SqlTiming {
         md.insert("duration".into(), go_duration(elapsed));
         md
     }
+}
+
+/// Run an `exec` or `query` and answer with Dapr's timing metadata (`SqlTiming::metadata`)
+/// beside whatever metadata the run answered.
+pub(crate) async fn timed(
+    operation: &str,
+    sql: &str,
+    run: impl std::future::Future<Output = Result<InvokeResponse>>,
+) -> Result<InvokeResponse> {
+    let timing = SqlTiming::start();
+    let mut resp = run.await?;
+    let mut md = timing.metadata(operation, sql);
+    md.extend(resp.metadata.drain());
+    resp.metadata = md;
+    Ok(resp)
 }
 
 #[cfg(test)]

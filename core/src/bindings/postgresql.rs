@@ -45,7 +45,7 @@ use tokio_util::bytes::BytesMut;
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
     base64, json_kind, json_params, parse_pem_pair, read_pem_certs, required_sql, rfc3339_nano,
-    rustls, scrub, Json, SqlTiming, TlsTrouble,
+    rustls, scrub, timed, Json, TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -828,21 +828,11 @@ impl OutputBinding for Postgres {
             self.close().await?;
             return Ok(InvokeResponse::default());
         }
-        if op != "exec" && op != "query" {
-            return Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                format!("invalid operation type: {op}. Expected exec, query, or close"),
-            ));
-        }
+        // Only exec and query are left: the runtime lets no other operation through.
         let sql = required_sql(&req.metadata)?;
         let params = json_params(&req.metadata)?;
         let pool = self.pool()?;
-        let timing = SqlTiming::start();
-        let mut resp = self.run(&pool, op, &sql, &params).await?;
-        let mut md = timing.metadata(op, &sql);
-        md.extend(resp.metadata.drain());
-        resp.metadata = md;
-        Ok(resp)
+        timed(op, &sql, self.run(&pool, op, &sql, &params)).await
     }
 
     async fn close(&self) -> Result<()> {

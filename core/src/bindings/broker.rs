@@ -52,6 +52,26 @@ pub(crate) const BACKOFF_MAX_ELAPSED_TIME: Field =
 pub(crate) const BACKOFF_MAX_RETRIES: Field =
     Field::optional("backOffMaxRetries", FieldKind::Int, "3");
 
+/// A broker binding's metadata fields followed by Dapr's retry settings (the `BACKOFF_*`
+/// fields), which every broker binding takes:
+/// `const FIELDS: &[Field] = broker::fields_with_backoff![...];`.
+macro_rules! fields_with_backoff {
+    ($($field:expr),* $(,)?) => {
+        &[
+            $($field,)*
+            $crate::bindings::broker::BACKOFF_POLICY,
+            $crate::bindings::broker::BACKOFF_DURATION,
+            $crate::bindings::broker::BACKOFF_INITIAL_INTERVAL,
+            $crate::bindings::broker::BACKOFF_MAX_INTERVAL,
+            $crate::bindings::broker::BACKOFF_MULTIPLIER,
+            $crate::bindings::broker::BACKOFF_RANDOMIZATION_FACTOR,
+            $crate::bindings::broker::BACKOFF_MAX_ELAPSED_TIME,
+            $crate::bindings::broker::BACKOFF_MAX_RETRIES,
+        ]
+    };
+}
+pub(crate) use fields_with_backoff;
+
 /// How long to wait between deliveries of an event the handler failed on, and how often.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Backoff {

@@ -68,7 +68,7 @@ const OPERATIONS: &[&str] = &["create"];
 const AUTH_TYPES: &[&str] = &["none", "password", "mtls", "certificate", "oidc", "awsiam"];
 const OFFSETS: &[&str] = &["newest", "oldest"];
 
-const FIELDS: &[Field] = &[
+const FIELDS: &[Field] = broker::fields_with_backoff![
     Field::required("brokers", FieldKind::Text, "localhost:9092"),
     Field::optional("topics", FieldKind::Text, "orders,payments"),
     Field::optional("publishTopic", FieldKind::Text, "orders"),
@@ -138,14 +138,6 @@ const FIELDS: &[Field] = &[
     Field::optional("schemaRegistryAPISecret", FieldKind::Text, "secret"),
     Field::optional("schemaCachingEnabled", FieldKind::Bool, "true"),
     Field::optional("schemaLatestVersionCacheTTL", FieldKind::Duration, "5m"),
-    broker::BACKOFF_POLICY,
-    broker::BACKOFF_DURATION,
-    broker::BACKOFF_INITIAL_INTERVAL,
-    broker::BACKOFF_MAX_INTERVAL,
-    broker::BACKOFF_MULTIPLIER,
-    broker::BACKOFF_RANDOMIZATION_FACTOR,
-    broker::BACKOFF_MAX_ELAPSED_TIME,
-    broker::BACKOFF_MAX_RETRIES,
 ];
 
 /// How long the first contact with the brokers may take (within the default `initTimeout`, 5s).

@@ -48,7 +48,7 @@ use crate::error::{Error, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = &[
+const FIELDS: &[Field] = broker::fields_with_backoff![
     Field::required("url", FieldKind::Text, "tcp://localhost:1883"),
     Field::required("topic", FieldKind::Text, "mytopic"),
     Field::required("consumerID", FieldKind::Text, "{uuid}"),
@@ -66,14 +66,6 @@ const FIELDS: &[Field] = &[
         "-----BEGIN PRIVATE KEY-----...",
     ),
     Field::optional("qos", FieldKind::Int, "1"),
-    broker::BACKOFF_POLICY,
-    broker::BACKOFF_DURATION,
-    broker::BACKOFF_INITIAL_INTERVAL,
-    broker::BACKOFF_MAX_INTERVAL,
-    broker::BACKOFF_MULTIPLIER,
-    broker::BACKOFF_RANDOMIZATION_FACTOR,
-    broker::BACKOFF_MAX_ELAPSED_TIME,
-    broker::BACKOFF_MAX_RETRIES,
 ];
 
 /// How long connecting, subscribing and a publish's PUBACK may take (Dapr's `defaultWait`).

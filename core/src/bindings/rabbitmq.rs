@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = &[
+const FIELDS: &[Field] = broker::fields_with_backoff![
     Field::required("queueName", FieldKind::Text, "myqueue"),
     Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672"),
     Field::optional("durable", FieldKind::Bool, "true"),
@@ -77,14 +77,6 @@ const FIELDS: &[Field] = &[
     ),
     Field::optional("externalSasl", FieldKind::Bool, "false"),
     Field::optional("saslExternal", FieldKind::Bool, "false"),
-    broker::BACKOFF_POLICY,
-    broker::BACKOFF_DURATION,
-    broker::BACKOFF_INITIAL_INTERVAL,
-    broker::BACKOFF_MAX_INTERVAL,
-    broker::BACKOFF_MULTIPLIER,
-    broker::BACKOFF_RANDOMIZATION_FACTOR,
-    broker::BACKOFF_MAX_ELAPSED_TIME,
-    broker::BACKOFF_MAX_RETRIES,
 ];
 
 /// How long connecting may take.

@@ -270,6 +270,78 @@ pub(crate) async fn deliver(
     }
 }
 
+/// A source's messages, as a run of them needs them: the event of one, and how to settle
+/// (acknowledge) one the handler acked.
+#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+pub(crate) trait RunSource: Sync {
+    type Msg: Sync;
+    fn event(&self, m: &Self::Msg) -> (Vec<u8>, MetadataMap);
+    fn settle(&self, m: &Self::Msg) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Where a run stopped: the handler failed on the message at `index` and no in-process retry
+/// is left (or the runtime is stopping).
+#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+pub(crate) struct GaveUpAt {
+    pub index: usize,
+    pub reason: String,
+    pub retries: u64,
+}
+
+/// Hand `run` (messages in the order received) to the handler as one run, settling each
+/// message it handled, in order. A message it fails on is retried alone with `backoff` (the
+/// run's attempt is its first delivery), then the ones after it go on as a new run. Returns
+/// where it gave up, if it did: the caller hands that message back to the broker.
+#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+pub(crate) async fn deliver_run<S: RunSource>(
+    ctx: &crate::binding::InputContext,
+    backoff: &Backoff,
+    source: &S,
+    run: &[S::Msg],
+) -> Option<GaveUpAt> {
+    let mut next = 0;
+    while next < run.len() {
+        let rest = &run[next..];
+        let verdict = ctx
+            .sink
+            .deliver_in_order(rest.iter().map(|m| source.event(m)).collect())
+            .await;
+        let acked = verdict.acked.min(rest.len());
+        for m in &rest[..acked] {
+            source.settle(m).await;
+        }
+        next += acked;
+        let Some(reason) = verdict.failed else {
+            continue;
+        };
+        let Some(m) = run.get(next) else { break };
+        let (data, metadata) = source.event(m);
+        match deliver(
+            &ctx.sink,
+            &ctx.shutdown,
+            backoff,
+            data,
+            metadata,
+            Some(reason),
+        )
+        .await
+        {
+            Outcome::Acked => {
+                source.settle(m).await;
+                next += 1;
+            }
+            Outcome::GaveUp { reason, retries } => {
+                return Some(GaveUpAt {
+                    index: next,
+                    reason,
+                    retries,
+                })
+            }
+        }
+    }
+    None
+}
+
 /// Sleep for `d`, or until `shutdown`; false when shut down.
 pub(crate) async fn pause(d: Duration, shutdown: &CancellationToken) -> bool {
     tokio::select! {

@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::broker::{self, Backoff, Outcome, TlsFiles};
+use super::broker::{self, Backoff, TlsFiles};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
@@ -687,77 +687,59 @@ impl Input {
     /// `cleanSession` true it is acknowledged and lost, as it cannot come again).
     async fn handle_run(&self, ctx: &InputContext, s: &Session, run: &[Incoming]) -> Option<End> {
         let cfg = &self.cfg;
-        let event = |m: &Incoming| {
-            (
-                m.publish.payload.to_vec(),
-                MetadataMap::from([("topic".to_string(), m.publish.topic.clone())]),
-            )
-        };
-        let mut next = 0;
-        while next < run.len() {
-            let rest = &run[next..];
-            let verdict = ctx
-                .sink
-                .deliver_in_order(rest.iter().map(event).collect())
-                .await;
-            let acked = verdict.acked.min(rest.len());
-            for m in &rest[..acked] {
-                self.ack(s, m).await;
+        let source = Acking { cfg, s };
+        let mut from = 0;
+        loop {
+            let gave_up = broker::deliver_run(ctx, &cfg.backoff, &source, &run[from..]).await?;
+            if ctx.shutdown.is_cancelled() {
+                return Some(End::Shutdown);
             }
-            next += acked;
-            let Some(reason) = verdict.failed else {
+            let m = &run[from + gave_up.index];
+            let reason = gave_up.reason;
+            if cfg.clean_session {
+                tracing::error!(
+                    component = %cfg.name,
+                    topic = %m.publish.topic,
+                    "the handler failed on a message ({reason}) and its retries are used up; with cleanSession true the broker cannot deliver it again, so it is lost (set cleanSession to false, or backOffMaxRetries to -1, to keep it)"
+                );
+                broker::RunSource::settle(&source, m).await;
+                from += gave_up.index + 1;
                 continue;
-            };
-            let Some(m) = run.get(next) else { break };
-            let (data, metadata) = event(m);
-            let outcome = broker::deliver(
-                &ctx.sink,
-                &ctx.shutdown,
-                &cfg.backoff,
-                data,
-                metadata,
-                Some(reason),
-            )
-            .await;
-            match outcome {
-                Outcome::Acked => {
-                    self.ack(s, m).await;
-                    next += 1;
-                }
-                Outcome::GaveUp { reason, retries } => {
-                    if ctx.shutdown.is_cancelled() {
-                        return Some(End::Shutdown);
-                    }
-                    if cfg.clean_session {
-                        tracing::error!(
-                            component = %cfg.name,
-                            topic = %m.publish.topic,
-                            "the handler failed on a message ({reason}) and its retries are used up; with cleanSession true the broker cannot deliver it again, so it is lost (set cleanSession to false, or backOffMaxRetries to -1, to keep it)"
-                        );
-                        self.ack(s, m).await;
-                        next += 1;
-                        continue;
-                    }
-                    let wait = cfg.backoff.delay(retries + 1);
-                    tracing::warn!(
-                        component = %cfg.name,
-                        topic = %m.publish.topic,
-                        "the handler failed on a message ({reason}); reconnecting in {wait:?} so that the broker delivers it again"
-                    );
-                    return Some(End::HandBack(wait));
-                }
             }
+            let wait = cfg.backoff.delay(gave_up.retries + 1);
+            tracing::warn!(
+                component = %cfg.name,
+                topic = %m.publish.topic,
+                "the handler failed on a message ({reason}); reconnecting in {wait:?} so that the broker delivers it again"
+            );
+            return Some(End::HandBack(wait));
         }
-        None
+    }
+}
+
+/// A session's messages as a run needs them.
+struct Acking<'a> {
+    cfg: &'a Config,
+    s: &'a Session,
+}
+
+impl broker::RunSource for Acking<'_> {
+    type Msg = Incoming;
+
+    fn event(&self, m: &Incoming) -> (Vec<u8>, MetadataMap) {
+        (
+            m.publish.payload.to_vec(),
+            MetadataMap::from([("topic".to_string(), m.publish.topic.clone())]),
+        )
     }
 
     /// Acknowledge a message, if it came on the current connection (one from a lost
     /// connection cannot be acknowledged on this one; the broker resends it).
-    async fn ack(&self, s: &Session, m: &Incoming) {
-        if m.generation != s.generation.load(Ordering::SeqCst) {
+    async fn settle(&self, m: &Incoming) {
+        if m.generation != self.s.generation.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(e) = s.client.ack(&m.publish).await {
+        if let Err(e) = self.s.client.ack(&m.publish).await {
             tracing::warn!(component = %self.cfg.name, "cannot acknowledge a message: {e}");
         }
     }

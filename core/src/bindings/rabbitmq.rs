@@ -42,7 +42,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 
-use super::broker::{self, Backoff, Outcome, TlsFiles};
+use super::broker::{self, Backoff, TlsFiles};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
@@ -571,66 +571,25 @@ impl Rabbit {
     /// ends (`HandBack`), which requeues the unacked ones after it too.
     async fn handle_run(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
         let cfg = &self.cfg;
-        let event = |d: &Delivery| (d.data.clone(), event_metadata(d.properties.headers()));
-        let mut next = 0;
-        while next < run.len() {
-            let rest = &run[next..];
-            let verdict = ctx
-                .sink
-                .deliver_in_order(rest.iter().map(event).collect())
-                .await;
-            let acked = verdict.acked.min(rest.len());
-            for d in &rest[..acked] {
-                self.ack(d).await;
-            }
-            next += acked;
-            let Some(reason) = verdict.failed else {
-                continue;
-            };
-            let Some(d) = run.get(next) else { break };
-            let (data, metadata) = event(d);
-            let outcome = broker::deliver(
-                &ctx.sink,
-                &ctx.shutdown,
-                &cfg.backoff,
-                data,
-                metadata,
-                Some(reason),
-            )
+        let gave_up = broker::deliver_run(ctx, &cfg.backoff, self, run).await?;
+        let _ = run[gave_up.index]
+            .acker
+            .nack(BasicNackOptions {
+                multiple: false,
+                requeue: true,
+            })
             .await;
-            match outcome {
-                Outcome::Acked => {
-                    self.ack(d).await;
-                    next += 1;
-                }
-                Outcome::GaveUp { reason, retries } => {
-                    let _ = d
-                        .acker
-                        .nack(BasicNackOptions {
-                            multiple: false,
-                            requeue: true,
-                        })
-                        .await;
-                    if ctx.shutdown.is_cancelled() {
-                        return Some(End::Shutdown);
-                    }
-                    let wait = cfg.backoff.delay(retries + 1);
-                    tracing::warn!(
-                        component = %cfg.name,
-                        queue = %cfg.queue,
-                        "the handler failed on a message ({reason}); it is requeued with the messages after it and consumed again in {wait:?}"
-                    );
-                    return Some(End::HandBack(wait));
-                }
-            }
+        if ctx.shutdown.is_cancelled() {
+            return Some(End::Shutdown);
         }
-        None
-    }
-
-    async fn ack(&self, d: &Delivery) {
-        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
-            tracing::warn!(component = %self.cfg.name, "cannot ack a message, so it will be delivered again: {e}");
-        }
+        let wait = cfg.backoff.delay(gave_up.retries + 1);
+        tracing::warn!(
+            component = %cfg.name,
+            queue = %cfg.queue,
+            "the handler failed on a message ({}); it is requeued with the messages after it and consumed again in {wait:?}",
+            gave_up.reason
+        );
+        Some(End::HandBack(wait))
     }
 
     async fn close_side(&self) {
@@ -663,6 +622,20 @@ fn event_metadata(headers: &Option<FieldTable>) -> MetadataMap {
         }
     }
     md
+}
+
+impl broker::RunSource for Rabbit {
+    type Msg = Delivery;
+
+    fn event(&self, d: &Delivery) -> (Vec<u8>, MetadataMap) {
+        (d.data.clone(), event_metadata(d.properties.headers()))
+    }
+
+    async fn settle(&self, d: &Delivery) {
+        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!(component = %self.cfg.name, "cannot ack a message, so it will be delivered again: {e}");
+        }
+    }
 }
 
 #[async_trait]

@@ -743,25 +743,31 @@ async fn run_in_order(
     events: Vec<Event>,
 ) -> BatchVerdict {
     let n = events.len();
-    let verdict = match AssertUnwindSafe(handler(events)).catch_unwind().await {
-        Ok(v) if v.acked < n || (v.acked == n && v.failed.is_none()) => v,
-        Ok(v) => BatchVerdict::failed_at(
-            0,
-            format!(
-                "the handler answered {} acked of {n} events{}",
-                v.acked,
-                if v.failed.is_some() {
-                    " and a failure"
-                } else {
-                    ""
-                }
+    let (verdict, panicked) = match AssertUnwindSafe(handler(events)).catch_unwind().await {
+        Ok(v) if v.acked < n || (v.acked == n && v.failed.is_none()) => (v, false),
+        Ok(v) => (
+            BatchVerdict::failed_at(
+                0,
+                format!(
+                    "the handler answered {} acked of {n} events{}",
+                    v.acked,
+                    if v.failed.is_some() {
+                        " and a failure"
+                    } else {
+                        ""
+                    }
+                ),
             ),
+            false,
         ),
         Err(p) => {
             counters.panicked.fetch_add(1, Ordering::Relaxed);
             let msg = panic_message(&*p);
             tracing::error!(component = %name, "handler panicked, event nacked: {msg}");
-            BatchVerdict::failed_at(0, format!("handler panicked: {msg}"))
+            (
+                BatchVerdict::failed_at(0, format!("handler panicked: {msg}")),
+                true,
+            )
         }
     };
     let ran = verdict.acked + usize::from(verdict.failed.is_some());
@@ -771,7 +777,9 @@ async fn run_in_order(
         .fetch_add(verdict.acked as u64, Ordering::Relaxed);
     if let Some(why) = &verdict.failed {
         counters.nacked.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+        if !panicked {
+            tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+        }
     }
     verdict
 }

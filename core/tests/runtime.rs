@@ -177,6 +177,44 @@ async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict>
     verdicts.lock().unwrap().clone()
 }
 
+/// A handler of runs (what the Python and Node layers register) gets a single delivery as a
+/// run of one; a failure, a panic and an answer that acks more than it was given are nacks.
+#[tokio::test]
+async fn a_run_handler_takes_single_events_and_its_failures_panics_and_bad_answers_nack() {
+    let s = setup("probe-runs", "", InputOptions::default());
+    s.rt.on_events_in_order("probe-runs", |events| async move {
+        assert_eq!(events.len(), 1, "a single delivery is a run of one");
+        match events[0].text().as_str() {
+            "fail" => bindery::BatchVerdict::failed_at(0, "the handler said no"),
+            "panic" => panic!("the handler blew up"),
+            "overcount" => bindery::BatchVerdict::all(2),
+            _ => bindery::BatchVerdict::all(1),
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    for data in ["ok-1", "fail", "panic", "overcount", "ok-2"] {
+        s.tx.send(data.as_bytes().to_vec()).unwrap();
+    }
+    let verdicts = wait_for(&s.verdicts, 5).await;
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Ack,
+            Verdict::Nack("the handler said no".into()),
+            Verdict::Nack("handler panicked: the handler blew up".into()),
+            Verdict::Nack("the handler answered 2 acked of 1 events".into()),
+            Verdict::Ack,
+        ]
+    );
+    let stats = s.rt.input_stats("probe-runs").unwrap();
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked, stats.panicked),
+        (5, 2, 3, 1)
+    );
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
 #[tokio::test]
 async fn handler_errors_and_panics_nack_and_the_runtime_goes_on() {
     let s = setup("probe-verdicts", "", InputOptions::default());

@@ -528,13 +528,19 @@ impl ConsumerContext for Ctx {}
 
 /// What to check, for the TLS and SASL failures librdkafka reports.
 fn hint(last: &str) -> &'static str {
-    let l = last.to_ascii_lowercase();
+    // librdkafka names the broker first ("sasl_ssl://host:9093/bootstrap: ..."); its protocol
+    // says nothing of what failed, so only the message after it is read.
+    let message = last
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or(last, |(_, m)| m);
+    let l = message.to_ascii_lowercase();
     if l.contains("certificate verify failed") {
         " (the broker's certificate is not signed by a CA bindery trusts: give that CA in caCert, or set skipVerify to true for a test broker)"
-    } else if l.contains("ssl") || l.contains("handshake") {
-        " (check that the broker speaks TLS on that port, and that clientCert and clientKey are given when it asks for a client certificate: authType mtls)"
     } else if l.contains("sasl") || l.contains("authenticat") {
         " (check saslUsername, saslPassword and saslMechanism against the broker's users)"
+    } else if l.contains("ssl") || l.contains("handshake") {
+        " (check that the broker speaks TLS on that port, and that clientCert and clientKey are given when it asks for a client certificate: authType mtls)"
     } else {
         ""
     }
@@ -939,6 +945,20 @@ impl InputBinding for Kafka {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hint_reads_the_failure_not_the_broker_protocol() {
+        let sasl = "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with unknown-user";
+        assert!(hint(sasl).contains("saslUsername"), "{}", hint(sasl));
+        let tls = "sasl_ssl://127.0.0.1:9094/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required";
+        assert!(hint(tls).contains("clientCert"), "{}", hint(tls));
+        let ca = "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed";
+        assert!(hint(ca).contains("caCert"), "{}", hint(ca));
+        assert_eq!(
+            hint("ssl://127.0.0.1:9094/bootstrap: Connection refused"),
+            ""
+        );
+    }
 
     #[test]
     fn retry_interval_is_milliseconds_or_a_duration() {

@@ -663,3 +663,26 @@ async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
         "no request reached the server"
     );
 }
+
+#[tokio::test]
+async fn a_silent_server_gives_a_timeout_error() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (_dir, rt) = runtime(&format!("http://{addr}"), &[("responseTimeout", "300ms")]);
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        rt.invoke(NAME, "post", b"x".to_vec(), MetadataMap::new()),
+    )
+    .await
+    .expect("the component's timeout ends the call")
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+}

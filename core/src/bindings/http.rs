@@ -4,7 +4,9 @@
 //! Request metadata `path` is appended to `url`; keys starting with a capital letter are sent
 //! as headers; `errorIfNot2XX` overrides the component's setting. The response carries
 //! `statusCode`, `status` and every header (multiple values joined with ", ").
-//! Unlike Dapr, a body over `maxResponseBodySize` is an error, not silently cut short.
+//! Unlike Dapr, a body over `maxResponseBodySize` is an error, not silently cut short, and a
+//! request is always bounded in time: without `responseTimeout` it is
+//! `DEFAULT_RESPONSE_TIMEOUT`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +50,14 @@ const FIELDS: &[Field] = &[
 
 /// Dapr's default response size limit: 100Mi.
 pub const DEFAULT_MAX_RESPONSE_BODY_SIZE: u64 = 100 << 20;
+
+/// How long a request may take, the response body included, when the component
+/// has no `responseTimeout`: 60 seconds. Dapr sets no limit of its own (the request runs
+/// under the context of the app's call to the sidecar, which nothing bounds by default), so a
+/// server that accepts and never answers holds the call forever; bindery has no such outer
+/// caller, so it bounds every request. A minute is long enough for a slow webhook and short
+/// enough that a silent server is noticed. `responseTimeout: 0` asks for no limit.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `bindings.http` type.
 pub fn spec() -> BindingSpec {
@@ -126,11 +136,8 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::limited(10));
-    if let Some(t) = md.get_nonempty("responseTimeout") {
-        let t = parse_go_duration(t).map_err(Error::invalid_argument)?;
-        if !t.is_zero() {
-            builder = builder.timeout(t);
-        }
+    if let Some(t) = response_timeout(md.get_nonempty("responseTimeout"))? {
+        builder = builder.timeout(t);
     }
     if let Some(ca) = md.get_nonempty("MTLSRootCA") {
         let pem = pem_or_file(ca)?;
@@ -194,6 +201,17 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             token,
         })),
     })
+}
+
+/// The component's `responseTimeout`: `DEFAULT_RESPONSE_TIMEOUT` when not given, no limit for 0.
+fn response_timeout(value: Option<&str>) -> Result<Option<Duration>> {
+    match value {
+        None => Ok(Some(DEFAULT_RESPONSE_TIMEOUT)),
+        Some(v) => {
+            let t = parse_go_duration(v).map_err(Error::invalid_argument)?;
+            Ok((!t.is_zero()).then_some(t))
+        }
+    }
 }
 
 struct Http {
@@ -391,6 +409,22 @@ mod tests {
     fn header_names_are_canonical() {
         assert_eq!(canonical_header("content-type"), "Content-Type");
         assert_eq!(canonical_header("x-request-id"), "X-Request-Id");
+    }
+
+    #[test]
+    fn response_timeout_is_bounded_unless_zero_is_asked_for() {
+        assert_eq!(
+            response_timeout(None).unwrap(),
+            Some(DEFAULT_RESPONSE_TIMEOUT)
+        );
+        assert_eq!(DEFAULT_RESPONSE_TIMEOUT, Duration::from_secs(60));
+        assert_eq!(
+            response_timeout(Some("1500ms")).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(response_timeout(Some("0")).unwrap(), None);
+        assert_eq!(response_timeout(Some("0s")).unwrap(), None);
+        assert!(response_timeout(Some("soon")).is_err());
     }
 
     #[test]

@@ -96,6 +96,27 @@ async fn stream() -> Response {
     Body::from_stream(futures::stream::iter(chunks)).into_response()
 }
 
+/// `/redirect/{code}?to=<location>`: answers `code` with `Location: <location>` (as written).
+async fn redirect(
+    State(log): State<Log>,
+    Path(code): Path<u16>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let to = uri
+        .query()
+        .and_then(|q| q.strip_prefix("to="))
+        .unwrap_or("/")
+        .to_string();
+    record(&log, method, uri, headers, body);
+    let mut resp = StatusCode::from_u16(code).unwrap().into_response();
+    resp.headers_mut()
+        .insert("location", HeaderValue::from_str(&to).unwrap());
+    resp
+}
+
 /// `/slow`: answers long after any reasonable response timeout.
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -109,6 +130,7 @@ async fn serve() -> Server {
         .route("/big", any(big))
         .route("/stream", any(stream))
         .route("/slow", any(slow))
+        .route("/redirect/{code}", any(redirect))
         .fallback(echo)
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -662,6 +684,124 @@ async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
         server.requests().is_empty(),
         "no request reached the server"
     );
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let first = serve().await;
+    let other = serve().await; // another port: another origin
+    let (_dir, rt) = runtime(
+        &first.url,
+        &[
+            ("securityToken", "s3cr3t-value"),
+            ("securityTokenHeader", "X-Api-Token"),
+        ],
+    );
+    let headers = [
+        ("Authorization", "Bearer t0ken"),
+        ("Cookie", "sid=abc"),
+        ("Proxy-Authorization", "Basic cHJveHk="),
+        ("X-Api-Key", "k3y"),
+        ("X-Session-Id", "sess"),
+        ("X-Request-Id", "req-1"),
+    ];
+    let credentials = [
+        "x-api-token",
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "x-api-key",
+        "x-session-id",
+    ];
+
+    for (op, code, method) in [
+        ("get", 302, Method::GET),
+        ("post", 307, Method::POST),
+        ("put", 308, Method::PUT),
+    ] {
+        let mut meta = md(&headers);
+        meta.insert(
+            "path".into(),
+            format!("redirect/{code}?to={}/landed", other.url),
+        );
+        let resp = rt
+            .invoke(NAME, op, b"payload".to_vec(), meta)
+            .await
+            .unwrap_or_else(|e| panic!("{op} {code}: {e}"));
+        assert_eq!(resp.metadata["statusCode"], "200", "{op} {code}");
+        // The first server got everything.
+        let asked = first.last();
+        assert_eq!(asked.uri.path(), format!("/redirect/{code}"));
+        assert_eq!(header(&asked, "x-api-token"), Some("s3cr3t-value"));
+        assert_eq!(header(&asked, "authorization"), Some("Bearer t0ken"));
+        // The other origin gets the request, but no credential.
+        let landed = other.last();
+        assert_eq!(landed.uri.path(), "/landed", "{op} {code}");
+        assert_eq!(landed.method, method, "{op} {code}");
+        for name in credentials {
+            assert!(
+                !landed.headers.contains_key(name),
+                "{op} {code}: {name} followed the redirect to another origin: {:?}",
+                landed.headers
+            );
+        }
+        assert!(
+            !landed
+                .headers
+                .values()
+                .any(|v| v.as_bytes().windows(6).any(|w| w == b"s3cr3t")),
+            "{:?}",
+            landed.headers
+        );
+        assert_eq!(
+            header(&landed, "x-request-id"),
+            Some("req-1"),
+            "{op} {code}"
+        );
+        if method != Method::GET {
+            assert_eq!(&landed.body[..], b"payload", "{op} {code} keeps the body");
+        }
+    }
+
+    // A redirect within the same origin keeps them.
+    let mut meta = md(&headers);
+    meta.insert("path".into(), "redirect/302?to=/same-origin".into());
+    rt.invoke(NAME, "get", Vec::new(), meta).await.unwrap();
+    let landed = first.last();
+    assert_eq!(landed.uri.path(), "/same-origin");
+    assert_eq!(header(&landed, "x-api-token"), Some("s3cr3t-value"));
+    assert_eq!(header(&landed, "authorization"), Some("Bearer t0ken"));
+    assert_eq!(header(&landed, "cookie"), Some("sid=abc"));
+
+    // Once dropped, they stay dropped, even when a later redirect comes back.
+    let back = format!("{}/redirect/302?to={}/back", other.url, first.url);
+    let mut meta = md(&headers);
+    meta.insert("path".into(), format!("redirect/302?to={back}"));
+    rt.invoke(NAME, "get", Vec::new(), meta).await.unwrap();
+    let landed = first.last();
+    assert_eq!(landed.uri.path(), "/back");
+    for name in credentials {
+        assert!(!landed.headers.contains_key(name), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_post_redirected_with_303_goes_on_as_a_get_without_its_body() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    rt.invoke(
+        NAME,
+        "post",
+        b"payload".to_vec(),
+        md(&[("path", "redirect/303?to=/after")]),
+    )
+    .await
+    .unwrap();
+    let seen = server.last();
+    assert_eq!(seen.uri.path(), "/after");
+    assert_eq!(seen.method, Method::GET);
+    assert!(seen.body.is_empty());
+    assert_eq!(header(&seen, "content-type"), None);
 }
 
 #[tokio::test]

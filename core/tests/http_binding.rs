@@ -826,3 +826,47 @@ async fn a_silent_server_gives_a_timeout_error() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_retryable());
 }
+
+#[tokio::test]
+async fn framing_headers_in_request_metadata_are_refused() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    for key in [
+        "Content-Length",
+        "CONTENT-LENGTH",
+        "Transfer-Encoding",
+        "Host",
+        "Connection",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Expect",
+        "Content-length",
+    ] {
+        let err = rt
+            .invoke(NAME, "post", b"hello world".to_vec(), md(&[(key, "2")]))
+            .await
+            .expect_err(key);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{key}: {err}");
+        let msg = err.message();
+        assert!(msg.contains(&format!("{key:?}")), "names the key: {msg}");
+        assert!(msg.contains("frames the request"), "says why: {msg}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing is sent: {:?}",
+        server.requests()
+    );
+    // Other Content-* headers are fine.
+    rt.invoke(
+        NAME,
+        "post",
+        b"hello world".to_vec(),
+        md(&[("Content-Language", "en")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(&server.last().body[..], b"hello world");
+}

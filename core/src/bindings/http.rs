@@ -10,7 +10,8 @@
 //! `DEFAULT_RESPONSE_TIMEOUT`. Redirects (up to 10) are followed here, not by reqwest, so that a
 //! redirect to another origin (scheme, host and port) drops every header that carries a
 //! credential (`credential_header`): the `securityTokenHeader`, `Authorization`, `Cookie`,
-//! `Proxy-Authorization` and request-metadata headers named like credentials.
+//! `Proxy-Authorization` and request-metadata headers named like credentials. Request
+//! metadata cannot set a header that frames the request (`FRAMING_HEADERS`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,22 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many redirects a request follows, as Go's and reqwest's clients do.
 const MAX_REDIRECTS: usize = 10;
+
+/// Headers that frame the request on the wire or address its connection: bindery (hyper) sets
+/// them from the url and the data, and a value from request metadata would truncate or corrupt
+/// what is sent.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+];
 
 /// Whether a header (lowercase name) is a credential that must not follow a redirect to
 /// another origin: the standard ones, and any named like a token, key, secret or session.
@@ -419,6 +436,12 @@ impl OutputBinding for Http {
                         "metadata key {k:?} is not a valid header name"
                     ))
                 })?;
+                if FRAMING_HEADERS.contains(&name.as_str()) {
+                    return Err(Error::invalid_argument(format!(
+                        "metadata key {k:?} would set the HTTP header {}, which frames the request on the wire; bindery sets it from the url and the data, and another value would truncate or corrupt what is sent: remove {k:?} from the request metadata",
+                        canonical_header(name.as_str())
+                    )));
+                }
                 let value = HeaderValue::from_str(v).map_err(|_| {
                     Error::invalid_argument(format!(
                         "the value of header {k:?} is not a valid header value"

@@ -870,3 +870,40 @@ async fn framing_headers_in_request_metadata_are_refused() {
     .unwrap();
     assert_eq!(&server.last().body[..], b"hello world");
 }
+
+#[tokio::test]
+async fn control_characters_in_the_path_or_a_header_value_are_refused() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    for path in [
+        "a\rb",
+        "a\nb",
+        "items\t7",
+        "a\r\nX-Injected: 1",
+        "a\u{0}b",
+        "a\u{7f}b",
+        "a?x=1\n",
+    ] {
+        let err = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
+            .await
+            .expect_err(path);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path:?}: {err}");
+        assert!(err.message().contains("invalid path"), "{err}");
+        assert!(err.message().contains("control character"), "{err}");
+    }
+    for value in ["a\r\nX-Injected: 1", "a\nb", "a\rb"] {
+        let err = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("X-Note", value)]))
+            .await
+            .expect_err(value);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{value:?}: {err}");
+        assert!(err.message().contains("\"X-Note\""), "{err}");
+        assert!(err.message().contains("CR or LF"), "{err}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing is sent: {:?}",
+        server.requests()
+    );
+}

@@ -11,7 +11,8 @@
 //! redirect to another origin (scheme, host and port) drops every header that carries a
 //! credential (`credential_header`): the `securityTokenHeader`, `Authorization`, `Cookie`,
 //! `Proxy-Authorization` and request-metadata headers named like credentials. Request
-//! metadata cannot set a header that frames the request (`FRAMING_HEADERS`).
+//! metadata cannot set a header that frames the request (`FRAMING_HEADERS`), and a `path` or a
+//! header value with a control character (CR, LF, TAB, ...) is refused, not silently changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -407,6 +408,15 @@ impl OutputBinding for Http {
             }
         };
         let path = req.metadata.get("path").map(String::as_str).unwrap_or("");
+        // A URL parser drops CR, LF and TAB without a word, and other control characters have
+        // no place in a URL: refuse them rather than call a URL the app did not write.
+        if let Some(c) = path.chars().find(|c| c.is_control()) {
+            return Err(Error::invalid_argument(format!(
+                "invalid path: {path:?} holds the control character {:?} (U+{:04X}); control characters (CR, LF, TAB, ...) are not allowed in a URL: percent-encode them (e.g. %0A for LF)",
+                c,
+                u32::from(c)
+            )));
+        }
         // Like Dapr: a path may not climb out of the url's base path, encoded or not.
         let before_query = path.split(['?', '#']).next().unwrap_or("");
         if before_query
@@ -442,9 +452,14 @@ impl OutputBinding for Http {
                         canonical_header(name.as_str())
                     )));
                 }
+                if v.contains(['\r', '\n']) {
+                    return Err(Error::invalid_argument(format!(
+                        "the value of header {k:?} holds a line break (CR or LF), which would end the header and start another: remove it"
+                    )));
+                }
                 let value = HeaderValue::from_str(v).map_err(|_| {
                     Error::invalid_argument(format!(
-                        "the value of header {k:?} is not a valid header value"
+                        "the value of header {k:?} is not a valid header value (only visible ASCII, spaces and tabs)"
                     ))
                 })?;
                 headers.insert(name, value);

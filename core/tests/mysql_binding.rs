@@ -546,3 +546,73 @@ async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "");
 }
+
+/// Invoke with `params` given as JSON text as written (serde_json's `Value` cannot hold an
+/// integer beyond 64 bits).
+async fn invoke_raw(
+    rt: &Runtime,
+    op: &str,
+    sql: &str,
+    params: &str,
+) -> bindery::Result<InvokeResponse> {
+    let mut m = md(&[("sql", sql)]);
+    if !params.is_empty() {
+        m.insert("params".into(), params.into());
+    }
+    rt.invoke(NAME, op, Vec::new(), m).await
+}
+
+#[tokio::test]
+async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
+    let (_dir, rt) = default_runtime();
+    let big = "123456789012345678901234567890";
+    let t = table("bigint");
+    exec(
+        &rt,
+        &format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)"),
+        json!([]),
+    )
+    .await;
+    invoke_raw(
+        &rt,
+        "exec",
+        &format!("INSERT INTO {t} VALUES (1, ?, ?, ?), (2, ?, ?, ?)"),
+        &format!(
+            "[{big}, 18446744073709551615, -9223372036854775808, -18446744073709551616, 9223372036854775808, 9223372036854775807]"
+        ),
+    )
+    .await
+    .unwrap();
+    let rows = invoke_raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
+        .await
+        .unwrap()
+        .text();
+    assert_eq!(
+        rows,
+        format!(
+            r#"[{{"i":-9223372036854775808,"id":1,"n":"{big}","u":18446744073709551615}},{{"i":9223372036854775807,"id":2,"n":"-18446744073709551616","u":9223372036854775808}}]"#
+        )
+    );
+    // As an expression's value, the digits come back as given.
+    let got = invoke_raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
+        .await
+        .unwrap()
+        .text();
+    assert_eq!(got, format!(r#"[{{"v":"{big}"}}]"#));
+    // An integer column cannot take them: the server refuses (strict mode), nothing is stored.
+    for (col, value) in [("u", "18446744073709551616"), ("i", "-9223372036854775809")] {
+        let err = invoke_raw(
+            &rt,
+            "exec",
+            &format!("INSERT INTO {t} (id, {col}) VALUES (3, ?)"),
+            &format!("[{value}]"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{col}: {err}");
+        assert!(err.to_string().contains("Out of range"), "{col}: {err}");
+    }
+    let rows = query(&rt, &format!("SELECT id FROM {t} WHERE id = 3"), json!([])).await;
+    assert_eq!(rows, json!([]));
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+}

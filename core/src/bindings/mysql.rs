@@ -43,7 +43,8 @@ use mysql_async::{
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::rustls::pki_types::CertificateDer;
 use crate::bindings::dbutil::{
-    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, timed, Json, TlsTrouble,
+    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, timed, Json, Param,
+    TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -603,19 +604,24 @@ impl Mysql {
     }
 }
 
-/// A JSON parameter as a MySQL value.
-fn param_value(v: &serde_json::Value) -> Value {
+/// A JSON parameter as a MySQL value. An integer beyond 64 bits goes as its digits (text, which
+/// the server reads exactly into a DECIMAL and refuses as out of range for an integer column),
+/// not as a float that has lost some of them; arrays and objects as their JSON text as written.
+fn param_value(p: &Param) -> Value {
     use serde_json::Value as V;
-    match v {
+    match &p.value {
         V::Null => Value::NULL,
         V::Bool(b) => Value::Int(i64::from(*b)),
-        V::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .or_else(|| n.as_u64().map(Value::UInt))
-            .unwrap_or_else(|| Value::Double(n.as_f64().unwrap_or(0.0))),
+        V::Number(n) => match p.big_integer() {
+            Some(digits) => Value::Bytes(digits.as_bytes().to_vec()),
+            None => n
+                .as_i64()
+                .map(Value::Int)
+                .or_else(|| n.as_u64().map(Value::UInt))
+                .unwrap_or_else(|| Value::Double(n.as_f64().unwrap_or(0.0))),
+        },
         V::String(s) => Value::Bytes(s.clone().into_bytes()),
-        other => Value::Bytes(other.to_string().into_bytes()),
+        V::Array(_) | V::Object(_) => Value::Bytes(p.raw.clone().into_bytes()),
     }
 }
 

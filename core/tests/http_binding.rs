@@ -96,6 +96,27 @@ async fn stream() -> Response {
     Body::from_stream(futures::stream::iter(chunks)).into_response()
 }
 
+/// `/redirect/{code}?to=<location>`: answers `code` with `Location: <location>` (as written).
+async fn redirect(
+    State(log): State<Log>,
+    Path(code): Path<u16>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let to = uri
+        .query()
+        .and_then(|q| q.strip_prefix("to="))
+        .unwrap_or("/")
+        .to_string();
+    record(&log, method, uri, headers, body);
+    let mut resp = StatusCode::from_u16(code).unwrap().into_response();
+    resp.headers_mut()
+        .insert("location", HeaderValue::from_str(&to).unwrap());
+    resp
+}
+
 /// `/slow`: answers long after any reasonable response timeout.
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -109,6 +130,7 @@ async fn serve() -> Server {
         .route("/big", any(big))
         .route("/stream", any(stream))
         .route("/slow", any(slow))
+        .route("/redirect/{code}", any(redirect))
         .fallback(echo)
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -661,5 +683,227 @@ async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
     assert!(
         server.requests().is_empty(),
         "no request reached the server"
+    );
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let first = serve().await;
+    let other = serve().await; // another port: another origin
+    let (_dir, rt) = runtime(
+        &first.url,
+        &[
+            ("securityToken", "s3cr3t-value"),
+            ("securityTokenHeader", "X-Api-Token"),
+        ],
+    );
+    let headers = [
+        ("Authorization", "Bearer t0ken"),
+        ("Cookie", "sid=abc"),
+        ("Proxy-Authorization", "Basic cHJveHk="),
+        ("X-Api-Key", "k3y"),
+        ("X-Session-Id", "sess"),
+        ("X-Request-Id", "req-1"),
+    ];
+    let credentials = [
+        "x-api-token",
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "x-api-key",
+        "x-session-id",
+    ];
+
+    for (op, code, method) in [
+        ("get", 302, Method::GET),
+        ("post", 307, Method::POST),
+        ("put", 308, Method::PUT),
+    ] {
+        let mut meta = md(&headers);
+        meta.insert(
+            "path".into(),
+            format!("redirect/{code}?to={}/landed", other.url),
+        );
+        let resp = rt
+            .invoke(NAME, op, b"payload".to_vec(), meta)
+            .await
+            .unwrap_or_else(|e| panic!("{op} {code}: {e}"));
+        assert_eq!(resp.metadata["statusCode"], "200", "{op} {code}");
+        // The first server got everything.
+        let asked = first.last();
+        assert_eq!(asked.uri.path(), format!("/redirect/{code}"));
+        assert_eq!(header(&asked, "x-api-token"), Some("s3cr3t-value"));
+        assert_eq!(header(&asked, "authorization"), Some("Bearer t0ken"));
+        // The other origin gets the request, but no credential.
+        let landed = other.last();
+        assert_eq!(landed.uri.path(), "/landed", "{op} {code}");
+        assert_eq!(landed.method, method, "{op} {code}");
+        for name in credentials {
+            assert!(
+                !landed.headers.contains_key(name),
+                "{op} {code}: {name} followed the redirect to another origin: {:?}",
+                landed.headers
+            );
+        }
+        assert!(
+            !landed
+                .headers
+                .values()
+                .any(|v| v.as_bytes().windows(6).any(|w| w == b"s3cr3t")),
+            "{:?}",
+            landed.headers
+        );
+        assert_eq!(
+            header(&landed, "x-request-id"),
+            Some("req-1"),
+            "{op} {code}"
+        );
+        if method != Method::GET {
+            assert_eq!(&landed.body[..], b"payload", "{op} {code} keeps the body");
+        }
+    }
+
+    // A redirect within the same origin keeps them.
+    let mut meta = md(&headers);
+    meta.insert("path".into(), "redirect/302?to=/same-origin".into());
+    rt.invoke(NAME, "get", Vec::new(), meta).await.unwrap();
+    let landed = first.last();
+    assert_eq!(landed.uri.path(), "/same-origin");
+    assert_eq!(header(&landed, "x-api-token"), Some("s3cr3t-value"));
+    assert_eq!(header(&landed, "authorization"), Some("Bearer t0ken"));
+    assert_eq!(header(&landed, "cookie"), Some("sid=abc"));
+
+    // Once dropped, they stay dropped, even when a later redirect comes back.
+    let back = format!("{}/redirect/302?to={}/back", other.url, first.url);
+    let mut meta = md(&headers);
+    meta.insert("path".into(), format!("redirect/302?to={back}"));
+    rt.invoke(NAME, "get", Vec::new(), meta).await.unwrap();
+    let landed = first.last();
+    assert_eq!(landed.uri.path(), "/back");
+    for name in credentials {
+        assert!(!landed.headers.contains_key(name), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_post_redirected_with_303_goes_on_as_a_get_without_its_body() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    rt.invoke(
+        NAME,
+        "post",
+        b"payload".to_vec(),
+        md(&[("path", "redirect/303?to=/after")]),
+    )
+    .await
+    .unwrap();
+    let seen = server.last();
+    assert_eq!(seen.uri.path(), "/after");
+    assert_eq!(seen.method, Method::GET);
+    assert!(seen.body.is_empty());
+    assert_eq!(header(&seen, "content-type"), None);
+}
+
+#[tokio::test]
+async fn a_silent_server_gives_a_timeout_error() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (_dir, rt) = runtime(&format!("http://{addr}"), &[("responseTimeout", "300ms")]);
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        rt.invoke(NAME, "post", b"x".to_vec(), MetadataMap::new()),
+    )
+    .await
+    .expect("the component's timeout ends the call")
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn framing_headers_in_request_metadata_are_refused() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    for key in [
+        "Content-Length",
+        "CONTENT-LENGTH",
+        "Transfer-Encoding",
+        "Host",
+        "Connection",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Expect",
+        "Content-length",
+    ] {
+        let err = rt
+            .invoke(NAME, "post", b"hello world".to_vec(), md(&[(key, "2")]))
+            .await
+            .expect_err(key);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{key}: {err}");
+        let msg = err.message();
+        assert!(msg.contains(&format!("{key:?}")), "names the key: {msg}");
+        assert!(msg.contains("frames the request"), "says why: {msg}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing is sent: {:?}",
+        server.requests()
+    );
+    // Other Content-* headers are fine.
+    rt.invoke(
+        NAME,
+        "post",
+        b"hello world".to_vec(),
+        md(&[("Content-Language", "en")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(&server.last().body[..], b"hello world");
+}
+
+#[tokio::test]
+async fn control_characters_in_the_path_or_a_header_value_are_refused() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(&server.url, &[]);
+    for path in [
+        "a\rb",
+        "a\nb",
+        "items\t7",
+        "a\r\nX-Injected: 1",
+        "a\u{0}b",
+        "a\u{7f}b",
+        "a?x=1\n",
+    ] {
+        let err = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
+            .await
+            .expect_err(path);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path:?}: {err}");
+        assert!(err.message().contains("invalid path"), "{err}");
+        assert!(err.message().contains("control character"), "{err}");
+    }
+    for value in ["a\r\nX-Injected: 1", "a\nb", "a\rb"] {
+        let err = rt
+            .invoke(NAME, "get", Vec::new(), md(&[("X-Note", value)]))
+            .await
+            .expect_err(value);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{value:?}: {err}");
+        assert!(err.message().contains("\"X-Note\""), "{err}");
+        assert!(err.message().contains("CR or LF"), "{err}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing is sent: {:?}",
+        server.requests()
     );
 }

@@ -546,3 +546,156 @@ async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "");
 }
+
+/// Invoke with `params` given as JSON text as written (serde_json's `Value` cannot hold an
+/// integer beyond 64 bits).
+async fn invoke_raw(
+    rt: &Runtime,
+    op: &str,
+    sql: &str,
+    params: &str,
+) -> bindery::Result<InvokeResponse> {
+    let mut m = md(&[("sql", sql)]);
+    if !params.is_empty() {
+        m.insert("params".into(), params.into());
+    }
+    rt.invoke(NAME, op, Vec::new(), m).await
+}
+
+#[tokio::test]
+async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn() {
+    let (_dir, rt) = default_runtime();
+    let t = table("multi");
+    exec(&rt, &format!("CREATE TABLE {t} (id INT)"), json!([])).await;
+    let count = |rt: &Runtime| {
+        let (rt, sql) = (rt.clone(), format!("SELECT COUNT(*) AS n FROM {t}"));
+        async move { query(&rt, &sql, json!([])).await[0]["n"].clone() }
+    };
+
+    // Off by default, as in the Go driver: the server's syntax error, and nothing runs.
+    for (op, sql, params) in [
+        (
+            "exec",
+            format!("INSERT INTO {t} VALUES (1); INSERT INTO {t} VALUES (2)"),
+            "",
+        ),
+        ("query", format!("SELECT 1; INSERT INTO {t} VALUES (2)"), ""),
+        ("exec", format!("SELECT 1;INSERT INTO {t} VALUES (2);"), ""),
+        (
+            "exec",
+            format!("INSERT INTO {t} VALUES (?); INSERT INTO {t} VALUES (2)"),
+            "[1]",
+        ),
+    ] {
+        let err = invoke_raw(&rt, op, &sql, params).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{sql}: {err}");
+        assert!(err.to_string().contains("1064"), "{sql}: {err}");
+        assert!(!err.is_retryable(), "{sql}");
+        assert_eq!(count(&rt).await, json!(0), "{sql} ran a statement");
+    }
+    let err = invoke_raw(
+        &rt,
+        "exec",
+        &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("multiStatements=true"), "{err}");
+    // multiStatements=false says the same.
+    let (_dir2, off) = runtime(&[("url", &format!("{URL}?multiStatements=false"))]);
+    let err = invoke_raw(
+        &off,
+        "exec",
+        &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert_eq!(count(&rt).await, json!(0));
+
+    // One statement still runs: with a trailing semicolon, a semicolon in a string, and a
+    // compound statement whose body holds semicolons.
+    exec(&rt, &format!("INSERT INTO {t} VALUES (1);"), json!([])).await;
+    let rows = query(&rt, "SELECT 'a;b' AS s", json!([])).await;
+    assert_eq!(rows, json!([{"s": "a;b"}]));
+    let p = table("proc");
+    exec(
+        &rt,
+        &format!(
+            "CREATE PROCEDURE {p}() BEGIN INSERT INTO {t} VALUES (10); INSERT INTO {t} VALUES (11); END"
+        ),
+        json!([]),
+    )
+    .await;
+    exec(&rt, &format!("CALL {p}()"), json!([])).await;
+    assert_eq!(count(&rt).await, json!(3));
+    exec(&rt, &format!("DROP PROCEDURE {p}"), json!([])).await;
+
+    // multiStatements=true runs them all.
+    let (_dir3, on) = runtime(&[("url", &format!("{URL}?multiStatements=true"))]);
+    exec(
+        &on,
+        &format!("INSERT INTO {t} VALUES (20); INSERT INTO {t} VALUES (21)"),
+        json!([]),
+    )
+    .await;
+    assert_eq!(count(&rt).await, json!(5));
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+}
+
+#[tokio::test]
+async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
+    let (_dir, rt) = default_runtime();
+    let big = "123456789012345678901234567890";
+    let t = table("bigint");
+    exec(
+        &rt,
+        &format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)"),
+        json!([]),
+    )
+    .await;
+    invoke_raw(
+        &rt,
+        "exec",
+        &format!("INSERT INTO {t} VALUES (1, ?, ?, ?), (2, ?, ?, ?)"),
+        &format!(
+            "[{big}, 18446744073709551615, -9223372036854775808, -18446744073709551616, 9223372036854775808, 9223372036854775807]"
+        ),
+    )
+    .await
+    .unwrap();
+    let rows = invoke_raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
+        .await
+        .unwrap()
+        .text();
+    assert_eq!(
+        rows,
+        format!(
+            r#"[{{"i":-9223372036854775808,"id":1,"n":"{big}","u":18446744073709551615}},{{"i":9223372036854775807,"id":2,"n":"-18446744073709551616","u":9223372036854775808}}]"#
+        )
+    );
+    // As an expression's value, the digits come back as given.
+    let got = invoke_raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
+        .await
+        .unwrap()
+        .text();
+    assert_eq!(got, format!(r#"[{{"v":"{big}"}}]"#));
+    // An integer column cannot take them: the server refuses (strict mode), nothing is stored.
+    for (col, value) in [("u", "18446744073709551616"), ("i", "-9223372036854775809")] {
+        let err = invoke_raw(
+            &rt,
+            "exec",
+            &format!("INSERT INTO {t} (id, {col}) VALUES (3, ?)"),
+            &format!("[{value}]"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{col}: {err}");
+        assert!(err.to_string().contains("Out of range"), "{col}: {err}");
+    }
+    let rows = query(&rt, &format!("SELECT id FROM {t} WHERE id = 3"), json!([])).await;
+    assert_eq!(rows, json!([]));
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+}

@@ -782,3 +782,104 @@ async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
         "{text}"
     );
 }
+
+/// `query` with `params` given as JSON text as written (serde_json's `Value` cannot hold an
+/// integer beyond 64 bits), answering the response's text.
+async fn query_raw(rt: &Runtime, sql: &str, params: &str) -> bindery::Result<String> {
+    rt.invoke(
+        NAME,
+        "query",
+        Vec::new(),
+        md(&[("sql", sql), ("params", params)]),
+    )
+    .await
+    .map(|r| r.text())
+}
+
+#[tokio::test]
+async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
+    let (_dir, rt) = default_runtime();
+    let big = "123456789012345678901234567890";
+    for (sql, params, want) in [
+        (
+            "SELECT $1::numeric::text",
+            format!("[{big}]"),
+            format!(r#"[["{big}"]]"#),
+        ),
+        (
+            "SELECT $1::numeric::text, $2::numeric::text, $3::numeric::text",
+            "[18446744073709551616, -9223372036854775809, 18446744073709551615]".to_string(),
+            r#"[["18446744073709551616","-9223372036854775809","18446744073709551615"]]"#
+                .to_string(),
+        ),
+        // A u64 above i64::MAX is exact too.
+        (
+            "SELECT $1::numeric::text",
+            "[9223372036854775808]".to_string(),
+            r#"[["9223372036854775808"]]"#.to_string(),
+        ),
+        (
+            "SELECT $1::text",
+            format!("[{big}]"),
+            format!(r#"[["{big}"]]"#),
+        ),
+        (
+            "SELECT ($1::numeric[])::text",
+            format!("[[{big}, -{big}, 1.5]]"),
+            format!(r#"[["{{{big},-{big},1.5}}"]]"#),
+        ),
+        (
+            "SELECT ($1::jsonb -> 'n')::text",
+            format!(r#"[{{"n": {big}}}]"#),
+            format!(r#"[["{big}"]]"#),
+        ),
+    ] {
+        let got = query_raw(&rt, sql, &params)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} {params}: {e}"));
+        assert_eq!(got, want, "{sql} {params}");
+    }
+
+    // A numeric column keeps every digit, and the answer carries them as a JSON number.
+    let t = table("bigint");
+    exec(&rt, &format!("CREATE TABLE {t} (n numeric)"), json!([])).await;
+    rt.invoke(
+        NAME,
+        "exec",
+        Vec::new(),
+        md(&[
+            ("sql", &format!("INSERT INTO {t} VALUES ($1), ($2)")),
+            ("params", &format!("[{big}, -{big}]")),
+        ]),
+    )
+    .await
+    .unwrap();
+    let got = query_raw(&rt, &format!("SELECT n FROM {t} ORDER BY n"), "[]")
+        .await
+        .unwrap();
+    assert_eq!(got, format!("[[-{big}],[{big}]]"));
+    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+
+    // An integer parameter cannot take them: refused, naming the parameter and the value.
+    for (sql, params, want) in [
+        (
+            "SELECT $1::int8",
+            "[-9223372036854775809]",
+            "params[0] ($1, of type int8): -9223372036854775809 is out of range",
+        ),
+        (
+            "SELECT $1::int4, $2::int8",
+            "[1, 18446744073709551616]",
+            "params[1] ($2, of type int8): 18446744073709551616 is out of range",
+        ),
+        (
+            "SELECT $1::int8",
+            "[123456789012345678901234567890123456789012]",
+            "params[0] ($1, of type int8): 123456789012345678901234567890123456789012 is out of range",
+        ),
+    ] {
+        let err = query_raw(&rt, sql, params).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{sql}: {err}");
+        assert!(err.to_string().contains(want), "{sql}: {err}");
+    }
+}

@@ -291,13 +291,103 @@ pub(crate) fn required_sql(md: &MetadataMap) -> Result<String> {
     }
 }
 
+/// One item of the `params` request metadata: its value, and its JSON text as written.
+/// serde_json reads an integer beyond the 64-bit range as a float; the text keeps its digits.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Param {
+    pub(crate) value: serde_json::Value,
+    pub(crate) raw: String,
+}
+
+impl Param {
+    /// The written digits of an integer beyond the 64-bit range (below `i64::MIN` or above
+    /// `u64::MAX`), which `value` holds only as a float.
+    pub(crate) fn big_integer(&self) -> Option<&str> {
+        let raw = self.raw.as_str();
+        let digits = raw.strip_prefix('-').unwrap_or(raw);
+        let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        let fits = raw.parse::<i64>().is_ok() || raw.parse::<u64>().is_ok();
+        (self.value.is_f64() && integer && !fits).then_some(raw)
+    }
+
+    /// A number's exact text: an integer beyond 64 bits as written, others as serde_json
+    /// writes them (`42`, `18446744073709551615`, `1.5`); `None` for any other value.
+    pub(crate) fn number_text(&self) -> Option<String> {
+        match &self.value {
+            serde_json::Value::Number(n) => Some(
+                self.big_integer()
+                    .map_or_else(|| n.to_string(), str::to_string),
+            ),
+            _ => None,
+        }
+    }
+
+    /// An array's items, each with its text; `None` for any other value.
+    pub(crate) fn items(&self) -> Option<Vec<Param>> {
+        match &self.value {
+            serde_json::Value::Array(values) => Some(params_with_text(values, &self.raw)),
+            _ => None,
+        }
+    }
+}
+
+/// The items of a JSON array (`values`, parsed from `text`), each with its text.
+fn params_with_text(values: &[serde_json::Value], text: &str) -> Vec<Param> {
+    values
+        .iter()
+        .zip(array_item_texts(text))
+        .map(|(value, raw)| Param {
+            value: value.clone(),
+            raw: raw.to_string(),
+        })
+        .collect()
+}
+
+/// The texts of the items of `text`, a valid JSON array.
+fn array_item_texts(text: &str) -> Vec<&str> {
+    let text = text.trim();
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or("");
+    let mut items = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+    // The bytes looked at are ASCII, so every cut is at a character boundary.
+    for (i, b) in inner.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                items.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = inner[start..].trim();
+    if !last.is_empty() || !items.is_empty() {
+        items.push(last);
+    }
+    items
+}
+
 /// The `params` request metadata: a JSON array of the statement's parameters, or none.
-pub(crate) fn json_params(md: &MetadataMap) -> Result<Vec<serde_json::Value>> {
+pub(crate) fn json_params(md: &MetadataMap) -> Result<Vec<Param>> {
     let Some(text) = md.get("params").filter(|s| !s.trim().is_empty()) else {
         return Ok(Vec::new());
     };
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Array(items)) => Ok(items),
+        Ok(serde_json::Value::Array(items)) => Ok(params_with_text(&items, text)),
         Ok(other) => Err(Error::invalid_argument(format!(
             "invalid metadata property params: it must be a JSON array, not {}; write e.g. params='[1, \"text\", true, null]'",
             json_kind(&other)
@@ -438,6 +528,65 @@ mod tests {
             Some(TlsTrouble::NotTls)
         );
         assert_eq!(of("connection refused"), None);
+    }
+
+    fn params_of(text: &str) -> Vec<Param> {
+        let mut md = MetadataMap::new();
+        md.insert("params".into(), text.into());
+        json_params(&md).unwrap()
+    }
+
+    #[test]
+    fn params_keep_the_digits_of_integers_beyond_64_bits() {
+        let p = params_of(
+            r#" [ 18446744073709551616, -9223372036854775809, 123456789012345678901234567890,
+                 18446744073709551615, -9223372036854775808, 1.5, -0, "a,]\"[", {"k": [1, 2]},
+                 [1, [99999999999999999999], "x"] ] "#,
+        );
+        let texts: Vec<Option<String>> = p.iter().map(Param::number_text).collect();
+        assert_eq!(
+            texts,
+            [
+                Some("18446744073709551616".into()),
+                Some("-9223372036854775809".into()),
+                Some("123456789012345678901234567890".into()),
+                Some("18446744073709551615".into()),
+                Some("-9223372036854775808".into()),
+                Some("1.5".into()),
+                Some("-0.0".into()),
+                None,
+                None,
+                None,
+            ]
+        );
+        let big: Vec<Option<&str>> = p.iter().map(Param::big_integer).collect();
+        assert_eq!(
+            big,
+            [
+                Some("18446744073709551616"),
+                Some("-9223372036854775809"),
+                Some("123456789012345678901234567890"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ]
+        );
+        assert_eq!(p[7].value, serde_json::json!("a,]\"["));
+        assert_eq!(p[8].raw, r#"{"k": [1, 2]}"#);
+        let items = p[9].items().unwrap();
+        assert_eq!(items.len(), 3);
+        let inner = items[1].items().unwrap();
+        assert_eq!(
+            inner[0].number_text().as_deref(),
+            Some("99999999999999999999")
+        );
+        assert!(params_of("[]").is_empty());
+        assert!(params_of("[ ]").is_empty());
+        assert_eq!(params_of("[[]]")[0].items().unwrap(), Vec::new());
     }
 
     #[test]

@@ -5,6 +5,14 @@
 //! as headers; `errorIfNot2XX` overrides the component's setting. The response carries
 //! `statusCode`, `status` and every header (multiple values joined with ", ").
 //! Unlike Dapr, a body over `maxResponseBodySize` is an error, not silently cut short.
+//!
+//! Unlike Dapr, a request is always bounded in time: without `responseTimeout` it is
+//! `DEFAULT_RESPONSE_TIMEOUT`. Redirects (up to 10) are followed here, not by reqwest, so that a
+//! redirect to another origin (scheme, host and port) drops every header that carries a
+//! credential (`credential_header`): the `securityTokenHeader`, `Authorization`, `Cookie`,
+//! `Proxy-Authorization` and request-metadata headers named like credentials. Request
+//! metadata cannot set a header that frames the request (`FRAMING_HEADERS`), and a `path` or a
+//! header value with a control character (CR, LF, TAB, ...) is refused, not silently changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +56,55 @@ const FIELDS: &[Field] = &[
 
 /// Dapr's default response size limit: 100Mi.
 pub const DEFAULT_MAX_RESPONSE_BODY_SIZE: u64 = 100 << 20;
+
+/// How long a request may take, redirects and the response body included, when the component
+/// has no `responseTimeout`: 60 seconds. Dapr sets no limit of its own (the request runs
+/// under the context of the app's call to the sidecar, which nothing bounds by default), so a
+/// server that accepts and never answers holds the call forever; bindery has no such outer
+/// caller, so it bounds every request. A minute is long enough for a slow webhook and short
+/// enough that a silent server is noticed. `responseTimeout: 0` asks for no limit.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many redirects a request follows, as Go's and reqwest's clients do.
+const MAX_REDIRECTS: usize = 10;
+
+/// Headers that frame the request on the wire or address its connection: bindery (hyper) sets
+/// them from the url and the data, and a value from request metadata would truncate or corrupt
+/// what is sent.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+];
+
+/// Whether a header (lowercase name) is a credential that must not follow a redirect to
+/// another origin: the standard ones, and any named like a token, key, secret or session.
+fn credential_header(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization" | "proxy-authorization" | "cookie" | "cookie2" | "www-authenticate"
+    ) || [
+        "auth",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "session",
+        "cookie",
+        "credential",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
 
 /// The `bindings.http` type.
 pub fn spec() -> BindingSpec {
@@ -123,15 +180,11 @@ fn pem_or_file(value: &str) -> Result<Vec<u8>> {
 fn build(cfg: &BindingConfig) -> Result<BindingParts> {
     let md = &cfg.metadata;
     let url = md.get_nonempty("url").unwrap_or_default().to_string();
+    // Redirects are followed in `invoke`, which drops credentials on the way to another origin.
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
-        .redirect(reqwest::redirect::Policy::limited(10));
-    if let Some(t) = md.get_nonempty("responseTimeout") {
-        let t = parse_go_duration(t).map_err(Error::invalid_argument)?;
-        if !t.is_zero() {
-            builder = builder.timeout(t);
-        }
-    }
+        .redirect(reqwest::redirect::Policy::none());
+    let timeout = response_timeout(md.get_nonempty("responseTimeout"))?;
     if let Some(ca) = md.get_nonempty("MTLSRootCA") {
         let pem = pem_or_file(ca)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -192,8 +245,20 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             max_body,
             error_if_not_2xx,
             token,
+            timeout,
         })),
     })
+}
+
+/// The component's `responseTimeout`: `DEFAULT_RESPONSE_TIMEOUT` when not given, no limit for 0.
+fn response_timeout(value: Option<&str>) -> Result<Option<Duration>> {
+    match value {
+        None => Ok(Some(DEFAULT_RESPONSE_TIMEOUT)),
+        Some(v) => {
+            let t = parse_go_duration(v).map_err(Error::invalid_argument)?;
+            Ok((!t.is_zero()).then_some(t))
+        }
+    }
 }
 
 struct Http {
@@ -202,6 +267,8 @@ struct Http {
     max_body: u64,
     error_if_not_2xx: bool,
     token: Option<(HeaderName, HeaderValue)>,
+    /// The bound on a whole request; `None` only for `responseTimeout: 0`.
+    timeout: Option<Duration>,
 }
 
 /// Go's canonical header form: `content-type` -> `Content-Type`.
@@ -230,6 +297,93 @@ fn join_url(base: &str, path: &str) -> String {
     )
 }
 
+impl Http {
+    /// Send `request` and follow its redirects, all within the component's timeout. A redirect
+    /// to another origin drops every credential header first (and they stay dropped).
+    async fn send(&self, mut request: reqwest::Request) -> Result<reqwest::Response> {
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        let origin = request.url().origin();
+        let mut redirects = 0;
+        loop {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(timed_out());
+                }
+                *request.timeout_mut() = Some(left);
+            }
+            // The body is in memory, so the request clones (cheaply) for a redirect.
+            let again = request.try_clone();
+            let resp = self
+                .client
+                .execute(request)
+                .await
+                .map_err(transport_error)?;
+            let status = resp.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            let Some(location) = resp.headers().get(reqwest::header::LOCATION) else {
+                return Ok(resp);
+            };
+            let next = std::str::from_utf8(location.as_bytes())
+                .ok()
+                .and_then(|l| resp.url().join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    Error::upstream(format!(
+                        "the server answered {status} with a Location that is not an http(s) URL"
+                    ))
+                    .with_retryable(false)
+                })?;
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(
+                    Error::upstream(format!("stopped after {MAX_REDIRECTS} redirects"))
+                        .with_retryable(false),
+                );
+            }
+            let Some(mut again) = again else {
+                return Ok(resp);
+            };
+            // As browsers, Go and reqwest: 303, and 301/302 after a POST, go on as a GET
+            // without the body.
+            let to_get = match status {
+                303 => again.method() != Method::HEAD,
+                301 | 302 => again.method() == Method::POST,
+                _ => false,
+            };
+            if to_get {
+                *again.method_mut() = Method::GET;
+                *again.body_mut() = None;
+                for h in [
+                    reqwest::header::CONTENT_TYPE,
+                    reqwest::header::CONTENT_LENGTH,
+                    reqwest::header::CONTENT_ENCODING,
+                ] {
+                    again.headers_mut().remove(h);
+                }
+            }
+            if next.origin() != origin {
+                let names: Vec<HeaderName> = again
+                    .headers()
+                    .keys()
+                    .filter(|n| {
+                        credential_header(n.as_str())
+                            || self.token.as_ref().is_some_and(|(t, _)| t == *n)
+                    })
+                    .cloned()
+                    .collect();
+                for n in names {
+                    again.headers_mut().remove(n);
+                }
+            }
+            *again.url_mut() = next;
+            request = again;
+        }
+    }
+}
+
 #[async_trait]
 impl OutputBinding for Http {
     fn operations(&self) -> &[&'static str] {
@@ -254,6 +408,15 @@ impl OutputBinding for Http {
             }
         };
         let path = req.metadata.get("path").map(String::as_str).unwrap_or("");
+        // A URL parser drops CR, LF and TAB without a word, and other control characters have
+        // no place in a URL: refuse them rather than call a URL the app did not write.
+        if let Some(c) = path.chars().find(|c| c.is_control()) {
+            return Err(Error::invalid_argument(format!(
+                "invalid path: {path:?} holds the control character {:?} (U+{:04X}); control characters (CR, LF, TAB, ...) are not allowed in a URL: percent-encode them (e.g. %0A for LF)",
+                c,
+                u32::from(c)
+            )));
+        }
         // Like Dapr: a path may not climb out of the url's base path, encoded or not.
         let before_query = path.split(['?', '#']).next().unwrap_or("");
         if before_query
@@ -264,7 +427,12 @@ impl OutputBinding for Http {
                 "invalid path: {path} (\"..\" is not allowed)"
             )));
         }
-        let url = join_url(&self.url, path);
+        // The component's url may hold credentials, so errors name the path only.
+        let url = reqwest::Url::parse(&join_url(&self.url, path)).map_err(|e| {
+            Error::invalid_argument(format!(
+                "invalid path: {path:?} does not make a valid URL with the component's url: {e}"
+            ))
+        })?;
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some((h, v)) = &self.token {
             headers.insert(h.clone(), v.clone());
@@ -278,9 +446,20 @@ impl OutputBinding for Http {
                         "metadata key {k:?} is not a valid header name"
                     ))
                 })?;
+                if FRAMING_HEADERS.contains(&name.as_str()) {
+                    return Err(Error::invalid_argument(format!(
+                        "metadata key {k:?} would set the HTTP header {}, which frames the request on the wire; bindery sets it from the url and the data, and another value would truncate or corrupt what is sent: remove {k:?} from the request metadata",
+                        canonical_header(name.as_str())
+                    )));
+                }
+                if v.contains(['\r', '\n']) {
+                    return Err(Error::invalid_argument(format!(
+                        "the value of header {k:?} holds a line break (CR or LF), which would end the header and start another: remove it"
+                    )));
+                }
                 let value = HeaderValue::from_str(v).map_err(|_| {
                     Error::invalid_argument(format!(
-                        "the value of header {k:?} is not a valid header value"
+                        "the value of header {k:?} is not a valid header value (only visible ASCII, spaces and tabs)"
                     ))
                 })?;
                 headers.insert(name, value);
@@ -300,11 +479,14 @@ impl OutputBinding for Http {
             None => self.error_if_not_2xx,
         };
 
-        let mut builder = self.client.request(method, &url).headers(headers);
+        let mut builder = self.client.request(method, url).headers(headers);
         if sends_body {
             builder = builder.body(req.data);
         }
-        let mut resp = builder.send().await.map_err(transport_error)?;
+        let request = builder
+            .build()
+            .map_err(|e| Error::invalid_argument("cannot build the HTTP request").with_source(e))?;
+        let mut resp = self.send(request).await?;
         let status = resp.status();
         let mut metadata = MetadataMap::new();
         metadata.insert("statusCode".into(), status.as_u16().to_string());
@@ -373,6 +555,14 @@ fn too_large(len: u64, limit: u64) -> Error {
     .with_retryable(false)
 }
 
+fn timed_out() -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        "the HTTP request did not finish within responseTimeout",
+    )
+    .with_retryable(true)
+}
+
 fn transport_error(e: reqwest::Error) -> Error {
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
@@ -391,6 +581,48 @@ mod tests {
     fn header_names_are_canonical() {
         assert_eq!(canonical_header("content-type"), "Content-Type");
         assert_eq!(canonical_header("x-request-id"), "X-Request-Id");
+    }
+
+    #[test]
+    fn response_timeout_is_bounded_unless_zero_is_asked_for() {
+        assert_eq!(
+            response_timeout(None).unwrap(),
+            Some(DEFAULT_RESPONSE_TIMEOUT)
+        );
+        assert_eq!(DEFAULT_RESPONSE_TIMEOUT, Duration::from_secs(60));
+        assert_eq!(
+            response_timeout(Some("1500ms")).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(response_timeout(Some("0")).unwrap(), None);
+        assert_eq!(response_timeout(Some("0s")).unwrap(), None);
+        assert!(response_timeout(Some("soon")).is_err());
+    }
+
+    #[test]
+    fn credential_headers_are_told_by_name() {
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "x-api-key",
+            "x-auth-token",
+            "dapr-api-token",
+            "x-session-id",
+            "x-client-secret",
+            "ocp-apim-subscription-key",
+        ] {
+            assert!(credential_header(name), "{name}");
+        }
+        for name in [
+            "accept",
+            "content-type",
+            "x-request-id",
+            "traceparent",
+            "user-agent",
+        ] {
+            assert!(!credential_header(name), "{name}");
+        }
     }
 
     #[test]

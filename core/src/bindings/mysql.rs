@@ -4,8 +4,8 @@
 //! `url` is a DSN in the Go MySQL driver's form, as Dapr takes it:
 //! `user:password@tcp(host:port)/dbname?param=value&...` (also `unix(/path/to/socket)`).
 //! Of the driver's parameters, `loc` (`UTC` or `Local`), `charset`, `collation`,
-//! `clientFoundRows`, `allowCleartextPasswords` and `maxAllowedPacket` are honoured, the
-//! others of the driver are accepted (`parseTime` is always on, as in Dapr), and any other
+//! `clientFoundRows`, `allowCleartextPasswords`, `multiStatements` and `maxAllowedPacket` are
+//! honoured, the others of the driver are accepted (`parseTime` is always on, as in Dapr), and any other
 //! parameter is set as a session system variable (`SET name=value`), as the Go driver does.
 //!
 //! TLS (rustls) as with the Go driver in Dapr: the DSN's `tls=true` checks the server's
@@ -19,6 +19,10 @@
 //! Request metadata `sql` (required) and `params`, a JSON array bound to the `?` markers
 //! (numbers, strings, booleans as 1/0, null; arrays and objects as their JSON text). Without
 //! params the SQL goes as a plain text query, as the Go driver sends it.
+//!
+//! As with the Go driver, one SQL is one statement unless the DSN says `multiStatements=true`:
+//! without it, SQL holding several statements fails with the server's syntax error before any
+//! of them runs (`Mysql::one_statement`).
 //!
 //! `query` answers a JSON array of objects keyed by column name (keys sorted), as Dapr's: a
 //! NULL column is left out of its row, as Dapr does; integers and floats are numbers,
@@ -36,14 +40,15 @@ use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
 use mysql_async::{
-    Column, DriverError, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, SslOpts,
-    Value,
+    Column, Conn, DriverError, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row,
+    SslOpts, Value,
 };
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::rustls::pki_types::CertificateDer;
 use crate::bindings::dbutil::{
-    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, timed, Json, TlsTrouble,
+    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, timed, Json, Param,
+    TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -80,7 +85,6 @@ const IGNORED_PARAMS: &[&str] = &[
     "compress",
     "connectionAttributes",
     "interpolateParams",
-    "multiStatements",
     "parseTime",
     "readTimeout",
     "rejectReadOnly",
@@ -128,6 +132,8 @@ struct Dsn {
     tls: Tls,
     /// `allowFallbackToPlaintext`: plain when the server does not offer TLS.
     fallback: bool,
+    /// `multiStatements`: several statements in one SQL (off by default, as in the Go driver).
+    multi_statements: bool,
 }
 
 /// The DSN's `tls`.
@@ -257,6 +263,7 @@ impl Dsn {
             max_allowed_packet: None,
             tls: Tls::Off,
             fallback: false,
+            multi_statements: false,
         };
         let mut charset = None;
         let mut collation = None;
@@ -287,6 +294,7 @@ impl Dsn {
                     }
                 }
                 "allowFallbackToPlaintext" => out.fallback = flag()?,
+                "multiStatements" => out.multi_statements = flag()?,
                 "loc" => {
                     out.loc = match v.as_str() {
                         "UTC" => Loc::Utc,
@@ -438,6 +446,7 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             pem_path: md.get_nonempty("pemPath").map(str::to_string),
             target,
             loc: dsn.loc,
+            multi_statements: dsn.multi_statements,
             secrets,
             state: Mutex::new(State::New),
         })),
@@ -459,6 +468,8 @@ struct Mysql {
     pem_path: Option<String>,
     target: String,
     loc: Loc,
+    /// The DSN's `multiStatements`.
+    multi_statements: bool,
     secrets: Vec<String>,
     state: Mutex<State>,
 }
@@ -559,6 +570,31 @@ impl Mysql {
             .with_retryable(retryable)
     }
 
+    /// Without `multiStatements`, the Go driver does not let the server run several statements
+    /// in one query; mysql_async always does (it asks for CLIENT_MULTI_STATEMENTS and cannot be
+    /// told otherwise). So the server first parses the SQL as a prepared statement, which is one
+    /// statement or a syntax error (1064, as the Go driver gets) before anything runs. A
+    /// statement the server cannot prepare (1295) was parsed whole as one statement, so it runs.
+    /// SQL with params is sent as a prepared statement anyway, which refuses several statements.
+    async fn one_statement(&self, conn: &mut Conn, sql: &str) -> Result<()> {
+        match conn.prep(sql).await {
+            Ok(_) => Ok(()),
+            Err(mysql_async::Error::Server(e)) if e.code == 1295 => Ok(()),
+            Err(e) => {
+                let several = matches!(&e, mysql_async::Error::Server(s) if s.code == 1064)
+                    && sql.trim_end().trim_end_matches(';').contains(';');
+                Err(self.error(
+                    if several {
+                        "error executing query (one statement at a time: several statements in one SQL need multiStatements=true in the url)"
+                    } else {
+                        "error executing query"
+                    },
+                    e,
+                ))
+            }
+        }
+    }
+
     async fn run(
         &self,
         pool: &Pool,
@@ -570,6 +606,9 @@ impl Mysql {
             self.error(&format!("unable to connect to MySQL at {}", self.target), e)
         })?;
         let fail = |e| self.error("error executing query", e);
+        if params.is_empty() && !self.multi_statements {
+            self.one_statement(&mut conn, sql).await?;
+        }
         let mut resp = InvokeResponse::default();
         if op == "exec" {
             if params.is_empty() {
@@ -603,19 +642,24 @@ impl Mysql {
     }
 }
 
-/// A JSON parameter as a MySQL value.
-fn param_value(v: &serde_json::Value) -> Value {
+/// A JSON parameter as a MySQL value. An integer beyond 64 bits goes as its digits (text, which
+/// the server reads exactly into a DECIMAL and refuses as out of range for an integer column),
+/// not as a float that has lost some of them; arrays and objects as their JSON text as written.
+fn param_value(p: &Param) -> Value {
     use serde_json::Value as V;
-    match v {
+    match &p.value {
         V::Null => Value::NULL,
         V::Bool(b) => Value::Int(i64::from(*b)),
-        V::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .or_else(|| n.as_u64().map(Value::UInt))
-            .unwrap_or_else(|| Value::Double(n.as_f64().unwrap_or(0.0))),
+        V::Number(n) => match p.big_integer() {
+            Some(digits) => Value::Bytes(digits.as_bytes().to_vec()),
+            None => n
+                .as_i64()
+                .map(Value::Int)
+                .or_else(|| n.as_u64().map(Value::UInt))
+                .unwrap_or_else(|| Value::Double(n.as_f64().unwrap_or(0.0))),
+        },
         V::String(s) => Value::Bytes(s.clone().into_bytes()),
-        other => Value::Bytes(other.to_string().into_bytes()),
+        V::Array(_) | V::Object(_) => Value::Bytes(p.raw.clone().into_bytes()),
     }
 }
 
@@ -919,6 +963,17 @@ mod tests {
         }
         let e = Dsn::parse("root:secret@tcp(h:3306)/db?tls=mine").unwrap_err();
         assert!(e.contains("tls=mine") && !e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn multi_statements_is_off_unless_the_dsn_turns_it_on() {
+        let dsn = |q: &str| Dsn::parse(&format!("root:@tcp(h:3306)/db{q}"));
+        assert!(!dsn("").unwrap().multi_statements);
+        assert!(!dsn("?multiStatements=false").unwrap().multi_statements);
+        assert!(dsn("?multiStatements=true").unwrap().multi_statements);
+        assert!(dsn("?multiStatements=1").unwrap().multi_statements);
+        assert!(dsn("?multiStatements=maybe").is_err());
+        assert!(dsn("?multiStatements=true").unwrap().init.is_empty());
     }
 
     #[test]

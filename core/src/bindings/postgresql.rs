@@ -45,7 +45,7 @@ use tokio_util::bytes::BytesMut;
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::dbutil::{
     base64, json_kind, json_params, parse_pem_pair, read_pem_certs, required_sql, rfc3339_nano,
-    rustls, scrub, timed, Json, TlsTrouble,
+    rustls, scrub, timed, Json, Param, TlsTrouble,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -688,7 +688,7 @@ impl Postgres {
         (pool, tls): &(Pool, MakeRustlsConnect),
         op: &str,
         sql: &str,
-        params: &[serde_json::Value],
+        params: &[Param],
     ) -> Result<InvokeResponse> {
         let client = pool.get().await.map_err(|e| {
             self.pool_error(
@@ -1015,7 +1015,7 @@ fn base_type(ty: &Type) -> &Type {
     }
 }
 
-fn bind_params(types: &[Type], params: &[serde_json::Value]) -> Result<Vec<TextParam>> {
+fn bind_params(types: &[Type], params: &[Param]) -> Result<Vec<TextParam>> {
     if types.is_empty() && !params.is_empty() {
         return Err(Error::invalid_argument(format!(
             "the SQL has no parameters but params has {} value{}",
@@ -1049,18 +1049,26 @@ fn bind_params(types: &[Type], params: &[serde_json::Value]) -> Result<Vec<TextP
         .collect()
 }
 
-/// A whole number from a JSON number or numeric string, within `min..=max`.
-fn whole(v: &serde_json::Value, min: i128, max: i128) -> std::result::Result<String, String> {
+/// A whole number from a JSON number (every digit as written) or numeric string, within
+/// `min..=max`.
+fn whole(p: &Param, min: i128, max: i128) -> std::result::Result<String, String> {
+    let v = &p.value;
     let n: Option<i128> = match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e38)
-                    .map(|f| f as i128)
-            }),
+        serde_json::Value::Number(n) => match p.big_integer() {
+            Some(big) => match big.parse::<i128>() {
+                Ok(n) => Some(n),
+                Err(_) => return Err(format!("{big} is out of range ({min} to {max})")),
+            },
+            None => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e38)
+                        .map(|f| f as i128)
+                }),
+        },
         serde_json::Value::String(s) => s.trim().parse::<i128>().ok(),
         _ => return Err(format!("{} is not a whole number", json_kind(v))),
     };
@@ -1071,8 +1079,11 @@ fn whole(v: &serde_json::Value, min: i128, max: i128) -> std::result::Result<Str
     }
 }
 
-fn param_text(ty: &Type, v: &serde_json::Value) -> std::result::Result<Option<String>, String> {
+/// A parameter in PostgreSQL's text form for `ty`. Numbers keep every digit as written, so an
+/// integer beyond 64 bits binds exactly to a numeric (or text) parameter.
+fn param_text(ty: &Type, p: &Param) -> std::result::Result<Option<String>, String> {
     use serde_json::Value as V;
+    let v = &p.value;
     if v.is_null() {
         return Ok(None);
     }
@@ -1088,25 +1099,25 @@ fn param_text(ty: &Type, v: &serde_json::Value) -> std::result::Result<Option<St
                 ))
             }
         },
-        Type::INT2 => whole(v, i16::MIN.into(), i16::MAX.into())?,
-        Type::INT4 => whole(v, i32::MIN.into(), i32::MAX.into())?,
-        Type::INT8 => whole(v, i64::MIN.into(), i64::MAX.into())?,
-        Type::OID => whole(v, 0, u32::MAX.into())?,
+        Type::INT2 => whole(p, i16::MIN.into(), i16::MAX.into())?,
+        Type::INT4 => whole(p, i32::MIN.into(), i32::MAX.into())?,
+        Type::INT8 => whole(p, i64::MIN.into(), i64::MAX.into())?,
+        Type::OID => whole(p, 0, u32::MAX.into())?,
         Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => match v {
-            V::Number(n) => n.to_string(),
+            V::Number(_) => p.number_text().unwrap_or_default(),
             V::String(s) => s.clone(),
             _ => return Err(format!("{} is not a number", json_kind(v))),
         },
         Type::JSON | Type::JSONB => match v {
-            // As pgx: a string is JSON text already.
+            // As pgx: a string is JSON text already. Other values go as written (every digit).
             V::String(s) => s.clone(),
-            other => other.to_string(),
+            _ => p.raw.clone(),
         },
         _ => match (ty.kind(), v) {
-            (Kind::Array(_), V::Array(items)) => array_literal(items),
+            (Kind::Array(_), V::Array(_)) => array_literal(&p.items().unwrap_or_default()),
             (_, V::String(s)) => s.clone(),
             (_, V::Bool(b)) => b.to_string(),
-            (_, V::Number(n)) => n.to_string(),
+            (_, V::Number(_)) => p.number_text().unwrap_or_default(),
             (_, other) => other.to_string(),
         },
     };
@@ -1114,20 +1125,20 @@ fn param_text(ty: &Type, v: &serde_json::Value) -> std::result::Result<Option<St
 }
 
 /// A JSON array as a PostgreSQL array literal: `[1, "a b", null]` -> `{1,"a b",NULL}`.
-fn array_literal(items: &[serde_json::Value]) -> String {
+fn array_literal(items: &[Param]) -> String {
     use serde_json::Value as V;
     fn quote(s: &str) -> String {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
     }
     let parts: Vec<String> = items
         .iter()
-        .map(|v| match v {
+        .map(|p| match &p.value {
             V::Null => "NULL".into(),
-            V::Array(inner) => array_literal(inner),
+            V::Array(_) => array_literal(&p.items().unwrap_or_default()),
             V::String(s) => quote(s),
             V::Bool(b) => b.to_string(),
-            V::Number(n) => n.to_string(),
-            V::Object(_) => quote(&v.to_string()),
+            V::Number(_) => p.number_text().unwrap_or_default(),
+            V::Object(_) => quote(&p.raw),
         })
         .collect();
     format!("{{{}}}", parts.join(","))
@@ -1538,8 +1549,15 @@ mod tests {
 
     #[test]
     fn json_arrays_become_array_literals() {
-        let v: Vec<serde_json::Value> =
-            serde_json::from_str(r#"[1, "a \"b\"", null, [true]]"#).unwrap();
-        assert_eq!(array_literal(&v), r#"{1,"a \"b\"",NULL,{true}}"#);
+        let mut md = crate::binding::MetadataMap::new();
+        md.insert(
+            "params".into(),
+            r#"[1, "a \"b\"", null, [true, 123456789012345678901234567890], {"k": 1}]"#.into(),
+        );
+        let v = json_params(&md).unwrap();
+        assert_eq!(
+            array_literal(&v),
+            r#"{1,"a \"b\"",NULL,{true,123456789012345678901234567890},"{\"k\": 1}"}"#
+        );
     }
 }

@@ -55,6 +55,9 @@
 // An application handler failed.
 #define BINDERY_ERR_HANDLER_FAILED 11
 
+// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
+#define BINDERY_MAX_WORKER_THREADS 1024
+
 // Options for `bindery_runtime_new`. Create with `bindery_options_new`, free with
 // `bindery_options_free`. Opaque, so that options can be added without breaking the ABI.
 typedef struct bindery_options bindery_options;
@@ -160,9 +163,10 @@ int32_t bindery_options_set_concurrency(bindery_options *options,
                                         uint32_t concurrency,
                                         uint32_t queue_capacity);
 
-// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
-// the worker that has its event, which meanwhile hands its other work to another thread (from
-// a pool that grows as needed), so a slow handler does not hold the others up.
+// Set the number of worker threads of the runtime (default 2; from 1 to
+// `BINDERY_MAX_WORKER_THREADS`, 1024, else INVALID_ARGUMENT). A handler runs on the worker
+// that has its event, which meanwhile hands its other work to another thread (from a pool
+// that grows as needed), so a slow handler does not hold the others up.
 int32_t bindery_options_set_worker_threads(bindery_options *options, uint32_t threads);
 
 // Load and validate the components under `n_paths` resources paths (folders of Dapr
@@ -171,7 +175,7 @@ int32_t bindery_options_set_worker_threads(bindery_options *options, uint32_t th
 // No network I/O happens here. On INVALID_CONFIG the last error message lists every problem,
 // one per line, with file, line and fix. `*out` is set only on success; free it with
 // `bindery_runtime_free`. Errors: INVALID_ARGUMENT (NULL, non-UTF-8, `n_paths` 0),
-// INVALID_CONFIG, INTERNAL (threads could not be started).
+// INVALID_CONFIG, INTERNAL (the system refused the worker threads: ask for fewer).
 int32_t bindery_runtime_new(const char *const *resources_paths,
                             size_t n_paths,
                             const bindery_options *options,

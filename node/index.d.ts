@@ -57,10 +57,14 @@ export type Handler = (event: BindingEvent) => void | Promise<void>;
 export interface RuntimeOptions {
   /** The app ID, for Dapr's `scopes`. */
   appId?: string;
-  /** Events of one input binding handled at once (default 1: one at a time, in order). */
+  /**
+   * Events of one input binding handled at once (default 1: one at a time, in order); an
+   * integer from 1 to 4294967295, else a `BinderyError` "invalid_argument".
+   */
   concurrency?: number;
-  /** Events of one input binding waiting for the handler (default 16). */
+  /** Events of one input binding waiting for the handler (default 16; 1 to 4294967295). */
   queueCapacity?: number;
+
   /** How long `stop()` waits for handlers in flight by default (default 10000). */
   shutdownTimeoutMs?: number;
   /** Where handler failures and warnings go (default: console). */

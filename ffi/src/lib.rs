@@ -46,6 +46,9 @@ pub const BINDERY_ERR_INVALID_STATE: i32 = 10;
 /// An application handler failed.
 pub const BINDERY_ERR_HANDLER_FAILED: i32 = 11;
 
+/// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
+pub const BINDERY_MAX_WORKER_THREADS: u32 = 1024;
+
 /// A key/value pair of metadata: two NUL-terminated UTF-8 strings.
 #[repr(C)]
 pub struct bindery_kv {
@@ -383,9 +386,10 @@ pub unsafe extern "C" fn bindery_options_set_concurrency(
     })
 }
 
-/// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
-/// the worker that has its event, which meanwhile hands its other work to another thread (from
-/// a pool that grows as needed), so a slow handler does not hold the others up.
+/// Set the number of worker threads of the runtime (default 2; from 1 to
+/// `BINDERY_MAX_WORKER_THREADS`, 1024, else INVALID_ARGUMENT). A handler runs on the worker
+/// that has its event, which meanwhile hands its other work to another thread (from a pool
+/// that grows as needed), so a slow handler does not hold the others up.
 #[no_mangle]
 pub unsafe extern "C" fn bindery_options_set_worker_threads(
     options: *mut bindery_options,
@@ -395,8 +399,10 @@ pub unsafe extern "C" fn bindery_options_set_worker_threads(
         let Some(o) = options.as_mut() else {
             return invalid("options is NULL");
         };
-        if threads == 0 {
-            return invalid("threads must be at least 1");
+        if !(1..=BINDERY_MAX_WORKER_THREADS).contains(&threads) {
+            return invalid(&format!(
+                "worker_threads must be from 1 to {BINDERY_MAX_WORKER_THREADS}, got {threads}"
+            ));
         }
         o.worker_threads = threads as usize;
         BINDERY_OK
@@ -409,7 +415,7 @@ pub unsafe extern "C" fn bindery_options_set_worker_threads(
 /// No network I/O happens here. On INVALID_CONFIG the last error message lists every problem,
 /// one per line, with file, line and fix. `*out` is set only on success; free it with
 /// `bindery_runtime_free`. Errors: INVALID_ARGUMENT (NULL, non-UTF-8, `n_paths` 0),
-/// INVALID_CONFIG, INTERNAL (threads could not be started).
+/// INVALID_CONFIG, INTERNAL (the system refused the worker threads: ask for fewer).
 #[no_mangle]
 pub unsafe extern "C" fn bindery_runtime_new(
     resources_paths: *const *const c_char,
@@ -450,16 +456,9 @@ pub unsafe extern "C" fn bindery_runtime_new(
             Ok(r) => r,
             Err(e) => return fail(&e),
         };
-        let tokio = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("bindery")
-            .enable_all()
-            .build()
-        {
+        let tokio = match bindery_core::runtime::threaded_runtime(threads, |_| {}) {
             Ok(t) => t,
-            Err(e) => {
-                return set_error(BINDERY_ERR_INTERNAL, &format!("cannot start threads: {e}"))
-            }
+            Err(e) => return fail(&e),
         };
         *out = Box::into_raw(Box::new(bindery_runtime {
             tokio: Some(tokio),

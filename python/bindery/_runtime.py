@@ -24,7 +24,7 @@ from typing import (
 )
 
 from . import _native
-from ._errors import BindingError
+from ._errors import BindingError, InvalidArgumentError
 
 logger = logging.getLogger("bindery")
 
@@ -86,6 +86,12 @@ class Response:
         return json.loads(self.data)
 
 
+def _count(name: str, value: Any, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidArgumentError(f"{name} must be an integer from 1 to {most}, got {value!r}")
+    return value
+
+
 def _settle(fut: "asyncio.Future[Response]", error: Optional[BaseException], result: Any) -> None:
     if fut.done():
         return
@@ -103,8 +109,9 @@ class Runtime:
     is validated here, before anything starts: a problem raises `InvalidConfigError` listing
     every problem with file, line and fix. Options: `app_id` (for `scopes`), `concurrency`
     (events of one input binding handled at once; default 1, in order), `queue_capacity`
-    (events waiting per input binding, default 16), `worker_threads` (default 2),
-    `shutdown_timeout` (seconds `stop()` waits for handlers by default, 10).
+    (events waiting per input binding, default 16), `worker_threads` (default 2, at most
+    1024), `shutdown_timeout` (seconds `stop()` waits for handlers by default, 10). A count out
+    of range raises `InvalidArgumentError` naming the range.
     """
 
     def __init__(
@@ -121,6 +128,9 @@ class Runtime:
             paths = [os.fsdecode(resources_path)]
         else:
             paths = [os.fsdecode(p) for p in resources_path]
+        concurrency = _count("concurrency", concurrency, _native.MAX_COUNT)
+        queue_capacity = _count("queue_capacity", queue_capacity, _native.MAX_COUNT)
+        worker_threads = _count("worker_threads", worker_threads, _native.MAX_WORKER_THREADS)
         self._native = _native.NativeRuntime(
             paths, app_id, concurrency, queue_capacity, worker_threads, shutdown_timeout
         )

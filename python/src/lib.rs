@@ -12,6 +12,22 @@ use bindery::{BatchVerdict, Error, InputOptions, MetadataMap, Options, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+/// The most `concurrency` and `queue_capacity` may be (the C ABI's `uint32_t`).
+const MAX_COUNT: usize = u32::MAX as usize;
+
+/// The longest wait a timeout in seconds stands for: `u32::MAX` ms (49.7 days), as in the C
+/// ABI and Node. Longer ones would overflow the clock's instants.
+fn seconds(timeout: f64, what: &str) -> Result<Duration, Error> {
+    if !(timeout.is_finite() && timeout >= 0.0) {
+        return Err(Error::invalid_argument(format!(
+            "{what} must be a number of seconds >= 0"
+        )));
+    }
+    Ok(Duration::from_secs_f64(
+        timeout.min(f64::from(u32::MAX) / 1000.0),
+    ))
+}
+
 /// Build the `bindery.BindingError` subclass for a core error (classes live in `bindery._errors`).
 fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
     let built = py.import("bindery._errors").and_then(|m| {
@@ -102,27 +118,28 @@ impl NativeRuntime {
         worker_threads: usize,
         shutdown_timeout: f64,
     ) -> PyResult<Self> {
-        if concurrency == 0 || queue_capacity == 0 || worker_threads == 0 {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument(
-                    "concurrency, queue_capacity and worker_threads must be at least 1",
-                ),
-            ));
+        for (name, n) in [
+            ("concurrency", concurrency),
+            ("queue_capacity", queue_capacity),
+        ] {
+            if !(1..=MAX_COUNT).contains(&n) {
+                return Err(to_py_err(
+                    py,
+                    &Error::invalid_argument(format!(
+                        "{name} must be an integer from 1 to {MAX_COUNT}, got {n}"
+                    )),
+                ));
+            }
         }
-        if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument("shutdown_timeout must be a number of seconds >= 0"),
-            ));
-        }
+        let shutdown_timeout =
+            seconds(shutdown_timeout, "shutdown_timeout").map_err(|e| to_py_err(py, &e))?;
         let options = Options {
             app_id,
             input: InputOptions {
                 concurrency,
                 queue_capacity,
             },
-            shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
+            shutdown_timeout,
         };
         let rt = py
             .allow_threads(|| {
@@ -132,12 +149,9 @@ impl NativeRuntime {
                     .build()
             })
             .map_err(|e| to_py_err(py, &e))?;
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(worker_threads)
-            .thread_name("bindery")
-            .enable_all()
-            .build()
-            .map_err(|e| to_py_err(py, &Error::internal(format!("cannot start threads: {e}"))))?;
+        let tokio = py
+            .allow_threads(|| bindery::runtime::threaded_runtime(worker_threads, |_| {}))
+            .map_err(|e| to_py_err(py, &e))?;
         Ok(NativeRuntime {
             handle: tokio.handle().clone(),
             tokio: RwLock::new(Some(tokio)),
@@ -263,14 +277,8 @@ impl NativeRuntime {
     /// Stop the inputs, wait up to `timeout` seconds for handlers in flight, close the
     /// bindings (GIL released). Returns whether every handler finished in time.
     fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        if !(timeout.is_finite() && timeout >= 0.0) {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument("timeout must be a number of seconds >= 0"),
-            ));
-        }
+        let deadline = seconds(timeout, "timeout").map_err(|e| to_py_err(py, &e))?;
         let rt = self.rt.clone();
-        let deadline = Duration::from_secs_f64(timeout);
         self.wait(
             py,
             async move { rt.shutdown(deadline).await.map(|r| r.drained) },
@@ -352,5 +360,7 @@ fn core_version() -> &'static str {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
+    m.add("MAX_WORKER_THREADS", bindery::runtime::MAX_WORKER_THREADS)?;
+    m.add("MAX_COUNT", MAX_COUNT)?;
     Ok(())
 }

@@ -296,6 +296,53 @@ def test_stop_gives_up_at_its_timeout(components):
     assert rt.stop(timeout=0.2) is False
 
 
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("worker_threads", 2**32),
+        ("worker_threads", 1025),
+        ("worker_threads", 0),
+        ("worker_threads", 2**64),
+        ("concurrency", 2**32),
+        ("concurrency", 0),
+        ("queue_capacity", 2**62),
+        ("queue_capacity", 1.5),
+    ],
+)
+def test_counts_out_of_range_are_invalid_argument(components, option, value):
+    # worker_threads=2**32 used to abort the process; queue_capacity=2**62 panicked in start.
+    most = {"worker_threads": 1024}.get(option, 2**32 - 1)
+    with pytest.raises(bindery.InvalidArgumentError, match=f"^{option} must be an integer from 1 to {most}, got "):
+        bindery.Runtime(components(), **{option: value})
+
+
+def test_the_largest_counts_work(components):
+    rt = bindery.Runtime(components(), worker_threads=8, concurrency=2**32 - 1, queue_capacity=2**32 - 1)
+    with rt:
+        rt.invoke("files", "create", b"x", {"fileName": "x"})
+    assert bindery.Runtime(components(), shutdown_timeout=1e300).stop(timeout=1e300) is True
+
+
+def test_worker_threads_the_system_cannot_give_are_an_error_not_a_hang(components, tmp_path: Path):
+    # With little address space, thread stacks cannot be mapped: tokio used to panic starting
+    # its workers, then hang joining the ones it had.
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import resource, sys, bindery\n"
+        "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + 256 * 2**20, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    bindery.Runtime(sys.argv[1], worker_threads=1000)\n"
+        "except bindery.InternalError as e:\n"
+        "    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(components())], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot start 1000 worker threads: the system refused thread" in proc.stdout, proc.stdout
+
+
 def test_run_stops_cleanly_on_sigint(components, tmp_path: Path):
     folder = components(cron_schedule="@every 100ms")
     script = tmp_path / "app.py"

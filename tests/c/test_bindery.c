@@ -230,6 +230,17 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_options_set_app_id(opts, NULL), BINDERY_ERR_INVALID_ARGUMENT);
     CHECK_CODE(bindery_options_set_app_id(opts, "c-tests"), BINDERY_OK);
     CHECK_CODE(bindery_options_set_concurrency(opts, 1, 8), BINDERY_OK);
+    /* worker threads: 1 to BINDERY_MAX_WORKER_THREADS; UINT32_MAX used to abort, and a count
+     * the system cannot give used to hang bindery_runtime_new */
+    CHECK(BINDERY_MAX_WORKER_THREADS == 1024, "max %u", BINDERY_MAX_WORKER_THREADS);
+    CHECK_CODE(bindery_options_set_worker_threads(opts, UINT32_MAX), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bindery_last_error_message(), "worker_threads must be from 1 to 1024, got 4294967295") != NULL, "%s",
+          bindery_last_error_message());
+    CHECK_CODE(bindery_options_set_worker_threads(opts, BINDERY_MAX_WORKER_THREADS + 1), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_options_set_worker_threads(opts, 0), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bindery_last_error_message(), "worker_threads must be from 1 to 1024, got 0") != NULL, "%s",
+          bindery_last_error_message());
+    CHECK_CODE(bindery_options_set_worker_threads(opts, BINDERY_MAX_WORKER_THREADS), BINDERY_OK);
     CHECK_CODE(bindery_options_set_worker_threads(opts, 2), BINDERY_OK);
     CHECK_CODE(bindery_runtime_new(paths, 1, opts, &rt), BINDERY_OK);
     bindery_options_free(opts);

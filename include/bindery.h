@@ -119,7 +119,8 @@ typedef struct {
 // The completion of `bindery_invoke_async`, called exactly once on a bindery worker thread.
 // On success `code` is `BINDERY_OK`, `error_message` is NULL and `response` is a response the
 // callback owns (free it with `bindery_response_free`). On failure `code` is the error code,
-// `error_message` the message (valid during the call only) and `response` is NULL.
+// `error_message` the message (valid during the call only) and `response` is NULL. A call
+// still in flight when the runtime is shut down or freed completes with `BINDERY_ERR_CLOSED`.
 typedef void (*bindery_invoke_cb)(int32_t code,
                                   const char *error_message,
                                   bindery_response *response,
@@ -221,8 +222,10 @@ int32_t bindery_invoke(bindery_runtime *rt,
 // Like `bindery_invoke`, but returns at once: the arguments are copied, the call runs on
 // bindery's threads, and `done` is called exactly once with the outcome (see
 // `bindery_invoke_cb`), on a bindery thread, possibly before this function returns.
-// `user_data` must stay valid until then. If this function itself returns an error
-// (INVALID_ARGUMENT, CLOSED), `done` is never called.
+// `user_data` must stay valid until then. A call still in flight when the runtime is shut
+// down or freed completes with CLOSED; `bindery_runtime_free` returns only after every
+// completion has returned. If this function itself returns an error (INVALID_ARGUMENT,
+// CLOSED), `done` is never called.
 int32_t bindery_invoke_async(bindery_runtime *rt,
                              const char *name,
                              const char *operation,
@@ -238,15 +241,18 @@ int32_t bindery_invoke_async(bindery_runtime *rt,
 void bindery_response_free(bindery_response *response);
 
 // Stop the input bindings, wait up to `timeout_ms` for handlers in flight, then close the
-// bindings. Events queued but not handled are nacked, so their sources redeliver them.
+// bindings; invokes still in flight then fail with CLOSED (an async one through its
+// completion). Events queued but not handled are nacked, so their sources redeliver them.
 // Returns TIMEOUT when handlers were still running at the deadline (their events stay
 // unacked); calling it again is a no-op that succeeds. A handler that calls this on its own
 // runtime waits for itself until the deadline. Thread-safe.
 int32_t bindery_shutdown(bindery_runtime *rt, uint32_t timeout_ms);
 
 // Shut down (with the options' deadline, 10 s by default) if that was not done, stop the
-// threads and free the runtime. NULL is ignored. Must not be called from a handler or a
-// completion callback of the same runtime; using `rt` afterwards is the caller's fault.
+// threads and free the runtime. Every async invoke's completion has returned when this
+// returns: those still in flight are called with CLOSED. NULL is ignored. Must not be called
+// from a handler or a completion callback of the same runtime; using `rt` afterwards is the
+// caller's fault.
 void bindery_runtime_free(bindery_runtime *rt);
 
 #ifdef __cplusplus

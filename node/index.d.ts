@@ -64,7 +64,6 @@ export interface RuntimeOptions {
   concurrency?: number;
   /** Events of one input binding waiting for the handler (default 16; 1 to 4294967295). */
   queueCapacity?: number;
-
   /** How long `stop()` waits for handlers in flight by default (default 10000). */
   shutdownTimeoutMs?: number;
   /** Where handler failures and warnings go (default: console). */
@@ -108,10 +107,10 @@ export declare class Runtime {
     metadata?: Record<string, string | number | boolean>,
   ): Promise<InvokeResponse>;
   /**
-   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings.
-   * Resolves to whether every handler finished in time; every call resolves with the first
-   * call's outcome. The process may exit afterwards. Awaiting it inside a handler waits for
-   * that same handler until the deadline.
+   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings; calls
+   * still in flight then reject with "closed". Resolves to whether every handler finished in
+   * time; every call resolves with the first call's outcome. The process may exit afterwards.
+   * Awaiting it inside a handler waits for that same handler until the deadline.
    */
   stop(options?: { timeoutMs?: number }): Promise<boolean>;
   /** Every binding loaded. */

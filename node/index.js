@@ -208,7 +208,10 @@ class Runtime {
     });
   }
 
-  /** Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings. */
+  /**
+   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings; calls
+   * still in flight then reject with "closed".
+   */
   stop({ timeoutMs } = {}) {
     if (!this._stopping) {
       const ms = timeoutMs === undefined ? this._shutdownTimeoutMs : milliseconds(timeoutMs, "timeoutMs");

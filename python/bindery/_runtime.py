@@ -239,9 +239,9 @@ class Runtime:
 
     def stop(self, timeout: Optional[float] = None) -> bool:
         """Stop the inputs, wait up to `timeout` seconds (default: the runtime's
-        `shutdown_timeout`) for handlers in flight, then close the bindings. Events queued but
-        not handled are nacked. Returns True when every handler finished in time. Calling it
-        again does nothing. Do not call it from a handler (it would wait for itself)."""
+        `shutdown_timeout`) for handlers in flight, then close the bindings; calls still in
+        flight then raise `ClosedError`. Events queued but not handled are nacked. Returns True
+        when every handler finished in time. Calling it again does nothing. Do not call it from a handler (it would wait for itself)."""
         with self._lock:
             if self._state == "stopped":
                 return True

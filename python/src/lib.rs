@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use bindery::{BatchVerdict, Error, InputOptions, MetadataMap, Options, Runtime};
+use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use tokio::sync::watch;
 
 /// The most `concurrency` and `queue_capacity` may be (the C ABI's `uint32_t`).
 const MAX_COUNT: usize = u32::MAX as usize;
@@ -26,6 +27,58 @@ fn seconds(timeout: f64, what: &str) -> Result<Duration, Error> {
     Ok(Duration::from_secs_f64(
         timeout.min(f64::from(u32::MAX) / 1000.0),
     ))
+}
+
+fn closed_error(what: &str) -> Error {
+    Error::new(ErrorKind::Closed, what)
+}
+
+/// `fut`, or `Closed` once the runtime is stopped (`closed` turns true or is dropped).
+async fn unless_closed<T>(
+    mut closed: watch::Receiver<bool>,
+    fut: impl std::future::Future<Output = bindery::Result<T>>,
+) -> bindery::Result<T> {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        _ = closed.wait_for(|c| *c) => {
+            Err(closed_error("the runtime was stopped before the call finished"))
+        }
+    }
+}
+
+/// The completion of one `invoke_async`: `done` is called exactly once, with the outcome by
+/// `complete`, else (the task was dropped unfinished as the runtime's threads stopped) with a
+/// `ClosedError` when this is dropped.
+struct Completion(Option<PyObject>);
+
+impl Completion {
+    fn complete(mut self, result: bindery::Result<bindery::InvokeResponse>) {
+        let Some(done) = self.0.take() else { return };
+        keep_python_thread_state();
+        Python::with_gil(|py| {
+            let call = match result {
+                Ok(resp) => metadata_dict(py, &resp.metadata)
+                    .and_then(|md| done.call1(py, (py.None(), (PyBytes::new(py, &resp.data), md)))),
+                Err(e) => done.call1(py, (to_py_err(py, &e).into_value(py), py.None())),
+            };
+            if let Err(e) = call {
+                e.write_unraisable(py, None);
+            }
+        })
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let Some(done) = self.0.take() else { return };
+        Python::with_gil(|py| {
+            let e = closed_error("the runtime was stopped before the call finished");
+            if let Err(e) = done.call1(py, (to_py_err(py, &e).into_value(py), py.None())) {
+                e.write_unraisable(py, None);
+            }
+        })
+    }
 }
 
 /// Build the `bindery.BindingError` subclass for a core error (classes live in `bindery._errors`).
@@ -60,6 +113,8 @@ struct NativeRuntime {
     tokio: RwLock<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
     rt: Runtime,
+    /// Set by `shutdown`: calls still in flight then fail with `ClosedError`.
+    closed: watch::Sender<bool>,
 }
 
 impl NativeRuntime {
@@ -156,6 +211,7 @@ impl NativeRuntime {
             handle: tokio.handle().clone(),
             tokio: RwLock::new(Some(tokio)),
             rt,
+            closed: watch::Sender::new(false),
         })
     }
 
@@ -225,8 +281,9 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
         let rt = self.rt.clone();
+        let closed = self.closed.subscribe();
         let resp = self.wait(py, async move {
-            rt.invoke(&name, &operation, data, metadata).await
+            unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await
         })?;
         Ok((
             PyBytes::new(py, &resp.data),
@@ -235,7 +292,8 @@ impl NativeRuntime {
     }
 
     /// Call an output binding without waiting: `done(error, result)` is called once on a
-    /// bindery thread with the GIL taken, with `(None, (data, metadata))` or `(exception, None)`.
+    /// bindery thread with the GIL taken, with `(None, (data, metadata))` or `(exception, None)`;
+    /// a call still in flight when the runtime is stopped gets a `ClosedError`.
     fn invoke_async(
         &self,
         py: Python<'_>,
@@ -252,37 +310,29 @@ impl NativeRuntime {
             ));
         }
         let rt = self.rt.clone();
+        let closed = self.closed.subscribe();
+        let completion = Completion(Some(done));
         self.handle.spawn(async move {
-            let result = rt.invoke(&name, &operation, data, metadata).await;
+            let result = unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await;
             // On this worker (its other tasks handed to another thread meanwhile), with the
             // thread's kept Python thread state: no hop to the blocking pool per call.
-            tokio::task::block_in_place(move || {
-                keep_python_thread_state();
-                Python::with_gil(|py| {
-                    let call = match result {
-                        Ok(resp) => metadata_dict(py, &resp.metadata).and_then(|md| {
-                            done.call1(py, (py.None(), (PyBytes::new(py, &resp.data), md)))
-                        }),
-                        Err(e) => done.call1(py, (to_py_err(py, &e).into_value(py), py.None())),
-                    };
-                    if let Err(e) = call {
-                        e.write_unraisable(py, None);
-                    }
-                })
-            });
+            tokio::task::block_in_place(move || completion.complete(result));
         });
         Ok(())
     }
 
     /// Stop the inputs, wait up to `timeout` seconds for handlers in flight, close the
-    /// bindings (GIL released). Returns whether every handler finished in time.
+    /// bindings (GIL released); calls still in flight then fail with `ClosedError`. Returns
+    /// whether every handler finished in time.
     fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         let deadline = seconds(timeout, "timeout").map_err(|e| to_py_err(py, &e))?;
         let rt = self.rt.clone();
-        self.wait(
+        let drained = self.wait(
             py,
             async move { rt.shutdown(deadline).await.map(|r| r.drained) },
-        )
+        );
+        self.closed.send_replace(true);
+        drained
     }
 
     /// Stop the runtime's threads. Call after `shutdown`; the object is unusable afterwards.

@@ -296,6 +296,42 @@ def test_stop_gives_up_at_its_timeout(components):
     assert rt.stop(timeout=0.2) is False
 
 
+def test_a_call_in_flight_at_stop_raises_closed_and_stop_keeps_its_deadline(components, silent_server):
+    # A blocking invoke in flight used to hold stop() until it ended (never, here); an
+    # invoke_async in flight was dropped with its future never settled.
+    rt = bindery.Runtime(components(http_url=silent_server))
+    outcome = {}
+
+    def blocking() -> None:
+        try:
+            rt.invoke("hook", "get")
+        except BaseException as e:  # noqa: BLE001 - the outcome is what the test checks
+            outcome["error"] = e
+
+    caller = threading.Thread(target=blocking, daemon=True)
+    caller.start()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(rt.invoke_async("hook", "get"))
+        await asyncio.sleep(0.3)
+        assert not fut.done(), "the call to the silent server is in flight"
+        t = time.monotonic()
+        stopper = threading.Thread(target=rt.stop, kwargs={"timeout": 0.5}, daemon=True)
+        stopper.start()
+        await loop.run_in_executor(None, stopper.join, 5)
+        took = time.monotonic() - t
+        assert not stopper.is_alive(), "stop() returned"
+        assert took < 1.5, f"stop(timeout=0.5) took {took:.3f} s"
+        with pytest.raises(bindery.ClosedError, match="stopped before the call finished"):
+            await asyncio.wait_for(fut, 3)
+
+    asyncio.run(main())
+    caller.join(3)
+    assert not caller.is_alive(), "the blocking invoke returned"
+    assert isinstance(outcome.get("error"), bindery.ClosedError), outcome
+
+
 @pytest.mark.parametrize(
     "option, value",
     [

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
@@ -29,6 +30,23 @@ fn seconds(timeout: f64, what: &str) -> Result<Duration, Error> {
     ))
 }
 
+/// The tokio threads of every runtime of this process that are still alive, counted by the
+/// threads themselves. Python must not finalize while one may still run Python code or call
+/// into it: a handler returning then aborts the process ("Fatal Python error"), and a bindery
+/// thread cannot be made to exit the way Python ends its daemon threads. So the package's exit
+/// hook waits for this to reach 0 (`_wait_for_threads`).
+static THREADS: Mutex<usize> = Mutex::new(0);
+static THREAD_EXITED: Condvar = Condvar::new();
+
+/// Set by `_wait_for_threads` once Python may finalize: nothing may call into it any more.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a bindery thread may still call into Python.
+fn python_usable() -> bool {
+    // SAFETY: Py_IsInitialized may be called at any time, without the GIL.
+    !EXITING.load(Ordering::Acquire) && unsafe { pyo3::ffi::Py_IsInitialized() } != 0
+}
+
 fn closed_error(what: &str) -> Error {
     Error::new(ErrorKind::Closed, what)
 }
@@ -49,12 +67,15 @@ async fn unless_closed<T>(
 
 /// The completion of one `invoke_async`: `done` is called exactly once, with the outcome by
 /// `complete`, else (the task was dropped unfinished as the runtime's threads stopped) with a
-/// `ClosedError` when this is dropped.
+/// `ClosedError` when this is dropped; never once Python is exiting.
 struct Completion(Option<PyObject>);
 
 impl Completion {
     fn complete(mut self, result: bindery::Result<bindery::InvokeResponse>) {
         let Some(done) = self.0.take() else { return };
+        if !python_usable() {
+            return; // `done` is dropped without the GIL: pyo3 defers its decref
+        }
         keep_python_thread_state();
         Python::with_gil(|py| {
             let call = match result {
@@ -72,6 +93,9 @@ impl Completion {
 impl Drop for Completion {
     fn drop(&mut self) {
         let Some(done) = self.0.take() else { return };
+        if !python_usable() {
+            return;
+        }
         Python::with_gil(|py| {
             let e = closed_error("the runtime was stopped before the call finished");
             if let Err(e) = done.call1(py, (to_py_err(py, &e).into_value(py), py.None())) {
@@ -188,6 +212,9 @@ impl NativeRuntime {
         }
         let shutdown_timeout =
             seconds(shutdown_timeout, "shutdown_timeout").map_err(|e| to_py_err(py, &e))?;
+        if EXITING.load(Ordering::Acquire) {
+            return Err(to_py_err(py, &closed_error("the interpreter is exiting")));
+        }
         let options = Options {
             app_id,
             input: InputOptions {
@@ -205,7 +232,15 @@ impl NativeRuntime {
             })
             .map_err(|e| to_py_err(py, &e))?;
         let tokio = py
-            .allow_threads(|| bindery::runtime::threaded_runtime(worker_threads, |_| {}))
+            .allow_threads(|| {
+                bindery::runtime::threaded_runtime(worker_threads, |b| {
+                    b.on_thread_start(|| *THREADS.lock().unwrap() += 1)
+                        .on_thread_stop(|| {
+                            *THREADS.lock().unwrap() -= 1;
+                            THREAD_EXITED.notify_all();
+                        });
+                })
+            })
             .map_err(|e| to_py_err(py, &e))?;
         Ok(NativeRuntime {
             handle: tokio.handle().clone(),
@@ -335,18 +370,15 @@ impl NativeRuntime {
         drained
     }
 
-    /// Stop the runtime's threads. Call after `shutdown`; the object is unusable afterwards.
+    /// Stop the runtime's threads, without waiting for them: a handler still running past
+    /// `shutdown`'s deadline keeps its thread until it returns (the package's exit hook waits
+    /// for it, see `_wait_for_threads`). Call after `shutdown`; the object is unusable after.
     fn close(&self, py: Python<'_>) {
-        let tokio = py.allow_threads(|| self.tokio.write().unwrap().take());
-        if let Some(t) = tokio {
-            py.allow_threads(|| {
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    t.shutdown_background();
-                } else {
-                    t.shutdown_timeout(Duration::from_secs(5));
-                }
-            });
-        }
+        py.allow_threads(|| {
+            if let Some(t) = self.tokio.write().unwrap().take() {
+                t.shutdown_background();
+            }
+        });
     }
 
     /// Every binding loaded: a list of dicts with name, type, input, output, route, direction
@@ -406,10 +438,30 @@ fn core_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// Wait up to `timeout` seconds (GIL released) for every bindery thread to end; returns how
+/// many are left. At 0, Python may finalize: bindery never calls into it again, and no new
+/// runtime can be made. For the package's exit hook, after it closed every runtime.
+#[pyfunction]
+fn _wait_for_threads(py: Python<'_>, timeout: f64) -> PyResult<usize> {
+    let timeout = seconds(timeout, "timeout").map_err(|e| to_py_err(py, &e))?;
+    let left = py.allow_threads(|| {
+        let threads = THREADS.lock().unwrap();
+        let (threads, _) = THREAD_EXITED
+            .wait_timeout_while(threads, timeout, |n| *n > 0)
+            .unwrap();
+        *threads
+    });
+    if left == 0 {
+        EXITING.store(true, Ordering::Release);
+    }
+    Ok(left)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
+    m.add_function(wrap_pyfunction!(_wait_for_threads, m)?)?;
     m.add("MAX_WORKER_THREADS", bindery::runtime::MAX_WORKER_THREADS)?;
     m.add("MAX_COUNT", MAX_COUNT)?;
     Ok(())

@@ -55,6 +55,9 @@
 // An application handler failed.
 #define BINDERY_ERR_HANDLER_FAILED 11
 
+// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
+#define BINDERY_MAX_WORKER_THREADS 1024
+
 // Options for `bindery_runtime_new`. Create with `bindery_options_new`, free with
 // `bindery_options_free`. Opaque, so that options can be added without breaking the ABI.
 typedef struct bindery_options bindery_options;
@@ -116,7 +119,8 @@ typedef struct {
 // The completion of `bindery_invoke_async`, called exactly once on a bindery worker thread.
 // On success `code` is `BINDERY_OK`, `error_message` is NULL and `response` is a response the
 // callback owns (free it with `bindery_response_free`). On failure `code` is the error code,
-// `error_message` the message (valid during the call only) and `response` is NULL.
+// `error_message` the message (valid during the call only) and `response` is NULL. A call
+// still in flight when the runtime is shut down or freed completes with `BINDERY_ERR_CLOSED`.
 typedef void (*bindery_invoke_cb)(int32_t code,
                                   const char *error_message,
                                   bindery_response *response,
@@ -160,9 +164,10 @@ int32_t bindery_options_set_concurrency(bindery_options *options,
                                         uint32_t concurrency,
                                         uint32_t queue_capacity);
 
-// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
-// the worker that has its event, which meanwhile hands its other work to another thread (from
-// a pool that grows as needed), so a slow handler does not hold the others up.
+// Set the number of worker threads of the runtime (default 2; from 1 to
+// `BINDERY_MAX_WORKER_THREADS`, 1024, else INVALID_ARGUMENT). A handler runs on the worker
+// that has its event, which meanwhile hands its other work to another thread (from a pool
+// that grows as needed), so a slow handler does not hold the others up.
 int32_t bindery_options_set_worker_threads(bindery_options *options, uint32_t threads);
 
 // Load and validate the components under `n_paths` resources paths (folders of Dapr
@@ -171,7 +176,7 @@ int32_t bindery_options_set_worker_threads(bindery_options *options, uint32_t th
 // No network I/O happens here. On INVALID_CONFIG the last error message lists every problem,
 // one per line, with file, line and fix. `*out` is set only on success; free it with
 // `bindery_runtime_free`. Errors: INVALID_ARGUMENT (NULL, non-UTF-8, `n_paths` 0),
-// INVALID_CONFIG, INTERNAL (threads could not be started).
+// INVALID_CONFIG, INTERNAL (the system refused the worker threads: ask for fewer).
 int32_t bindery_runtime_new(const char *const *resources_paths,
                             size_t n_paths,
                             const bindery_options *options,
@@ -217,8 +222,10 @@ int32_t bindery_invoke(bindery_runtime *rt,
 // Like `bindery_invoke`, but returns at once: the arguments are copied, the call runs on
 // bindery's threads, and `done` is called exactly once with the outcome (see
 // `bindery_invoke_cb`), on a bindery thread, possibly before this function returns.
-// `user_data` must stay valid until then. If this function itself returns an error
-// (INVALID_ARGUMENT, CLOSED), `done` is never called.
+// `user_data` must stay valid until then. A call still in flight when the runtime is shut
+// down or freed completes with CLOSED; `bindery_runtime_free` returns only after every
+// completion has returned. If this function itself returns an error (INVALID_ARGUMENT,
+// CLOSED), `done` is never called.
 int32_t bindery_invoke_async(bindery_runtime *rt,
                              const char *name,
                              const char *operation,
@@ -234,15 +241,18 @@ int32_t bindery_invoke_async(bindery_runtime *rt,
 void bindery_response_free(bindery_response *response);
 
 // Stop the input bindings, wait up to `timeout_ms` for handlers in flight, then close the
-// bindings. Events queued but not handled are nacked, so their sources redeliver them.
+// bindings; invokes still in flight then fail with CLOSED (an async one through its
+// completion). Events queued but not handled are nacked, so their sources redeliver them.
 // Returns TIMEOUT when handlers were still running at the deadline (their events stay
 // unacked); calling it again is a no-op that succeeds. A handler that calls this on its own
 // runtime waits for itself until the deadline. Thread-safe.
 int32_t bindery_shutdown(bindery_runtime *rt, uint32_t timeout_ms);
 
 // Shut down (with the options' deadline, 10 s by default) if that was not done, stop the
-// threads and free the runtime. NULL is ignored. Must not be called from a handler or a
-// completion callback of the same runtime; using `rt` afterwards is the caller's fault.
+// threads and free the runtime. Every async invoke's completion has returned when this
+// returns: those still in flight are called with CLOSED. NULL is ignored. Must not be called
+// from a handler or a completion callback of the same runtime; using `rt` afterwards is the
+// caller's fault.
 void bindery_runtime_free(bindery_runtime *rt);
 
 #ifdef __cplusplus

@@ -57,9 +57,12 @@ export type Handler = (event: BindingEvent) => void | Promise<void>;
 export interface RuntimeOptions {
   /** The app ID, for Dapr's `scopes`. */
   appId?: string;
-  /** Events of one input binding handled at once (default 1: one at a time, in order). */
+  /**
+   * Events of one input binding handled at once (default 1: one at a time, in order); an
+   * integer from 1 to 4294967295, else a `BinderyError` "invalid_argument".
+   */
   concurrency?: number;
-  /** Events of one input binding waiting for the handler (default 16). */
+  /** Events of one input binding waiting for the handler (default 16; 1 to 4294967295). */
   queueCapacity?: number;
   /** How long `stop()` waits for handlers in flight by default (default 10000). */
   shutdownTimeoutMs?: number;
@@ -104,10 +107,10 @@ export declare class Runtime {
     metadata?: Record<string, string | number | boolean>,
   ): Promise<InvokeResponse>;
   /**
-   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings.
-   * Resolves to whether every handler finished in time; every call resolves with the first
-   * call's outcome. The process may exit afterwards. Awaiting it inside a handler waits for
-   * that same handler until the deadline.
+   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings; calls
+   * still in flight then reject with "closed". Resolves to whether every handler finished in
+   * time; every call resolves with the first call's outcome. The process may exit afterwards.
+   * Awaiting it inside a handler waits for that same handler until the deadline.
    */
   stop(options?: { timeoutMs?: number }): Promise<boolean>;
   /** Every binding loaded. */

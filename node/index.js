@@ -57,6 +57,17 @@ function milliseconds(value, what) {
   return Math.min(Math.ceil(ms), 0xffffffff);
 }
 
+// The native side takes counts as u32, which would wrap 2 ** 32 + 1 to 1 and -1 to 2 ** 32 - 1.
+const MAX_COUNT = 0xffffffff;
+
+function count(value, what) {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_COUNT) {
+    throw new BinderyError("invalid_argument", `${what} must be an integer from 1 to ${MAX_COUNT}, got ${value}`);
+  }
+  return value;
+}
+
 function toBuffer(data) {
   if (data === undefined || data === null) return Buffer.alloc(0);
   if (Buffer.isBuffer(data)) return data;
@@ -97,17 +108,19 @@ class Runtime {
    */
   constructor(resourcesPath, options = {}) {
     const paths = Array.isArray(resourcesPath) ? resourcesPath.map(String) : [String(resourcesPath)];
+    const concurrency = count(options.concurrency, "concurrency");
+    const queueCapacity = count(options.queueCapacity, "queueCapacity");
+    this._shutdownTimeoutMs = milliseconds(options.shutdownTimeoutMs ?? 10000, "shutdownTimeoutMs");
     this._native = call(
       () =>
         new native.NativeRuntime(paths, {
           appId: options.appId,
-          concurrency: options.concurrency,
-          queueCapacity: options.queueCapacity,
-          shutdownTimeoutMs: options.shutdownTimeoutMs,
+          concurrency,
+          queueCapacity,
+          shutdownTimeoutMs: this._shutdownTimeoutMs,
         }),
     );
     this._logger = options.logger || console;
-    this._shutdownTimeoutMs = milliseconds(options.shutdownTimeoutMs ?? 10000, "shutdownTimeoutMs");
     // Calls in flight, by id; one native completion function settles them all.
     this._calls = new Map();
     this._nextCall = 1;
@@ -195,7 +208,10 @@ class Runtime {
     });
   }
 
-  /** Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings. */
+  /**
+   * Stop the inputs, wait up to `timeoutMs` for handlers in flight, close the bindings; calls
+   * still in flight then reject with "closed".
+   */
   stop({ timeoutMs } = {}) {
     if (!this._stopping) {
       const ms = timeoutMs === undefined ? this._shutdownTimeoutMs : milliseconds(timeoutMs, "timeoutMs");

@@ -76,6 +76,73 @@ impl Default for Options {
     }
 }
 
+/// The most worker threads `threaded_runtime` starts.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
+/// A multi-thread tokio runtime of `worker_threads` threads named "bindery", for the language
+/// layers that own one (the C ABI, Python); `configure` may add to the builder (thread hooks).
+/// A count outside 1..=`MAX_WORKER_THREADS` is `InvalidArgument`. The threads are tried
+/// first, because tokio panics when the system refuses one of its workers and then hangs
+/// joining the others; a count the system cannot give is an `Internal` error instead.
+pub fn threaded_runtime(
+    worker_threads: usize,
+    configure: impl FnOnce(&mut tokio::runtime::Builder),
+) -> Result<tokio::runtime::Runtime> {
+    if !(1..=MAX_WORKER_THREADS).contains(&worker_threads) {
+        return Err(Error::invalid_argument(format!(
+            "worker_threads must be from 1 to {MAX_WORKER_THREADS}, got {worker_threads}"
+        )));
+    }
+    try_threads(worker_threads).map_err(|(started, e)| {
+        Error::internal(format!(
+            "cannot start {worker_threads} worker threads: the system refused thread {} ({e}); ask for fewer",
+            started + 1
+        ))
+    })?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
+        .worker_threads(worker_threads)
+        .thread_name("bindery")
+        .enable_all();
+    configure(&mut builder);
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start {worker_threads} worker threads: {e}")))
+}
+
+/// Start `n` threads (with the default stack size, as tokio's) that live until all are
+/// started; on failure, how many were started and the system's error.
+fn try_threads(n: usize) -> std::result::Result<(), (usize, std::io::Error)> {
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let mut threads = Vec::with_capacity(n);
+    let mut failed = None;
+    for _ in 0..n {
+        let gate = gate.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bindery-try".into())
+            .spawn(move || {
+                let (open, cv) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                failed = Some((threads.len(), e));
+                break;
+            }
+        }
+    }
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    for t in threads {
+        let _ = t.join();
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// Builds a `Runtime` from resources paths and options.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {

@@ -14,9 +14,11 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bindery_core::{Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
+use tokio::sync::watch;
 
 /// The version of this ABI. It changes only when a function or struct changes incompatibly.
 pub const BINDERY_ABI_VERSION: u32 = 1;
@@ -45,6 +47,9 @@ pub const BINDERY_ERR_INTERNAL: i32 = 9;
 pub const BINDERY_ERR_INVALID_STATE: i32 = 10;
 /// An application handler failed.
 pub const BINDERY_ERR_HANDLER_FAILED: i32 = 11;
+
+/// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
+pub const BINDERY_MAX_WORKER_THREADS: u32 = 1024;
 
 /// A key/value pair of metadata: two NUL-terminated UTF-8 strings.
 #[repr(C)]
@@ -106,7 +111,8 @@ pub type bindery_event_cb =
 /// The completion of `bindery_invoke_async`, called exactly once on a bindery worker thread.
 /// On success `code` is `BINDERY_OK`, `error_message` is NULL and `response` is a response the
 /// callback owns (free it with `bindery_response_free`). On failure `code` is the error code,
-/// `error_message` the message (valid during the call only) and `response` is NULL.
+/// `error_message` the message (valid during the call only) and `response` is NULL. A call
+/// still in flight when the runtime is shut down or freed completes with `BINDERY_ERR_CLOSED`.
 pub type bindery_invoke_cb = Option<
     unsafe extern "C" fn(
         code: i32,
@@ -129,6 +135,107 @@ pub struct bindery_options {
 pub struct bindery_runtime {
     tokio: Option<tokio::runtime::Runtime>,
     runtime: Runtime,
+    /// Set once the runtime is shut down: calls still in flight then answer CLOSED.
+    closed: watch::Sender<bool>,
+    /// Async invokes whose completion has not returned yet.
+    calls: Arc<InFlight>,
+}
+
+/// A count of async invokes in flight, which `bindery_runtime_free` waits to reach 0.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl InFlight {
+    fn wait_idle(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// The completion of one async invoke. Whatever ends the call, `done` is called exactly once:
+/// with the outcome by `complete`, else (the task was dropped unfinished, when the runtime's
+/// threads stopped) with CLOSED when this is dropped.
+struct Completion {
+    done: unsafe extern "C" fn(i32, *const c_char, *mut bindery_response, *mut c_void),
+    user: UserData,
+    calls: Arc<InFlight>,
+    called: bool,
+}
+
+impl Completion {
+    fn new(
+        done: unsafe extern "C" fn(i32, *const c_char, *mut bindery_response, *mut c_void),
+        user: UserData,
+        calls: Arc<InFlight>,
+    ) -> Self {
+        *calls.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Completion {
+            done,
+            user,
+            calls,
+            called: false,
+        }
+    }
+
+    fn complete(mut self, result: Result<bindery_core::InvokeResponse, Error>) {
+        self.called = true;
+        match result {
+            Ok(resp) => unsafe {
+                (self.done)(
+                    BINDERY_OK,
+                    std::ptr::null(),
+                    into_response(resp),
+                    self.user.0,
+                )
+            },
+            Err(e) => {
+                let msg = c_string(&e.to_string());
+                unsafe { (self.done)(e.code(), msg.as_ptr(), std::ptr::null_mut(), self.user.0) }
+            }
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.called {
+            self.called = true;
+            let msg = c"the runtime was freed before the call finished";
+            unsafe {
+                (self.done)(
+                    BINDERY_ERR_CLOSED,
+                    msg.as_ptr(),
+                    std::ptr::null_mut(),
+                    self.user.0,
+                )
+            }
+        }
+        let mut n = self.calls.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.calls.idle.notify_all();
+        }
+    }
+}
+
+/// `fut`, or CLOSED once the runtime is shut down (`closed` turns true or is dropped).
+async fn unless_closed<T>(
+    mut closed: watch::Receiver<bool>,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        _ = closed.wait_for(|c| *c) => Err(Error::new(
+            ErrorKind::Closed,
+            "the runtime was shut down before the call finished",
+        )),
+    }
 }
 
 thread_local! {
@@ -383,9 +490,10 @@ pub unsafe extern "C" fn bindery_options_set_concurrency(
     })
 }
 
-/// Set the number of worker threads of the runtime (default 2, at least 1). A handler runs on
-/// the worker that has its event, which meanwhile hands its other work to another thread (from
-/// a pool that grows as needed), so a slow handler does not hold the others up.
+/// Set the number of worker threads of the runtime (default 2; from 1 to
+/// `BINDERY_MAX_WORKER_THREADS`, 1024, else INVALID_ARGUMENT). A handler runs on the worker
+/// that has its event, which meanwhile hands its other work to another thread (from a pool
+/// that grows as needed), so a slow handler does not hold the others up.
 #[no_mangle]
 pub unsafe extern "C" fn bindery_options_set_worker_threads(
     options: *mut bindery_options,
@@ -395,8 +503,10 @@ pub unsafe extern "C" fn bindery_options_set_worker_threads(
         let Some(o) = options.as_mut() else {
             return invalid("options is NULL");
         };
-        if threads == 0 {
-            return invalid("threads must be at least 1");
+        if !(1..=BINDERY_MAX_WORKER_THREADS).contains(&threads) {
+            return invalid(&format!(
+                "worker_threads must be from 1 to {BINDERY_MAX_WORKER_THREADS}, got {threads}"
+            ));
         }
         o.worker_threads = threads as usize;
         BINDERY_OK
@@ -409,7 +519,7 @@ pub unsafe extern "C" fn bindery_options_set_worker_threads(
 /// No network I/O happens here. On INVALID_CONFIG the last error message lists every problem,
 /// one per line, with file, line and fix. `*out` is set only on success; free it with
 /// `bindery_runtime_free`. Errors: INVALID_ARGUMENT (NULL, non-UTF-8, `n_paths` 0),
-/// INVALID_CONFIG, INTERNAL (threads could not be started).
+/// INVALID_CONFIG, INTERNAL (the system refused the worker threads: ask for fewer).
 #[no_mangle]
 pub unsafe extern "C" fn bindery_runtime_new(
     resources_paths: *const *const c_char,
@@ -450,20 +560,15 @@ pub unsafe extern "C" fn bindery_runtime_new(
             Ok(r) => r,
             Err(e) => return fail(&e),
         };
-        let tokio = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("bindery")
-            .enable_all()
-            .build()
-        {
+        let tokio = match bindery_core::runtime::threaded_runtime(threads, |_| {}) {
             Ok(t) => t,
-            Err(e) => {
-                return set_error(BINDERY_ERR_INTERNAL, &format!("cannot start threads: {e}"))
-            }
+            Err(e) => return fail(&e),
         };
         *out = Box::into_raw(Box::new(bindery_runtime {
             tokio: Some(tokio),
             runtime,
+            closed: watch::Sender::new(false),
+            calls: Arc::default(),
         }));
         BINDERY_OK
     })
@@ -645,7 +750,10 @@ pub unsafe extern "C" fn bindery_invoke(
                 Err(c) => return c,
             };
         let r = rt.runtime.clone();
-        match block_on(rt, async move { r.invoke(&name, &op, data, md).await }) {
+        let closed = rt.closed.subscribe();
+        match block_on(rt, async move {
+            unless_closed(closed, r.invoke(&name, &op, data, md)).await
+        }) {
             Ok(Ok(resp)) => {
                 *out = into_response(resp);
                 BINDERY_OK
@@ -677,8 +785,10 @@ unsafe fn invoke_args(
 /// Like `bindery_invoke`, but returns at once: the arguments are copied, the call runs on
 /// bindery's threads, and `done` is called exactly once with the outcome (see
 /// `bindery_invoke_cb`), on a bindery thread, possibly before this function returns.
-/// `user_data` must stay valid until then. If this function itself returns an error
-/// (INVALID_ARGUMENT, CLOSED), `done` is never called.
+/// `user_data` must stay valid until then. A call still in flight when the runtime is shut
+/// down or freed completes with CLOSED; `bindery_runtime_free` returns only after every
+/// completion has returned. If this function itself returns an error (INVALID_ARGUMENT,
+/// CLOSED), `done` is never called.
 #[no_mangle]
 pub unsafe extern "C" fn bindery_invoke_async(
     rt: *mut bindery_runtime,
@@ -707,21 +817,12 @@ pub unsafe extern "C" fn bindery_invoke_async(
             return set_error(BINDERY_ERR_CLOSED, "the runtime is freed");
         };
         let r = rt.runtime.clone();
-        let user = UserData(user_data);
+        let closed = rt.closed.subscribe();
+        // Called with CLOSED when dropped unfinished (the task dropped as the threads stop).
+        let completion = Completion::new(done, UserData(user_data), rt.calls.clone());
         tokio.spawn(async move {
-            let result = r.invoke(&name, &op, data, md).await;
-            tokio::task::block_in_place(move || {
-                let user = user;
-                match result {
-                    Ok(resp) => unsafe {
-                        done(BINDERY_OK, std::ptr::null(), into_response(resp), user.0)
-                    },
-                    Err(e) => {
-                        let msg = c_string(&e.to_string());
-                        unsafe { done(e.code(), msg.as_ptr(), std::ptr::null_mut(), user.0) }
-                    }
-                }
-            });
+            let result = unless_closed(closed, r.invoke(&name, &op, data, md)).await;
+            tokio::task::block_in_place(move || completion.complete(result));
         });
         BINDERY_OK
     })
@@ -755,7 +856,8 @@ pub unsafe extern "C" fn bindery_response_free(response: *mut bindery_response) 
 }
 
 /// Stop the input bindings, wait up to `timeout_ms` for handlers in flight, then close the
-/// bindings. Events queued but not handled are nacked, so their sources redeliver them.
+/// bindings; invokes still in flight then fail with CLOSED (an async one through its
+/// completion). Events queued but not handled are nacked, so their sources redeliver them.
 /// Returns TIMEOUT when handlers were still running at the deadline (their events stay
 /// unacked); calling it again is a no-op that succeeds. A handler that calls this on its own
 /// runtime waits for itself until the deadline. Thread-safe.
@@ -767,7 +869,9 @@ pub unsafe extern "C" fn bindery_shutdown(rt: *mut bindery_runtime, timeout_ms: 
         };
         let r = rt.runtime.clone();
         let deadline = Duration::from_millis(u64::from(timeout_ms));
-        match block_on(rt, async move { r.shutdown(deadline).await }) {
+        let result = block_on(rt, async move { r.shutdown(deadline).await });
+        rt.closed.send_replace(true);
+        match result {
             Ok(Ok(report)) if report.drained => BINDERY_OK,
             Ok(Ok(_)) => set_error(
                 BINDERY_ERR_TIMEOUT,
@@ -782,8 +886,10 @@ pub unsafe extern "C" fn bindery_shutdown(rt: *mut bindery_runtime, timeout_ms: 
 }
 
 /// Shut down (with the options' deadline, 10 s by default) if that was not done, stop the
-/// threads and free the runtime. NULL is ignored. Must not be called from a handler or a
-/// completion callback of the same runtime; using `rt` afterwards is the caller's fault.
+/// threads and free the runtime. Every async invoke's completion has returned when this
+/// returns: those still in flight are called with CLOSED. NULL is ignored. Must not be called
+/// from a handler or a completion callback of the same runtime; using `rt` afterwards is the
+/// caller's fault.
 #[no_mangle]
 pub unsafe extern "C" fn bindery_runtime_free(rt: *mut bindery_runtime) {
     if rt.is_null() {
@@ -793,6 +899,7 @@ pub unsafe extern "C" fn bindery_runtime_free(rt: *mut bindery_runtime) {
         let mut rt = Box::from_raw(rt);
         let r = rt.runtime.clone();
         let _ = block_on(&rt, async move { r.stop().await });
+        rt.closed.send_replace(true);
         if let Some(t) = rt.tokio.take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 t.shutdown_background();
@@ -800,5 +907,7 @@ pub unsafe extern "C" fn bindery_runtime_free(rt: *mut bindery_runtime) {
                 t.shutdown_timeout(Duration::from_secs(5));
             }
         }
+        // Completions of calls the stopping threads dropped run as those tasks are dropped.
+        rt.calls.wait_idle();
     }));
 }

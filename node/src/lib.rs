@@ -19,7 +19,7 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 fn js_error(e: &bindery::Error) -> napi::Error {
     napi::Error::from_reason(format!("[{}] {e}", e.kind().name()))
@@ -98,6 +98,8 @@ struct Inner {
     waiting: Mutex<HashMap<u32, oneshot::Sender<BatchVerdict>>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
+    /// Set once the runtime is stopped: calls still in flight then fail with `closed`.
+    closed: watch::Sender<bool>,
 }
 
 /// The native runtime.
@@ -147,6 +149,7 @@ impl NativeRuntime {
                 waiting: Mutex::new(HashMap::new()),
                 next_id: AtomicU32::new(1),
                 completions: Mutex::new(None),
+                closed: watch::Sender::new(false),
             }),
         })
     }
@@ -252,7 +255,7 @@ impl NativeRuntime {
     }
 
     /// Start a call of an output binding; its outcome arrives through the completion
-    /// function with this `id`.
+    /// function with this `id` (`closed` when the runtime is stopped before it finished).
     #[napi]
     pub fn invoke_start(
         &self,
@@ -267,11 +270,18 @@ impl NativeRuntime {
         };
         let data: Vec<u8> = data.to_vec();
         let rt = self.inner.rt.clone();
+        let mut closed = self.inner.closed.subscribe();
         napi::bindgen_prelude::spawn(async move {
-            let completion = match rt
-                .invoke(&name, &operation, data, metadata.unwrap_or_default())
-                .await
-            {
+            let call = rt.invoke(&name, &operation, data, metadata.unwrap_or_default());
+            let result = tokio::select! {
+                biased;
+                r = call => r,
+                _ = closed.wait_for(|c| *c) => Err(bindery::Error::new(
+                    bindery::ErrorKind::Closed,
+                    "the runtime was stopped before the call finished",
+                )),
+            };
+            let completion = match result {
                 Ok(resp) => (id, None, Some(resp.data.into()), Some(resp.metadata)),
                 Err(e) => (id, Some(format!("[{}] {e}", e.kind().name())), None, None),
             };
@@ -280,16 +290,18 @@ impl NativeRuntime {
         Ok(())
     }
 
-    /// Stop the inputs, wait up to `timeout_ms` for handlers in flight, close the bindings.
-    /// Resolves to whether every handler finished in time.
+    /// Stop the inputs, wait up to `timeout_ms` for handlers in flight, close the bindings;
+    /// calls still in flight then fail with `closed`. Resolves to whether every handler
+    /// finished in time.
     #[napi]
     pub async fn shutdown(&self, timeout_ms: u32) -> napi::Result<bool> {
         let report = self
             .inner
             .rt
             .shutdown(Duration::from_millis(u64::from(timeout_ms)))
-            .await
-            .map_err(|e| js_error(&e))?;
+            .await;
+        self.inner.closed.send_replace(true);
+        let report = report.map_err(|e| js_error(&e))?;
         // Events never answered are nacked; waiting `recv`s see their channels close.
         self.inner.waiting.lock().unwrap().clear();
         Ok(report.drained)

@@ -153,6 +153,27 @@ test("closed: invoke after stop()", async () => {
   await assert.rejects(rt.invoke("files", "get", null, { fileName: "x" }), bindery("closed"));
 });
 
+test("invalid_argument: concurrency and queueCapacity out of 1..4294967295 (they used to wrap)", () => {
+  const dir = componentsDir({ "tick.yaml": cron("tick") });
+  const range = /must be an integer from 1 to 4294967295, got /;
+  for (const [option, value] of [
+    ["queueCapacity", 2 ** 32 + 1],
+    ["queueCapacity", 2 ** 53],
+    ["concurrency", 2 ** 32],
+    ["concurrency", -1],
+    ["concurrency", 1.5],
+    ["queueCapacity", 0],
+  ]) {
+    assert.throws(
+      () => new Runtime(dir, { [option]: value, logger: quietLogger() }),
+      bindery("invalid_argument", new RegExp(`^${option} ${range.source}${value}$`)),
+      `${option}: ${value}`,
+    );
+  }
+  const rt = new Runtime(dir, { concurrency: 2 ** 32 - 1, queueCapacity: 2 ** 32 - 1, logger: quietLogger() });
+  return rt.stop();
+});
+
 test("invalid_state: on() after start()", async (t) => {
   const rt = new Runtime(componentsDir({ "tick.yaml": cron("tick") }), { logger: quietLogger() });
   rt.on("tick", async () => {});

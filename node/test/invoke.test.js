@@ -4,10 +4,11 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
+const net = require("node:net");
 const path = require("node:path");
 
-const { Runtime } = require("bindery");
-const { component, componentsDir, echoServer, quietLogger, storage } = require("./helpers.js");
+const { Runtime, BinderyError } = require("bindery");
+const { component, componentsDir, echoServer, quietLogger, sleep, storage, waitFor } = require("./helpers.js");
 
 test("HTTP: Buffer, string and object data; method, path, headers; response metadata", async (t) => {
   const web = await echoServer();
@@ -150,4 +151,29 @@ test("invoke before start initialises the output; bindings lists what was loaded
   assert.deepEqual(rt.diagnostics, []);
   await rt.invoke("files", "create", "x", { fileName: "x" });
   assert.equal((await rt.invoke("files", "get", null, { fileName: "x" })).text(), "x");
+});
+
+test("closed: an invoke in flight when stop() is called rejects, it does not hang", async (t) => {
+  // A server that takes the connection and never answers.
+  const sockets = [];
+  const silent = net.createServer((socket) => sockets.push(socket));
+  await new Promise((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const url = `http://127.0.0.1:${silent.address().port}`;
+  const rt = new Runtime(componentsDir({ "silent.yaml": component("silent", "bindings.http", { url }) }), {
+    logger: quietLogger(),
+  });
+  const outcome = rt.invoke("silent", "get").then(
+    () => "resolved",
+    (err) => err,
+  );
+  await waitFor(() => sockets.length > 0, 5000, "the call to reach the silent server");
+  await rt.stop({ timeoutMs: 500 });
+  const settled = await Promise.race([outcome, sleep(3000).then(() => "still pending 3 s after stop()")]);
+  assert.ok(settled instanceof BinderyError, `expected a BinderyError, got ${settled}`);
+  assert.equal(settled.code, "closed");
+  assert.match(settled.message, /stopped before the call finished/);
 });

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import json
 import logging
 import os
 import signal
+import sys
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -24,7 +28,7 @@ from typing import (
 )
 
 from . import _native
-from ._errors import BindingError
+from ._errors import BindingError, InvalidArgumentError
 
 logger = logging.getLogger("bindery")
 
@@ -86,6 +90,46 @@ class Response:
         return json.loads(self.data)
 
 
+def _count(name: str, value: Any, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidArgumentError(f"{name} must be an integer from 1 to {most}, got {value!r}")
+    return value
+
+
+# Every runtime not yet stopped, for the exit hook.
+_live: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Stop the runtimes still running, then wait for every bindery thread to end before
+    Python finalizes: a handler still running on one (past its `stop` deadline) would call into
+    a finalizing interpreter when it returns, and a bindery thread cannot be made to exit
+    there the way Python ends its own daemon threads; the process would abort."""
+    for rt in list(_live):
+        try:
+            rt.stop()
+        except Exception:
+            logger.exception("stopping a bindery runtime at exit failed")
+    rounds = 0
+    try:
+        while _native._wait_for_threads(0.1) > 0:
+            rounds += 1
+            if rounds == 10:
+                logger.warning(
+                    "bindery: waiting for handlers still running before Python exits "
+                    "(Ctrl-C to exit at once)"
+                )
+    except KeyboardInterrupt:
+        # Exit now, before finalizing: finalizing with a handler still running could abort.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(130)
+
+
 def _settle(fut: "asyncio.Future[Response]", error: Optional[BaseException], result: Any) -> None:
     if fut.done():
         return
@@ -103,8 +147,9 @@ class Runtime:
     is validated here, before anything starts: a problem raises `InvalidConfigError` listing
     every problem with file, line and fix. Options: `app_id` (for `scopes`), `concurrency`
     (events of one input binding handled at once; default 1, in order), `queue_capacity`
-    (events waiting per input binding, default 16), `worker_threads` (default 2),
-    `shutdown_timeout` (seconds `stop()` waits for handlers by default, 10).
+    (events waiting per input binding, default 16), `worker_threads` (default 2, at most
+    1024), `shutdown_timeout` (seconds `stop()` waits for handlers by default, 10). A count out
+    of range raises `InvalidArgumentError` naming the range.
     """
 
     def __init__(
@@ -121,6 +166,9 @@ class Runtime:
             paths = [os.fsdecode(resources_path)]
         else:
             paths = [os.fsdecode(p) for p in resources_path]
+        concurrency = _count("concurrency", concurrency, _native.MAX_COUNT)
+        queue_capacity = _count("queue_capacity", queue_capacity, _native.MAX_COUNT)
+        worker_threads = _count("worker_threads", worker_threads, _native.MAX_WORKER_THREADS)
         self._native = _native.NativeRuntime(
             paths, app_id, concurrency, queue_capacity, worker_threads, shutdown_timeout
         )
@@ -131,6 +179,7 @@ class Runtime:
         self._state = "created"
         self._lock = threading.Lock()
         self._declined: set = set()  # inputs an app bridge found the app does not take
+        _live.add(self)
         for warning in self._native.diagnostics():
             logger.warning("%s", warning)
 
@@ -219,6 +268,13 @@ class Runtime:
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
             loop.run_forever()
+            # Stopped by `stop`: cancel the handlers still running, so that the bindery threads
+            # waiting for them go on (their events are nacked).
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
         thread = threading.Thread(target=run, name="bindery-asyncio", daemon=True)
@@ -229,18 +285,32 @@ class Runtime:
 
     def stop(self, timeout: Optional[float] = None) -> bool:
         """Stop the inputs, wait up to `timeout` seconds (default: the runtime's
-        `shutdown_timeout`) for handlers in flight, then close the bindings. Events queued but
-        not handled are nacked. Returns True when every handler finished in time. Calling it
-        again does nothing. Do not call it from a handler (it would wait for itself)."""
+        `shutdown_timeout`) for handlers in flight, then close the bindings; calls still in
+        flight then raise `ClosedError`. Events queued but not handled are nacked. Returns True
+        when every handler finished in time, False at the deadline: a handler still running
+        then goes on in its thread, and Python waits for it at exit. Calling it again does
+        nothing. Do not call it from a handler (it would wait for itself)."""
         with self._lock:
             if self._state == "stopped":
                 return True
-            self._state = "stopped"
-        drained = self._native.shutdown(self._shutdown_timeout if timeout is None else timeout)
-        self._native.close()
+            previous, self._state = self._state, "stopped"
+        timeout = self._shutdown_timeout if timeout is None else timeout
+        started = time.monotonic()
+        try:
+            drained = self._native.shutdown(timeout)
+        except InvalidArgumentError:  # a bad timeout: nothing was done
+            with self._lock:
+                self._state = previous
+            raise
+        finally:
+            if self._state == "stopped":
+                _live.discard(self)
+                self._native.close()
         if self._own_loop_thread is not None and self._loop is not None:
+            # What is left of the deadline, if anything: the loop's thread ends by itself.
+            left = min(float(timeout) - (time.monotonic() - started), 5.0)
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._own_loop_thread.join(timeout=5)
+            self._own_loop_thread.join(timeout=max(left, 0.0))
             self._own_loop_thread = None
         return drained
 

@@ -5,12 +5,105 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
-use bindery::{BatchVerdict, Error, InputOptions, MetadataMap, Options, Runtime};
+use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use tokio::sync::watch;
+
+/// The most `concurrency` and `queue_capacity` may be (the C ABI's `uint32_t`).
+const MAX_COUNT: usize = u32::MAX as usize;
+
+/// The longest wait a timeout in seconds stands for: `u32::MAX` ms (49.7 days), as in the C
+/// ABI and Node. Longer ones would overflow the clock's instants.
+fn seconds(timeout: f64, what: &str) -> Result<Duration, Error> {
+    if !(timeout.is_finite() && timeout >= 0.0) {
+        return Err(Error::invalid_argument(format!(
+            "{what} must be a number of seconds >= 0"
+        )));
+    }
+    Ok(Duration::from_secs_f64(
+        timeout.min(f64::from(u32::MAX) / 1000.0),
+    ))
+}
+
+/// The tokio threads of every runtime of this process that are still alive, counted by the
+/// threads themselves. Python must not finalize while one may still run Python code or call
+/// into it: a handler returning then aborts the process ("Fatal Python error"), and a bindery
+/// thread cannot be made to exit the way Python ends its daemon threads. So the package's exit
+/// hook waits for this to reach 0 (`_wait_for_threads`).
+static THREADS: Mutex<usize> = Mutex::new(0);
+static THREAD_EXITED: Condvar = Condvar::new();
+
+/// Set by `_wait_for_threads` once Python may finalize: nothing may call into it any more.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a bindery thread may still call into Python.
+fn python_usable() -> bool {
+    // SAFETY: Py_IsInitialized may be called at any time, without the GIL.
+    !EXITING.load(Ordering::Acquire) && unsafe { pyo3::ffi::Py_IsInitialized() } != 0
+}
+
+fn closed_error(what: &str) -> Error {
+    Error::new(ErrorKind::Closed, what)
+}
+
+/// `fut`, or `Closed` once the runtime is stopped (`closed` turns true or is dropped).
+async fn unless_closed<T>(
+    mut closed: watch::Receiver<bool>,
+    fut: impl std::future::Future<Output = bindery::Result<T>>,
+) -> bindery::Result<T> {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        _ = closed.wait_for(|c| *c) => {
+            Err(closed_error("the runtime was stopped before the call finished"))
+        }
+    }
+}
+
+/// The completion of one `invoke_async`: `done` is called exactly once, with the outcome by
+/// `complete`, else (the task was dropped unfinished as the runtime's threads stopped) with a
+/// `ClosedError` when this is dropped; never once Python is exiting.
+struct Completion(Option<PyObject>);
+
+impl Completion {
+    fn complete(mut self, result: bindery::Result<bindery::InvokeResponse>) {
+        let Some(done) = self.0.take() else { return };
+        if !python_usable() {
+            return; // `done` is dropped without the GIL: pyo3 defers its decref
+        }
+        keep_python_thread_state();
+        Python::with_gil(|py| {
+            let call = match result {
+                Ok(resp) => metadata_dict(py, &resp.metadata)
+                    .and_then(|md| done.call1(py, (py.None(), (PyBytes::new(py, &resp.data), md)))),
+                Err(e) => done.call1(py, (to_py_err(py, &e).into_value(py), py.None())),
+            };
+            if let Err(e) = call {
+                e.write_unraisable(py, None);
+            }
+        })
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let Some(done) = self.0.take() else { return };
+        if !python_usable() {
+            return;
+        }
+        Python::with_gil(|py| {
+            let e = closed_error("the runtime was stopped before the call finished");
+            if let Err(e) = done.call1(py, (to_py_err(py, &e).into_value(py), py.None())) {
+                e.write_unraisable(py, None);
+            }
+        })
+    }
+}
 
 /// Build the `bindery.BindingError` subclass for a core error (classes live in `bindery._errors`).
 fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
@@ -44,6 +137,8 @@ struct NativeRuntime {
     tokio: RwLock<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
     rt: Runtime,
+    /// Set by `shutdown`: calls still in flight then fail with `ClosedError`.
+    closed: watch::Sender<bool>,
 }
 
 impl NativeRuntime {
@@ -102,19 +197,23 @@ impl NativeRuntime {
         worker_threads: usize,
         shutdown_timeout: f64,
     ) -> PyResult<Self> {
-        if concurrency == 0 || queue_capacity == 0 || worker_threads == 0 {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument(
-                    "concurrency, queue_capacity and worker_threads must be at least 1",
-                ),
-            ));
+        for (name, n) in [
+            ("concurrency", concurrency),
+            ("queue_capacity", queue_capacity),
+        ] {
+            if !(1..=MAX_COUNT).contains(&n) {
+                return Err(to_py_err(
+                    py,
+                    &Error::invalid_argument(format!(
+                        "{name} must be an integer from 1 to {MAX_COUNT}, got {n}"
+                    )),
+                ));
+            }
         }
-        if !(shutdown_timeout.is_finite() && shutdown_timeout >= 0.0) {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument("shutdown_timeout must be a number of seconds >= 0"),
-            ));
+        let shutdown_timeout =
+            seconds(shutdown_timeout, "shutdown_timeout").map_err(|e| to_py_err(py, &e))?;
+        if EXITING.load(Ordering::Acquire) {
+            return Err(to_py_err(py, &closed_error("the interpreter is exiting")));
         }
         let options = Options {
             app_id,
@@ -122,7 +221,7 @@ impl NativeRuntime {
                 concurrency,
                 queue_capacity,
             },
-            shutdown_timeout: Duration::from_secs_f64(shutdown_timeout),
+            shutdown_timeout,
         };
         let rt = py
             .allow_threads(|| {
@@ -132,16 +231,22 @@ impl NativeRuntime {
                     .build()
             })
             .map_err(|e| to_py_err(py, &e))?;
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(worker_threads)
-            .thread_name("bindery")
-            .enable_all()
-            .build()
-            .map_err(|e| to_py_err(py, &Error::internal(format!("cannot start threads: {e}"))))?;
+        let tokio = py
+            .allow_threads(|| {
+                bindery::runtime::threaded_runtime(worker_threads, |b| {
+                    b.on_thread_start(|| *THREADS.lock().unwrap() += 1)
+                        .on_thread_stop(|| {
+                            *THREADS.lock().unwrap() -= 1;
+                            THREAD_EXITED.notify_all();
+                        });
+                })
+            })
+            .map_err(|e| to_py_err(py, &e))?;
         Ok(NativeRuntime {
             handle: tokio.handle().clone(),
             tokio: RwLock::new(Some(tokio)),
             rt,
+            closed: watch::Sender::new(false),
         })
     }
 
@@ -211,8 +316,9 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
         let rt = self.rt.clone();
+        let closed = self.closed.subscribe();
         let resp = self.wait(py, async move {
-            rt.invoke(&name, &operation, data, metadata).await
+            unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await
         })?;
         Ok((
             PyBytes::new(py, &resp.data),
@@ -221,7 +327,8 @@ impl NativeRuntime {
     }
 
     /// Call an output binding without waiting: `done(error, result)` is called once on a
-    /// bindery thread with the GIL taken, with `(None, (data, metadata))` or `(exception, None)`.
+    /// bindery thread with the GIL taken, with `(None, (data, metadata))` or `(exception, None)`;
+    /// a call still in flight when the runtime is stopped gets a `ClosedError`.
     fn invoke_async(
         &self,
         py: Python<'_>,
@@ -238,57 +345,40 @@ impl NativeRuntime {
             ));
         }
         let rt = self.rt.clone();
+        let closed = self.closed.subscribe();
+        let completion = Completion(Some(done));
         self.handle.spawn(async move {
-            let result = rt.invoke(&name, &operation, data, metadata).await;
+            let result = unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await;
             // On this worker (its other tasks handed to another thread meanwhile), with the
             // thread's kept Python thread state: no hop to the blocking pool per call.
-            tokio::task::block_in_place(move || {
-                keep_python_thread_state();
-                Python::with_gil(|py| {
-                    let call = match result {
-                        Ok(resp) => metadata_dict(py, &resp.metadata).and_then(|md| {
-                            done.call1(py, (py.None(), (PyBytes::new(py, &resp.data), md)))
-                        }),
-                        Err(e) => done.call1(py, (to_py_err(py, &e).into_value(py), py.None())),
-                    };
-                    if let Err(e) = call {
-                        e.write_unraisable(py, None);
-                    }
-                })
-            });
+            tokio::task::block_in_place(move || completion.complete(result));
         });
         Ok(())
     }
 
     /// Stop the inputs, wait up to `timeout` seconds for handlers in flight, close the
-    /// bindings (GIL released). Returns whether every handler finished in time.
+    /// bindings (GIL released); calls still in flight then fail with `ClosedError`. Returns
+    /// whether every handler finished in time.
     fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        if !(timeout.is_finite() && timeout >= 0.0) {
-            return Err(to_py_err(
-                py,
-                &Error::invalid_argument("timeout must be a number of seconds >= 0"),
-            ));
-        }
+        let deadline = seconds(timeout, "timeout").map_err(|e| to_py_err(py, &e))?;
         let rt = self.rt.clone();
-        let deadline = Duration::from_secs_f64(timeout);
-        self.wait(
+        let drained = self.wait(
             py,
             async move { rt.shutdown(deadline).await.map(|r| r.drained) },
-        )
+        );
+        self.closed.send_replace(true);
+        drained
     }
 
-    /// Stop the runtime's threads. Call after `shutdown`; the object is unusable afterwards.
+    /// Stop the runtime's threads, without waiting for them: a handler still running past
+    /// `shutdown`'s deadline keeps its thread until it returns (the package's exit hook waits
+    /// for it, see `_wait_for_threads`). Call after `shutdown`; the object is unusable after.
     fn close(&self, py: Python<'_>) {
-        let tokio = py.allow_threads(|| self.tokio.write().unwrap().take());
-        if let Some(t) = tokio {
-            py.allow_threads(|| {
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    t.shutdown_background();
-                } else {
-                    t.shutdown_timeout(Duration::from_secs(5));
-                }
-            });
-        }
+        py.allow_threads(|| {
+            if let Some(t) = self.tokio.write().unwrap().take() {
+                t.shutdown_background();
+            }
+        });
     }
 
     /// Every binding loaded: a list of dicts with name, type, input, output, route, direction
@@ -348,9 +438,31 @@ fn core_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// Wait up to `timeout` seconds (GIL released) for every bindery thread to end; returns how
+/// many are left. At 0, Python may finalize: bindery never calls into it again, and no new
+/// runtime can be made. For the package's exit hook, after it closed every runtime.
+#[pyfunction]
+fn _wait_for_threads(py: Python<'_>, timeout: f64) -> PyResult<usize> {
+    let timeout = seconds(timeout, "timeout").map_err(|e| to_py_err(py, &e))?;
+    let left = py.allow_threads(|| {
+        let threads = THREADS.lock().unwrap();
+        let (threads, _) = THREAD_EXITED
+            .wait_timeout_while(threads, timeout, |n| *n > 0)
+            .unwrap();
+        *threads
+    });
+    if left == 0 {
+        EXITING.store(true, Ordering::Release);
+    }
+    Ok(left)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
+    m.add_function(wrap_pyfunction!(_wait_for_threads, m)?)?;
+    m.add("MAX_WORKER_THREADS", bindery::runtime::MAX_WORKER_THREADS)?;
+    m.add("MAX_COUNT", MAX_COUNT)?;
     Ok(())
 }

@@ -296,6 +296,138 @@ def test_stop_gives_up_at_its_timeout(components):
     assert rt.stop(timeout=0.2) is False
 
 
+STOP_AT_DEADLINE = """
+import sys, threading, time, bindery
+rt = bindery.Runtime(sys.argv[1], shutdown_timeout=0.5)
+started = threading.Event()
+
+@rt.input("tick")
+def slow(event):
+    started.set()
+    time.sleep(2)
+    print("handler returned", flush=True)
+
+rt.start()
+assert started.wait(10)
+if sys.argv[2] == "stop":
+    t = time.monotonic()
+    drained = rt.stop(timeout=0.5)
+    print(f"stop took {time.monotonic() - t:.3f} s, drained={drained}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["stop", "no stop"])
+def test_stop_returns_at_its_deadline_and_the_interpreter_exits_cleanly(components, tmp_path: Path, how):
+    # stop(timeout=0.5) used to take 5.5 s (closing waited up to 5 s more for the handler's
+    # thread), and a handler returning while Python finalized aborted the process ("Fatal
+    # Python error"). Now stop returns at its deadline; the handler goes on in its thread and
+    # Python waits for it at exit, as it waits for its own threads. Intermittent, so 5 runs.
+    folder = components(cron_schedule="@every 100ms")
+    script = tmp_path / "app.py"
+    script.write_text(STOP_AT_DEADLINE)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(folder), how],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        assert "Fatal Python error" not in err, err
+        assert proc.returncode == 0, (out, err)
+        assert "handler returned" in out, "Python waited at exit for the handler still running"
+        if how == "stop":
+            took = float(out.split("stop took ")[1].split(" s")[0])
+            assert took < 1.5, f"stop(timeout=0.5) took {took} s"
+            assert "drained=False" in out
+
+
+def test_a_call_in_flight_at_stop_raises_closed_and_stop_keeps_its_deadline(components, silent_server):
+    # A blocking invoke in flight used to hold stop() until it ended (never, here); an
+    # invoke_async in flight was dropped with its future never settled.
+    rt = bindery.Runtime(components(http_url=silent_server))
+    outcome = {}
+
+    def blocking() -> None:
+        try:
+            rt.invoke("hook", "get")
+        except BaseException as e:  # noqa: BLE001 - the outcome is what the test checks
+            outcome["error"] = e
+
+    caller = threading.Thread(target=blocking, daemon=True)
+    caller.start()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(rt.invoke_async("hook", "get"))
+        await asyncio.sleep(0.3)
+        assert not fut.done(), "the call to the silent server is in flight"
+        t = time.monotonic()
+        stopper = threading.Thread(target=rt.stop, kwargs={"timeout": 0.5}, daemon=True)
+        stopper.start()
+        await loop.run_in_executor(None, stopper.join, 5)
+        took = time.monotonic() - t
+        assert not stopper.is_alive(), "stop() returned"
+        assert took < 1.5, f"stop(timeout=0.5) took {took:.3f} s"
+        with pytest.raises(bindery.ClosedError, match="stopped before the call finished"):
+            await asyncio.wait_for(fut, 3)
+
+    asyncio.run(main())
+    caller.join(3)
+    assert not caller.is_alive(), "the blocking invoke returned"
+    assert isinstance(outcome.get("error"), bindery.ClosedError), outcome
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("worker_threads", 2**32),
+        ("worker_threads", 1025),
+        ("worker_threads", 0),
+        ("worker_threads", 2**64),
+        ("concurrency", 2**32),
+        ("concurrency", 0),
+        ("queue_capacity", 2**62),
+        ("queue_capacity", 1.5),
+    ],
+)
+def test_counts_out_of_range_are_invalid_argument(components, option, value):
+    # worker_threads=2**32 used to abort the process; queue_capacity=2**62 panicked in start.
+    most = {"worker_threads": 1024}.get(option, 2**32 - 1)
+    with pytest.raises(bindery.InvalidArgumentError, match=f"^{option} must be an integer from 1 to {most}, got "):
+        bindery.Runtime(components(), **{option: value})
+
+
+def test_the_largest_counts_work(components):
+    rt = bindery.Runtime(components(), worker_threads=8, concurrency=2**32 - 1, queue_capacity=2**32 - 1)
+    with rt:
+        rt.invoke("files", "create", b"x", {"fileName": "x"})
+    assert bindery.Runtime(components(), shutdown_timeout=1e300).stop(timeout=1e300) is True
+
+
+def test_worker_threads_the_system_cannot_give_are_an_error_not_a_hang(components, tmp_path: Path):
+    # With little address space, thread stacks cannot be mapped: tokio used to panic starting
+    # its workers, then hang joining the ones it had.
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import resource, sys, bindery\n"
+        "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + 256 * 2**20, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    bindery.Runtime(sys.argv[1], worker_threads=1000)\n"
+        "except bindery.InternalError as e:\n"
+        "    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(components())], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot start 1000 worker threads: the system refused thread" in proc.stdout, proc.stdout
+
+
 def test_run_stops_cleanly_on_sigint(components, tmp_path: Path):
     folder = components(cron_schedule="@every 100ms")
     script = tmp_path / "app.py"

@@ -2,19 +2,23 @@
  * The C ABI, tested from C against the committed header and the built library:
  * cron events reach the callback, a non-zero return nacks, invoke succeeds and fails with the
  * right codes and messages, the async invoke's completion runs exactly once, a callback may
- * re-enter invoke and may be slow without blocking others, every misuse returns its code.
- * Run under valgrind by tests/c/run.
+ * re-enter invoke and may be slow without blocking others, every misuse returns its code, an
+ * invoke still in flight when the runtime is shut down or freed ends with CLOSED (an async one
+ * through its completion, exactly once). Run under valgrind by tests/c/run.
  *
  * Usage: test_bindery <scratch-dir>
  */
 #define _POSIX_C_SOURCE 200809L
 #include "bindery.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +137,40 @@ static void on_done(int32_t code, const char *error_message, bindery_response *r
     atomic_fetch_add(&c->calls, 1);
 }
 
+/* A TCP server on 127.0.0.1 that takes connections (in its backlog) and never answers: an HTTP
+ * call to it stays in flight. Returns the listening socket; its port goes to *port. */
+static int silent_server(int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        perror("silent server");
+        exit(2);
+    }
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* A blocking invoke of the silent server from another thread: its code when it returns. */
+struct blocked_call {
+    bindery_runtime *rt;
+    atomic_int returned;
+    int32_t code;
+};
+
+static void *invoke_silent(void *arg) {
+    struct blocked_call *b = arg;
+    bindery_response *resp = NULL;
+    b->code = bindery_invoke(b->rt, "silent", "get", NULL, 0, NULL, 0, &resp);
+    bindery_response_free(resp);
+    atomic_store(&b->returned, 1);
+    return NULL;
+}
+
 /* ---- threads ---- */
 
 struct worker {
@@ -230,6 +268,17 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_options_set_app_id(opts, NULL), BINDERY_ERR_INVALID_ARGUMENT);
     CHECK_CODE(bindery_options_set_app_id(opts, "c-tests"), BINDERY_OK);
     CHECK_CODE(bindery_options_set_concurrency(opts, 1, 8), BINDERY_OK);
+    /* worker threads: 1 to BINDERY_MAX_WORKER_THREADS; UINT32_MAX used to abort, and a count
+     * the system cannot give used to hang bindery_runtime_new */
+    CHECK(BINDERY_MAX_WORKER_THREADS == 1024, "max %u", BINDERY_MAX_WORKER_THREADS);
+    CHECK_CODE(bindery_options_set_worker_threads(opts, UINT32_MAX), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bindery_last_error_message(), "worker_threads must be from 1 to 1024, got 4294967295") != NULL, "%s",
+          bindery_last_error_message());
+    CHECK_CODE(bindery_options_set_worker_threads(opts, BINDERY_MAX_WORKER_THREADS + 1), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_options_set_worker_threads(opts, 0), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bindery_last_error_message(), "worker_threads must be from 1 to 1024, got 0") != NULL, "%s",
+          bindery_last_error_message());
+    CHECK_CODE(bindery_options_set_worker_threads(opts, BINDERY_MAX_WORKER_THREADS), BINDERY_OK);
     CHECK_CODE(bindery_options_set_worker_threads(opts, 2), BINDERY_OK);
     CHECK_CODE(bindery_runtime_new(paths, 1, opts, &rt), BINDERY_OK);
     bindery_options_free(opts);
@@ -382,6 +431,68 @@ int main(int argc, char **argv) {
 
     bindery_runtime_free(rt);
     bindery_runtime_free(NULL);
+
+    /* ---- invokes in flight when the runtime is shut down or freed end with CLOSED ---- */
+    int port = 0;
+    int silent_fd = silent_server(&port);
+    char silent_dir[4096], silent[1024];
+    snprintf(silent_dir, sizeof silent_dir, "%s/silent", dir);
+    mkdir(silent_dir, 0755);
+    snprintf(silent, sizeof silent,
+             "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: silent\nspec:\n"
+             "  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://127.0.0.1:%d\n",
+             port);
+    write_file(silent_dir, "silent.yaml", silent);
+    const char *silent_paths[] = {silent_dir};
+
+    /* shut down: the async call's completion and a blocked invoke on another thread */
+    bindery_runtime *rt2 = NULL;
+    CHECK_CODE(bindery_runtime_new(silent_paths, 1, NULL, &rt2), BINDERY_OK);
+    if (rt2 == NULL) return 1;
+    struct completion at_shutdown = {0};
+    CHECK_CODE(bindery_invoke_async(rt2, "silent", "get", NULL, 0, NULL, 0, on_done, &at_shutdown), BINDERY_OK);
+    struct blocked_call blocked = {.rt = rt2};
+    pthread_t blocked_thread;
+    pthread_create(&blocked_thread, NULL, invoke_silent, &blocked);
+    sleep_ms(300);
+    CHECK(atomic_load(&at_shutdown.calls) == 0, "the call to the silent server is in flight");
+    CHECK(atomic_load(&blocked.returned) == 0, "the blocking call to the silent server is in flight");
+    CHECK_CODE(bindery_shutdown(rt2, 1000), BINDERY_OK);
+    CHECK(wait_for(&at_shutdown.calls, 1, 5000), "the completion ran after shutdown");
+    CHECK(at_shutdown.code == BINDERY_ERR_CLOSED, "code %d (%s): %s", at_shutdown.code,
+          bindery_error_name(at_shutdown.code), at_shutdown.message);
+    CHECK(strstr(at_shutdown.message, "shut down before the call finished") != NULL, "%s", at_shutdown.message);
+    CHECK(wait_for(&blocked.returned, 1, 5000), "the blocking invoke returned after shutdown");
+    if (atomic_load(&blocked.returned)) pthread_join(blocked_thread, NULL);
+    CHECK(blocked.code == BINDERY_ERR_CLOSED, "blocking invoke: code %d (%s)", blocked.code,
+          bindery_error_name(blocked.code));
+    bindery_runtime_free(rt2);
+    CHECK(atomic_load(&at_shutdown.calls) == 1, "completion ran %d times", atomic_load(&at_shutdown.calls));
+
+    /* freed without a shutdown: every completion has run, once, when free returns */
+    bindery_runtime *rt3 = NULL;
+    CHECK_CODE(bindery_runtime_new(silent_paths, 1, NULL, &rt3), BINDERY_OK);
+    if (rt3 == NULL) return 1;
+    enum { N_FREED = 4 };
+    struct completion at_free[N_FREED];
+    memset(at_free, 0, sizeof at_free);
+    for (int i = 0; i < N_FREED; i++) {
+        CHECK_CODE(bindery_invoke_async(rt3, "silent", "get", NULL, 0, NULL, 0, on_done, &at_free[i]), BINDERY_OK);
+    }
+    sleep_ms(300);
+    CHECK(atomic_load(&at_free[0].calls) == 0, "the calls to the silent server are in flight");
+    bindery_runtime_free(rt3);
+    for (int i = 0; i < N_FREED; i++) {
+        CHECK(atomic_load(&at_free[i].calls) == 1, "completion %d had run %d times when free returned", i,
+              atomic_load(&at_free[i].calls));
+        CHECK(at_free[i].code == BINDERY_ERR_CLOSED, "completion %d: code %d (%s): %s", i, at_free[i].code,
+              bindery_error_name(at_free[i].code), at_free[i].message);
+    }
+    sleep_ms(200); /* a second call would show up by now */
+    for (int i = 0; i < N_FREED; i++) {
+        CHECK(atomic_load(&at_free[i].calls) == 1, "completion %d ran %d times", i, atomic_load(&at_free[i].calls));
+    }
+    close(silent_fd);
 
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -487,3 +487,185 @@ async fn a_file_name_naming_the_root_itself_is_refused() {
     // Listing "." still lists the whole root.
     assert!(fx.list(Some(".")).await.is_empty());
 }
+
+/// The race of issue 10: a second thread swaps, as fast as it can, an entry of the root between
+/// what it was (a file or a folder inside) and a symbolic link to the same name outside, while
+/// the binding works on it. A binding that checks a path and then opens it (two steps) is
+/// redirected outside now and then; one that resolves and opens in one step never is.
+#[cfg(target_os = "linux")]
+mod race {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const ROUNDS: usize = 3000;
+
+    /// Exchanges `<name>` and `<name>-alt` in the root until dropped; `<name>-alt` starts as a
+    /// link to `outside/<name>`. After each swap the real one gets `x` back (for delete).
+    struct Swapper {
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<u64>>,
+    }
+
+    impl Swapper {
+        fn start(fx: &Fixture, name: &str) -> Swapper {
+            let (root, outside) = (fx.root(), fx.outside());
+            let (a, b) = (root.join(name), root.join(format!("{name}-alt")));
+            symlink(outside.join(name), &b).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let thread = std::thread::spawn(move || {
+                let mut swaps = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        &a,
+                        rustix::fs::CWD,
+                        &b,
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    )
+                    .expect("swap");
+                    swaps += 1;
+                    let real = if swaps % 2 == 1 { &b } else { &a };
+                    if real.is_dir() && !real.join("x").exists() {
+                        std::fs::write(real.join("x"), b"inside").unwrap();
+                    }
+                }
+                swaps
+            });
+            Swapper {
+                stop,
+                thread: Some(thread),
+            }
+        }
+
+        fn stop(mut self) -> u64 {
+            self.stop.store(true, Ordering::Relaxed);
+            self.thread.take().unwrap().join().unwrap()
+        }
+    }
+
+    /// A root with `f` (file "inside") and `d/x` (file "inside"), and the same names outside
+    /// holding "SECRET".
+    async fn fixture() -> Fixture {
+        let fx = Fixture::new();
+        fx.init_root().await;
+        std::fs::write(fx.root().join("f"), b"inside").unwrap();
+        std::fs::create_dir(fx.root().join("d")).unwrap();
+        std::fs::write(fx.root().join("d/x"), b"inside").unwrap();
+        std::fs::write(fx.outside().join("f"), b"SECRET").unwrap();
+        std::fs::create_dir(fx.outside().join("d")).unwrap();
+        std::fs::write(fx.outside().join("d/x"), b"SECRET").unwrap();
+        fx
+    }
+
+    fn outside_untouched(fx: &Fixture) {
+        assert_eq!(std::fs::read(fx.outside().join("f")).unwrap(), b"SECRET");
+        assert_eq!(std::fs::read(fx.outside().join("d/x")).unwrap(), b"SECRET");
+        assert_eq!(
+            fx.files_outside_root(),
+            vec![fx.outside().join("d/x"), fx.outside().join("f")],
+            "nothing was made or removed outside rootPath"
+        );
+        assert_eq!(std::fs::read_dir(fx.outside()).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(fx.outside().join("d")).unwrap().count(),
+            1
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn get_never_reads_outside_while_a_link_is_swapped_in() {
+        let fx = fixture().await;
+        for name in ["f", "d/x"] {
+            let swapper = Swapper::start(&fx, name.split('/').next().unwrap());
+            let (mut inside, mut refused, mut outside) = (0, 0, 0);
+            for _ in 0..ROUNDS {
+                match fx.get(name).await {
+                    Ok(data) if data == b"inside" => inside += 1,
+                    Ok(data) => {
+                        assert_eq!(data, b"SECRET", "{name}");
+                        outside += 1;
+                    }
+                    Err(e) => {
+                        // The link (refused), or the moment x was missing (deleted: never here).
+                        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{name}: {e}");
+                        refused += 1;
+                    }
+                }
+            }
+            let swaps = swapper.stop();
+            assert_eq!(
+                outside, 0,
+                "get {name:?} read the file outside rootPath {outside} times in {ROUNDS} ({inside} inside, {refused} refused, {swaps} swaps)"
+            );
+            assert!(
+                inside > 0 && swaps > 0,
+                "the race ran: {inside} inside, {swaps} swaps"
+            );
+        }
+        outside_untouched(&fx);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_never_writes_outside_while_a_link_is_swapped_in() {
+        let fx = fixture().await;
+        for name in ["f", "d/x", "d/new/y"] {
+            let swapper = Swapper::start(&fx, name.split('/').next().unwrap());
+            let mut written = 0;
+            for _ in 0..ROUNDS {
+                match fx.invoke("create", b"PWNED", Some(name)).await {
+                    Ok(_) => written += 1,
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{name}: {e}"),
+                }
+            }
+            let swaps = swapper.stop();
+            assert!(
+                written > 0 && swaps > 0,
+                "the race ran: {written} written, {swaps} swaps"
+            );
+            // Put the entries back where they started, for the next name.
+            let (a, b) = (
+                fx.root().join(name.split('/').next().unwrap()),
+                fx.root()
+                    .join(format!("{}-alt", name.split('/').next().unwrap())),
+            );
+            if std::fs::symlink_metadata(&a)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+            {
+                std::fs::rename(&b, fx.root().join("tmp")).unwrap();
+                std::fs::remove_file(&a).unwrap();
+                std::fs::rename(fx.root().join("tmp"), &a).unwrap();
+            } else {
+                std::fs::remove_file(&b).unwrap();
+            }
+            outside_untouched(&fx);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delete_never_removes_outside_while_a_link_is_swapped_in() {
+        let fx = fixture().await;
+        let swapper = Swapper::start(&fx, "d");
+        let mut deleted = 0;
+        for _ in 0..ROUNDS {
+            match fx.invoke("delete", b"", Some("d/x")).await {
+                Ok(_) => deleted += 1,
+                // Refused (the link), or x not there yet (the swapper puts it back).
+                Err(e) => assert!(
+                    matches!(e.kind(), ErrorKind::InvalidArgument | ErrorKind::NotFound),
+                    "{e}"
+                ),
+            }
+        }
+        let swaps = swapper.stop();
+        assert!(
+            deleted > 0 && swaps > 0,
+            "the race ran: {deleted} deleted, {swaps} swaps"
+        );
+        outside_untouched(&fx);
+    }
+}

@@ -533,3 +533,170 @@ fn spec_init_timeout_and_ignore_errors_are_checked() {
     );
     assert!(v.bindings[0].component.ignore_errors);
 }
+
+/// Nine anchors, each a list of nine aliases of the one before: 685 bytes that, expanded,
+/// are 9^9 (387 million) scalars. Before bindery bounded alias expansion, loading this file
+/// allocated past 4 GB and aborted.
+const BILLION_LAUGHS: &str = r#"apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: lol
+spec:
+  type: bindings.cron
+  version: v1
+  metadata:
+  - name: schedule
+    value: "@every 1s"
+  - name: a
+    value: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+  - name: b
+    value: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+  - name: c
+    value: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+  - name: d
+    value: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+  - name: e
+    value: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+  - name: f
+    value: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+  - name: g
+    value: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+  - name: h
+    value: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+  - name: i
+    value: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"#;
+
+#[test]
+fn a_billion_laughs_of_aliases_is_refused_quickly_with_the_limit_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "lol.yaml", BILLION_LAUGHS);
+    let started = std::time::Instant::now();
+    let v = check(dir.path());
+    let took = started.elapsed();
+    let e = only_error(&v);
+    assert_eq!(e.location.file, file);
+    // The alias that passes 100,000 copied nodes: the lines of b to e copy 90, 819, 7,380
+    // and 66,429 (each alias its anchor's 10, 91, 820, 7,381 nodes), so the first *e, on
+    // line 22, is the one.
+    assert_eq!(e.location.line, 22, "{e}");
+    assert!(e.location.column > 0, "{e}");
+    assert!(e.message.contains("aliases"), "{e}");
+    assert!(e.message.contains("100000 nodes"), "{e}");
+    assert!(e.message.contains("limit"), "{e}");
+    let fix = e.fix.as_deref().unwrap_or_default();
+    assert!(fix.contains("billion laughs"), "{e}");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "loading took {took:?}"
+    );
+
+    // What every SDK constructor does: one InvalidConfig error carrying the diagnostic.
+    let err = Runtime::from_path(dir.path()).expect_err("the bomb is refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("aliases"), "{err}");
+}
+
+#[test]
+fn ordinary_anchors_and_aliases_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - &url\n    name: url\n    value: \"http://localhost:1/hook\"\n  - name: securityTokenHeader\n    value: &token X-Token\n  - name: securityToken\n    value: *token\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata: &md\n  - name: schedule\n    value: \"@every 1s\"\n",
+    );
+    let v = check(dir.path());
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    assert_eq!(v.bindings.len(), 2);
+
+    let docs = bindery::component::yaml::parse_documents("a: &x {k: [1, 2]}\nb: *x\nc: [*x, *x]\n")
+        .unwrap();
+    assert_eq!(
+        docs[0].get("b"),
+        docs[0].get("a"),
+        "an alias is its anchor's value"
+    );
+    let a = docs[0].get("a").unwrap().clone();
+    let c = docs[0].get("c").unwrap();
+    assert_eq!(
+        c.value,
+        bindery::component::yaml::Value::Seq(vec![a.clone(), a])
+    );
+}
+
+#[test]
+fn nesting_past_the_limit_is_refused_without_overflowing_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400,000 levels of "- " (800 kB): Parser::load would recurse once per level.
+    write(
+        dir.path(),
+        "deep.yaml",
+        &format!("{}x\n", "- ".repeat(400_000)),
+    );
+    write(
+        dir.path(),
+        "flow.yaml",
+        &format!("a: {}\n", "[".repeat(200)),
+    );
+    let v = check(dir.path());
+    let errs = errors(&v);
+    assert_eq!(errs.len(), 2, "{:#?}", v.diagnostics);
+    for e in errs {
+        assert!(e.message.contains("deeper than 64 levels"), "{e}");
+        assert_eq!(e.location.line, 1, "{e}");
+        assert!(e.fix.is_some(), "{e}");
+    }
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = cron("big", "@every 1s");
+    text.push_str(&format!("# {}\n", "x".repeat(1 << 20)));
+    let file = write(dir.path(), "big.yaml", &text);
+    // Exactly at the limit is still read.
+    write(
+        dir.path(),
+        "fits.yaml",
+        &format!(
+            "{}#{}",
+            cron("fits", "@every 1s"),
+            "x".repeat((1 << 20) - cron("fits", "@every 1s").len() - 1)
+        ),
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("fits.yaml"))
+            .unwrap()
+            .len(),
+        1 << 20
+    );
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert_eq!(e.location.file, file);
+    assert!(e.message.contains("larger than 1 MiB"), "{e}");
+    assert!(
+        e.fix
+            .as_deref()
+            .unwrap_or_default()
+            .contains("several files"),
+        "{e}"
+    );
+    assert_eq!(v.bindings.len(), 1, "fits.yaml loads");
+}
+
+#[test]
+fn an_alias_inside_its_own_anchor_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "self.yaml",
+        &format!(
+            "{}  - name: loop\n    value: &me [1, *me]\n",
+            cron("self", "@every 1s")
+        ),
+    );
+    let v = check(dir.path());
+    let e = only_error(&v);
+    assert_eq!(e.location.line, 12, "{e}");
+    assert!(e.message.contains("contains the alias itself"), "{e}");
+}

@@ -25,7 +25,21 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Component>, Vec<Diagnostic>) {
     }
     for path in paths {
         for file in files_under(path, &mut diags) {
-            match std::fs::read(&file) {
+            // One byte past the limit is enough for parse_documents to refuse the file.
+            let limit = super::yaml::MAX_FILE_BYTES as u64 + 1;
+            let read = std::fs::File::open(&file).and_then(|f| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, limit), &mut bytes)
+                    .map(|_| bytes)
+            });
+            match read {
+                // Too long: refused by its length, whatever bytes the cut split.
+                Ok(bytes) if bytes.len() as u64 >= limit => load_text(
+                    &file,
+                    &String::from_utf8_lossy(&bytes),
+                    &mut components,
+                    &mut diags,
+                ),
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => load_text(&file, &text, &mut components, &mut diags),
                     Err(e) => diags.push(Diagnostic::error(
@@ -101,14 +115,12 @@ pub fn load_text(file: &Path, text: &str, out: &mut Vec<Component>, diags: &mut 
     let docs = match parse_documents(text) {
         Ok(d) => d,
         Err(e) => {
-            diags.push(
-                Diagnostic::error(
-                    Location::at(file, e.pos),
-                    None,
-                    format!("YAML syntax error: {}", e.message),
-                )
-                .with_fix("check indentation and quoting at that line (values with ':' or '#' or starting with '@' or '*' need quotes)"),
-            );
+            let (message, fix) = match e.fix {
+                // A limit of bindery's (size, nesting, aliases): the message says which.
+                Some(fix) => (e.message, fix),
+                None => (format!("YAML syntax error: {}", e.message), "check indentation and quoting at that line (values with ':' or '#' or starting with '@' or '*' need quotes)".to_string()),
+            };
+            diags.push(Diagnostic::error(Location::at(file, e.pos), None, message).with_fix(fix));
             return;
         }
     };

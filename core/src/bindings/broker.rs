@@ -289,9 +289,10 @@ pub(crate) struct GaveUpAt {
 }
 
 /// Hand `run` (messages in the order received) to the handler as one run, settling each
-/// message it handled, in order. A message it fails on is retried alone with `backoff` (the
-/// run's attempt is its first delivery), then the ones after it go on as a new run. Returns
-/// where it gave up, if it did: the caller hands that message back to the broker.
+/// message it handled as the handler reports it, in order. A message it fails on is retried
+/// alone with `backoff` (the run's attempt is its first delivery), then the ones after it go
+/// on as a new run. Returns where it gave up, if it did (or where the handler stopped because
+/// the runtime is stopping): the caller hands that message back to the broker.
 #[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
 pub(crate) async fn deliver_run<S: RunSource>(
     ctx: &crate::binding::InputContext,
@@ -302,16 +303,17 @@ pub(crate) async fn deliver_run<S: RunSource>(
     let mut next = 0;
     while next < run.len() {
         let rest = &run[next..];
-        let verdict = ctx
-            .sink
-            .deliver_in_order(rest.iter().map(|m| source.event(m)).collect())
-            .await;
-        let acked = verdict.acked.min(rest.len());
-        for m in &rest[..acked] {
-            source.settle(m).await;
-        }
-        next += acked;
+        let verdict = settle_run(ctx, source, rest).await;
+        next += verdict.acked.min(rest.len());
         let Some(reason) = verdict.failed else {
+            if next < run.len() && ctx.shutdown.is_cancelled() {
+                // The handler stopped short: the runtime is stopping.
+                return Some(GaveUpAt {
+                    index: next,
+                    reason: "the runtime is shutting down".into(),
+                    retries: 0,
+                });
+            }
             continue;
         };
         let Some(m) = run.get(next) else { break };
@@ -340,6 +342,32 @@ pub(crate) async fn deliver_run<S: RunSource>(
         }
     }
     None
+}
+
+/// Hand `msgs` to the handler as one run and settle each message it acks as it completes,
+/// in order, also after the runtime began stopping, until the run is over. Returns the run's
+/// verdict.
+#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+pub(crate) async fn settle_run<S: RunSource>(
+    ctx: &crate::binding::InputContext,
+    source: &S,
+    msgs: &[S::Msg],
+) -> crate::binding::BatchVerdict {
+    use crate::binding::RunStep;
+    let mut run = ctx
+        .sink
+        .start_in_order(msgs.iter().map(|m| source.event(m)).collect())
+        .await;
+    loop {
+        match run.next().await {
+            RunStep::Acked(step) => {
+                for m in &msgs[step] {
+                    source.settle(m).await;
+                }
+            }
+            RunStep::Done(v) => return v,
+        }
+    }
 }
 
 /// Sleep for `d`, or until `shutdown`; false when shut down.

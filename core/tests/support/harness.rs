@@ -149,11 +149,14 @@ pub fn fail_m5_twice_in_runs(
     let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let (done_tx, done) = mpsc::unbounded_channel::<()>();
     let (record, sizes) = (seen.clone(), runs.clone());
-    rt.on_events_in_order(name, move |events| {
+    rt.on_events_in_order(name, move |events, progress| {
         let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
         async move {
             runs.lock().unwrap().push(events.len());
             for (i, ev) in events.iter().enumerate() {
+                if i > 0 {
+                    progress.acked(i);
+                }
                 let text = ev.text();
                 let count = {
                     let mut s = seen.lock().unwrap();

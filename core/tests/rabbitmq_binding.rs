@@ -305,103 +305,13 @@ async fn queue_is_empty(queue: &str) -> bool {
     left.is_none()
 }
 
-/// How long the handlers of `stop_mid_run` take on an event: m0 long enough for the rest to
-/// arrive meanwhile (so that they come as one run), m20 (in hand at the stop) longer than the
-/// stop's deadline.
-fn slow(text: &str) -> Duration {
-    match text {
-        "m0" => Duration::from_millis(300),
-        "m20" => Duration::from_secs(1),
-        _ => Duration::from_millis(10),
-    }
-}
-
-/// Stop a consumer with a short deadline in the middle of a run, once m0..m19 are handled and
-/// while m20 is in hand: every event handled before the stop was acked at the broker as it
-/// completed, so a new consumer gets only the rest (m20 included).
+/// A stop with a short deadline in the middle of a run (`harness::stop_mid_run`): every
+/// message handled before it was acked, so a new consumer gets only the rest.
 async fn stop_mid_run(in_runs: bool) {
     let queue = queue_name("stopmidrun");
     let dir = components(&[yaml("jobs", &[("host", HOST), ("queueName", &queue)])]);
     harness::produce_numbered(&dir, "jobs", 60).await;
-    let rt = runtime(&dir);
-    let handled = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
-    if in_runs {
-        let (handled, sizes) = (handled.clone(), sizes.clone());
-        rt.on_events_in_order("jobs", move |events, progress| {
-            let (handled, sizes) = (handled.clone(), sizes.clone());
-            async move {
-                sizes.lock().unwrap().push(events.len());
-                for (i, ev) in events.iter().enumerate() {
-                    tokio::time::sleep(slow(&ev.text())).await;
-                    handled.lock().unwrap().push(ev.text());
-                    progress.acked(i + 1);
-                    if progress.stopping() {
-                        return bindery::BatchVerdict::stopped_at(i + 1);
-                    }
-                }
-                bindery::BatchVerdict::all(events.len())
-            }
-        })
-        .unwrap();
-    } else {
-        let handled = handled.clone();
-        rt.on_event("jobs", move |ev| {
-            let handled = handled.clone();
-            async move {
-                tokio::time::sleep(slow(&ev.text())).await;
-                handled.lock().unwrap().push(ev.text());
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
-    rt.start().await.unwrap();
-    tokio::time::timeout(WAIT, async {
-        while handled.lock().unwrap().len() < 20 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap();
-    let before_stop = handled.lock().unwrap().clone();
-    let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
-    assert_eq!(before_stop, want);
-    rt.shutdown(Duration::from_millis(50)).await.unwrap();
-    let first = before_stop.clone();
-
-    let rt = runtime(&dir);
-    let mut rx = collect(&rt, "jobs");
-    rt.start().await.unwrap();
-    let mut second = Vec::new();
-    let all: std::collections::HashSet<String> = (0..60).map(|i| format!("m{i}")).collect();
-    loop {
-        let got: std::collections::HashSet<String> =
-            first.iter().chain(second.iter()).cloned().collect();
-        if got == all {
-            break;
-        }
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            Ok(Some(ev)) => second.push(ev.text()),
-            _ => panic!("missing after the restart: {:?}", all.difference(&got)),
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(ev) = rx.try_recv() {
-        second.push(ev.text());
-    }
-    rt.shutdown(Duration::from_secs(5)).await.unwrap();
-    let again: Vec<&String> = before_stop.iter().filter(|t| second.contains(t)).collect();
-    assert!(
-        again.is_empty(),
-        "handled before the stop and again after it: {again:?} (runs: {:?}; before the stop: {before_stop:?})",
-        sizes.lock().unwrap()
-    );
-    assert_eq!(
-        second.first().map(String::as_str),
-        Some("m20"),
-        "{second:?}"
-    );
+    harness::stop_mid_run(&dir, "jobs", in_runs, WAIT).await;
     assert!(queue_is_empty(&queue).await, "every message was acked");
     delete_queue(&queue).await;
 }

@@ -3,14 +3,17 @@
 //!
 //! # Redelivery
 //!
-//! A broker binding delivers one event at a time and waits for the handler's verdict before
-//! it takes the next one, so events of one queue/topic reach the handler in order. When the
-//! handler fails, the same event is delivered again after a backoff delay, up to
-//! `backOffMaxRetries` times, before any later event. When those retries are used up, the
-//! binding hands the event back to its broker (RabbitMQ: the channel is closed, which requeues
-//! it and every later unacknowledged message in their order; MQTT: the session is dropped and
-//! resumed, and the broker resends what was not acknowledged), waits one more backoff delay,
-//! and consumes again. Nothing is acknowledged before the handler succeeded on it.
+//! A broker binding hands the events it has ready to the handler as one run and acknowledges
+//! each one as the handler reports it handled (`settle_run`), so events of one queue/topic
+//! reach the handler in order and a stop mid-run keeps the work done. When the handler
+//! fails, the same event is delivered again after a backoff delay, up to `backOffMaxRetries`
+//! times, before any later event (`deliver_run`). When those retries are used up, the
+//! binding hands the event back to its broker (RabbitMQ: it is requeued and the channel is
+//! closed, which requeues every later unacknowledged message in their order; MQTT: the
+//! session is dropped and resumed, and the broker resends what was not acknowledged), waits
+//! one more backoff delay, and consumes again. Nothing is acknowledged before the handler
+//! succeeded on it. (RabbitMQ with a `prefetchCount` other than 1 keeps no order, as Dapr:
+//! a failed message waits out its delay aside while the later ones go on; see `rabbitmq`.)
 //!
 //! The delays are configured with the metadata names of Dapr's retry settings
 //! (`github.com/dapr/kit/retry`, read with the `backOff` prefix by Dapr's MQTT and RabbitMQ

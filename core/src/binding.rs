@@ -1,10 +1,12 @@
 //! The traits every binding implements, and the types that cross them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::component::Metadata;
@@ -98,7 +100,9 @@ impl Verdict {
 
 /// How a run of events delivered in order fared: the first `acked` were acked; when `failed`
 /// is set, the event right after them was nacked for that reason and the ones after it were
-/// not handled at all (so the source may deliver them again, after the failed one).
+/// not handled at all (so the source may deliver them again, after the failed one). Fewer
+/// than all acked and none failed: the handler stopped short because the runtime is stopping,
+/// and the rest were not handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchVerdict {
     /// How many events, from the first, were acked.
@@ -123,6 +127,85 @@ impl BatchVerdict {
             failed: Some(reason.into()),
         }
     }
+
+    /// The events before `index` acked, the rest not handled because the runtime is stopping.
+    pub fn stopped_at(index: usize) -> Self {
+        BatchVerdict {
+            acked: index,
+            failed: None,
+        }
+    }
+}
+
+/// How long a source lets the progress of a run gather before it settles it again (unless
+/// the runtime is stopping): a handler of slow events gets each one settled as it completes,
+/// one of fast events costs the source a wake-up per this much time, not one per event.
+const SETTLE_EVERY: Duration = Duration::from_millis(1);
+
+struct Progress {
+    /// Events acked so far, from the first.
+    acked: AtomicUsize,
+    /// The run's length.
+    len: usize,
+    /// Wakes the source when `acked` moved.
+    moved: Notify,
+    /// The runtime's stop.
+    stop: CancellationToken,
+}
+
+/// What a handler of runs (`Runtime::on_events_in_order`) reports through as it goes: how
+/// many events of the run it has handled, so that the source settles each one (stores the
+/// Kafka offset, sends basic.ack or PUBACK) as it completes rather than when the whole run
+/// did; and whether the runtime is stopping, so that it returns after the event in hand. Cheap
+/// to call per event: an atomic update, and a wake-up of the source at most every
+/// millisecond or so.
+#[derive(Clone)]
+pub struct RunProgress(Arc<Progress>);
+
+impl std::fmt::Debug for RunProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunProgress")
+            .field("acked", &self.acked_so_far())
+            .field("len", &self.0.len)
+            .field("stopping", &self.stopping())
+            .finish()
+    }
+}
+
+impl RunProgress {
+    pub(crate) fn new(len: usize, stop: CancellationToken) -> Self {
+        RunProgress(Arc::new(Progress {
+            acked: AtomicUsize::new(0),
+            len,
+            moved: Notify::new(),
+            stop,
+        }))
+    }
+
+    /// The first `n` events of the run were handled and acked (`n` only grows; a smaller
+    /// one than before is ignored). The final `BatchVerdict` may not ack fewer.
+    pub fn acked(&self, n: usize) {
+        let n = n.min(self.0.len);
+        if self.0.acked.fetch_max(n, Ordering::AcqRel) < n {
+            self.0.moved.notify_one();
+        }
+    }
+
+    /// How many events the handler reported acked so far.
+    pub fn acked_so_far(&self) -> usize {
+        self.0.acked.load(Ordering::Acquire)
+    }
+
+    /// Whether the runtime is stopping: the handler should return after the event in hand
+    /// (with `BatchVerdict::stopped_at`), leaving the rest to be delivered again later.
+    pub fn stopping(&self) -> bool {
+        self.0.stop.is_cancelled()
+    }
+
+    /// Resolves when the runtime starts stopping.
+    pub async fn stopped(&self) {
+        self.0.stop.cancelled().await
+    }
 }
 
 /// Events on their way to the handler, with the channel for the verdict: one event, or a run
@@ -134,6 +217,7 @@ pub(crate) enum Delivery {
     },
     InOrder {
         events: Vec<Event>,
+        progress: RunProgress,
         reply: oneshot::Sender<BatchVerdict>,
     },
 }
@@ -144,6 +228,7 @@ pub(crate) enum Delivery {
 pub struct EventSink {
     binding: Arc<str>,
     tx: mpsc::Sender<Delivery>,
+    stop: CancellationToken,
 }
 
 /// A verdict that is not known yet.
@@ -158,9 +243,119 @@ impl PendingVerdict {
     }
 }
 
+/// What a run of events in the handler did next, as its source follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStep {
+    /// These events (indexes into the run, in order, right after the ones of the step
+    /// before) were handled and acked: settle them at the source now.
+    Acked(std::ops::Range<usize>),
+    /// The run is over; every event it acked was in an `Acked` step before this.
+    Done(BatchVerdict),
+}
+
+/// A run of events handed to the handler (`EventSink::start_in_order`), followed step by
+/// step: `next` answers the events acked since the step before, as the handler reports them,
+/// and finally how the run ended.
+pub struct InOrderRun {
+    progress: Option<RunProgress>,
+    reply: Option<oneshot::Receiver<BatchVerdict>>,
+    verdict: Option<BatchVerdict>,
+    settled: usize,
+    last_step: tokio::time::Instant,
+}
+
+impl InOrderRun {
+    fn done(verdict: BatchVerdict) -> Self {
+        InOrderRun {
+            progress: None,
+            reply: None,
+            verdict: Some(verdict),
+            settled: 0,
+            last_step: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The next step: events newly acked, or, once the handler returned and every acked
+    /// event was answered, `Done` with the run's verdict (again on every later call). The
+    /// events a handler acks are answered as they complete, at most about a millisecond
+    /// apart while the runtime runs, at once while it is stopping; a source should keep
+    /// settling them after its shutdown token is cancelled, until `Done`.
+    pub async fn next(&mut self) -> RunStep {
+        loop {
+            if let Some(v) = &self.verdict {
+                if self.settled < v.acked {
+                    let step = self.settled..v.acked;
+                    self.settled = v.acked;
+                    return RunStep::Acked(step);
+                }
+                return RunStep::Done(v.clone());
+            }
+            let (Some(progress), Some(reply)) = (&self.progress, &mut self.reply) else {
+                unreachable!("a run without a verdict has its progress and reply");
+            };
+            let acked = progress.acked_so_far();
+            let stopping = progress.stopping();
+            if acked > self.settled {
+                let due = self.last_step + SETTLE_EVERY;
+                if stopping || tokio::time::Instant::now() >= due {
+                    let step = self.settled..acked;
+                    self.settled = acked;
+                    self.last_step = tokio::time::Instant::now();
+                    return RunStep::Acked(step);
+                }
+                // Let more gather, unless the run ends or the runtime stops meanwhile.
+                tokio::select! {
+                    biased;
+                    v = reply => self.verdict = Some(Self::closing(v, progress)),
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = progress.stopped() => {}
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    v = reply => self.verdict = Some(Self::closing(v, progress)),
+                    _ = progress.0.moved.notified() => {}
+                }
+            }
+        }
+    }
+
+    /// The run's verdict; when the handler's task is gone without one, what it acked so
+    /// far, and a failure of the next.
+    fn closing(
+        v: std::result::Result<BatchVerdict, oneshot::error::RecvError>,
+        progress: &RunProgress,
+    ) -> BatchVerdict {
+        let mut v = v.unwrap_or_else(|_| {
+            BatchVerdict::failed_at(0, "the runtime shut down before the events were handled")
+        });
+        let floor = progress.acked_so_far();
+        if v.acked < floor {
+            v.acked = floor;
+        }
+        if v.acked >= progress.0.len {
+            v = BatchVerdict::all(progress.0.len);
+        }
+        v
+    }
+
+    /// Follow the run to its end, answering only the verdict.
+    pub async fn finish(mut self) -> BatchVerdict {
+        loop {
+            if let RunStep::Done(v) = self.next().await {
+                return v;
+            }
+        }
+    }
+}
+
 impl EventSink {
-    pub(crate) fn new(binding: Arc<str>, tx: mpsc::Sender<Delivery>) -> Self {
-        EventSink { binding, tx }
+    pub(crate) fn new(
+        binding: Arc<str>,
+        tx: mpsc::Sender<Delivery>,
+        stop: CancellationToken,
+    ) -> Self {
+        EventSink { binding, tx, stop }
     }
 
     /// The component name events are delivered for.
@@ -201,29 +396,42 @@ impl EventSink {
     }
 
     /// Hand a run of events to the handler at once, to be handled one after the other in this
-    /// order, stopping at the first that fails; wait for how far it got. For a source that
-    /// has several events ready and must keep their order: one trip to a handler in another
-    /// language for the run rather than one per event. Takes one place in the queue.
-    pub async fn deliver_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> BatchVerdict {
+    /// order, stopping at the first that fails, and follow it with `InOrderRun::next`: each
+    /// event acked is answered as it completes, so that the source settles it then (and a
+    /// stop mid-run loses none of the work done). For a source that has several events ready
+    /// and must keep their order: one trip to a handler in another language for the run rather
+    /// than one per event. Takes one place in the queue (waiting for room).
+    pub async fn start_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> InOrderRun {
         if events.is_empty() {
-            return BatchVerdict::all(0);
+            return InOrderRun::done(BatchVerdict::all(0));
         }
-        let events = events
+        let events: Vec<Event> = events
             .into_iter()
             .map(|(data, metadata)| self.event(data, metadata))
             .collect();
+        let progress = RunProgress::new(events.len(), self.stop.clone());
         let (reply, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(Delivery::InOrder { events, reply })
-            .await
-            .is_err()
-        {
-            return BatchVerdict::failed_at(0, self.closed().to_string());
+        let delivery = Delivery::InOrder {
+            events,
+            progress: progress.clone(),
+            reply,
+        };
+        if self.tx.send(delivery).await.is_err() {
+            return InOrderRun::done(BatchVerdict::failed_at(0, self.closed().to_string()));
         }
-        rx.await.unwrap_or_else(|_| {
-            BatchVerdict::failed_at(0, "the runtime shut down before the events were handled")
-        })
+        InOrderRun {
+            progress: Some(progress),
+            reply: Some(rx),
+            verdict: None,
+            settled: 0,
+            last_step: tokio::time::Instant::now(),
+        }
+    }
+
+    /// `start_in_order` followed to its end: how far the handler got. For a source that
+    /// settles nothing before the whole run is over.
+    pub async fn deliver_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> BatchVerdict {
+        self.start_in_order(events).await.finish().await
     }
 }
 

@@ -28,7 +28,10 @@ pub mod error;
 pub mod registry;
 pub mod runtime;
 
-pub use binding::{BatchVerdict, Event, InvokeRequest, InvokeResponse, MetadataMap, Verdict};
+pub use binding::{
+    BatchVerdict, Event, InOrderRun, InvokeRequest, InvokeResponse, MetadataMap, RunProgress,
+    RunStep, Verdict,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::Registry;
 pub use runtime::{

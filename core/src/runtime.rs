@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::binding::{
     BatchVerdict, Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding, Verdict,
+    MetadataMap, OutputBinding, RunProgress, Verdict,
 };
 use crate::component::{self, ranked, Diagnostic, ValidBinding};
 use crate::error::{Error, ErrorKind, Result};
@@ -28,7 +28,8 @@ use crate::registry::Registry;
 pub type HandlerResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 type HandlerFn = Arc<dyn Fn(Event) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
-type BatchFn = Arc<dyn Fn(Vec<Event>) -> BoxFuture<'static, BatchVerdict> + Send + Sync>;
+type BatchFn =
+    Arc<dyn Fn(Vec<Event>, RunProgress) -> BoxFuture<'static, BatchVerdict> + Send + Sync>;
 
 /// A registered handler: of one event, or of a run of events in order.
 #[derive(Clone)]
@@ -457,15 +458,23 @@ impl Runtime {
 
     /// Register a handler that takes events in runs: it handles them one after the other in
     /// the order given, stops at the first that fails, and says how far it got. Sources with
-    /// several events ready hand them over in one go (`EventSink::deliver_in_order`); others
+    /// several events ready hand them over in one go (`EventSink::start_in_order`); others
     /// hand over runs of one. For language layers, where one crossing per run rather than per
-    /// event is what makes a stream fast. A panic counts as a failure of the first event.
+    /// event is what makes a stream fast.
+    ///
+    /// As it goes, the handler reports each event it acked through the run's `RunProgress`
+    /// (`progress.acked(i + 1)`), so that the source settles it (offset stored, basic.ack,
+    /// PUBACK) as it completes, and checks `progress.stopping()` after each event: when the
+    /// runtime is stopping it returns `BatchVerdict::stopped_at(i + 1)`, leaving the rest for
+    /// later. A handler that reports nothing still works, but its source settles the run only
+    /// when it is over, and a stop mid-run throws its work away. A panic counts as a failure
+    /// of the first event not reported acked.
     pub fn on_events_in_order<F, Fut>(&self, name: &str, handler: F) -> Result<()>
     where
-        F: Fn(Vec<Event>) -> Fut + Send + Sync + 'static,
+        F: Fn(Vec<Event>, RunProgress) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = BatchVerdict> + Send + 'static,
     {
-        let handler: BatchFn = Arc::new(move |evs| handler(evs).boxed());
+        let handler: BatchFn = Arc::new(move |evs, progress| handler(evs, progress).boxed());
         self.register(name, self.inner.options.input, Handler::InOrder(handler))
     }
 
@@ -597,7 +606,7 @@ impl Runtime {
                 .insert(name.clone(), counters.clone());
             let (tx, rx) = mpsc::channel::<Delivery>(reg.options.queue_capacity);
             let shared_name: Arc<str> = Arc::from(name.as_str());
-            let sink = EventSink::new(shared_name.clone(), tx);
+            let sink = EventSink::new(shared_name.clone(), tx, self.inner.stop_inputs.clone());
             self.inner.tracker.spawn(dispatch(
                 shared_name,
                 rx,
@@ -802,19 +811,25 @@ async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Ev
     }
 }
 
-/// Run a handler of runs on `events`, counting each event it handled.
+/// Run a handler of runs on `events`, counting each event it handled. The events it reported
+/// acked through `progress` stay acked whatever it answers (its source may have settled them).
 async fn run_in_order(
     name: &str,
     counters: &Counters,
     handler: &BatchFn,
     events: Vec<Event>,
+    progress: RunProgress,
 ) -> BatchVerdict {
     let n = events.len();
-    let (verdict, panicked) = match AssertUnwindSafe(handler(events)).catch_unwind().await {
+    let outcome = AssertUnwindSafe(handler(events, progress.clone()))
+        .catch_unwind()
+        .await;
+    let floor = progress.acked_so_far();
+    let (mut verdict, panicked) = match outcome {
         Ok(v) if v.acked < n || (v.acked == n && v.failed.is_none()) => (v, false),
         Ok(v) => (
             BatchVerdict::failed_at(
-                0,
+                floor,
                 format!(
                     "the handler answered {} acked of {n} events{}",
                     v.acked,
@@ -832,11 +847,18 @@ async fn run_in_order(
             let msg = panic_message(&*p);
             tracing::error!(component = %name, "handler panicked, event nacked: {msg}");
             (
-                BatchVerdict::failed_at(0, format!("handler panicked: {msg}")),
+                BatchVerdict::failed_at(floor, format!("handler panicked: {msg}")),
                 true,
             )
         }
     };
+    if verdict.acked < floor {
+        tracing::warn!(component = %name, "the handler answered {} acked of {n} events after it reported {floor}; {floor} count as acked", verdict.acked);
+        verdict.acked = floor;
+    }
+    if verdict.acked >= n {
+        verdict = BatchVerdict::all(n);
+    }
     let ran = verdict.acked + usize::from(verdict.failed.is_some());
     counters.delivered.fetch_add(ran as u64, Ordering::Relaxed);
     counters
@@ -898,7 +920,8 @@ async fn dispatch(
                     let verdict = match handler {
                         Handler::One(h) => run_one(&name, &counters, &h, event).await,
                         Handler::InOrder(h) => {
-                            match run_in_order(&name, &counters, &h, vec![event]).await {
+                            let progress = RunProgress::new(1, stop.clone());
+                            match run_in_order(&name, &counters, &h, vec![event], progress).await {
                                 BatchVerdict {
                                     failed: Some(why), ..
                                 } => Verdict::Nack(why),
@@ -908,20 +931,28 @@ async fn dispatch(
                     };
                     let _ = reply.send(verdict);
                 }
-                Delivery::InOrder { events, reply } => {
+                Delivery::InOrder {
+                    events,
+                    progress,
+                    reply,
+                } => {
                     let verdict = match handler {
-                        Handler::InOrder(h) => run_in_order(&name, &counters, &h, events).await,
+                        Handler::InOrder(h) => {
+                            run_in_order(&name, &counters, &h, events, progress).await
+                        }
                         Handler::One(h) => {
+                            // Each event acked is reported at once, so that the source settles
+                            // it then; at a stop, the rest are left for later.
                             let mut verdict = BatchVerdict::all(0);
                             for event in events {
                                 if stop.is_cancelled() {
-                                    verdict.failed = Some(
-                                        "the runtime shut down before the event was handled".into(),
-                                    );
                                     break;
                                 }
                                 match run_one(&name, &counters, &h, event).await {
-                                    Verdict::Ack => verdict.acked += 1,
+                                    Verdict::Ack => {
+                                        verdict.acked += 1;
+                                        progress.acked(verdict.acked);
+                                    }
                                     Verdict::Nack(why) => {
                                         verdict.failed = Some(why);
                                         break;

@@ -275,6 +275,27 @@ async fn shutdown_commits_only_what_was_handled() {
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
+/// A stop with a short deadline in the middle of a run (`harness::stop_mid_run`): the offset
+/// of every message handled before it was stored (and committed at the close), so the next
+/// runtime of the group starts right after them.
+async fn stop_mid_run(in_runs: bool) {
+    let topic = unique("stopmidrun");
+    create_topic(&topic, 1).await;
+    let dir = components(&[both("jobs", &topic, &unique("g"), &[])]);
+    harness::produce_numbered(&dir, "jobs", 60).await;
+    harness::stop_mid_run(&dir, "jobs", in_runs, WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_run_stores_the_offset_of_every_event_a_run_handler_handled_before_it() {
+    stop_mid_run(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_run_stores_the_offset_of_every_event_a_handler_handled_before_it() {
+    stop_mid_run(false).await;
+}
+
 /// With consumeRetryEnabled false (Dapr's default for the binding), a failed message is
 /// logged and skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

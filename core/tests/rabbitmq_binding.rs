@@ -200,26 +200,11 @@ async fn round_trip_through_output_and_input() {
     delete_queue(&queue).await;
 }
 
-/// A handler that fails the first two deliveries of "m0" sees it a third time, then every
-/// later message once, in order; nothing is left in the queue.
-async fn redelivery(retries: &str, prefetch: &str) {
-    let queue = queue_name("redeliver");
-    let dir = components(&[yaml(
-        "jobs",
-        &[
-            ("host", HOST),
-            ("queueName", &queue),
-            ("prefetchCount", prefetch),
-            ("backOffDuration", "50ms"),
-            ("backOffMaxRetries", retries),
-        ],
-    )]);
-    let rt = runtime(&dir);
-    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
-    rt.start().await.unwrap();
-    for i in 0..10 {
+/// Publish m0..m{n-1} through `rt`'s output `name`.
+async fn publish_numbered(rt: &Runtime, name: &str, n: usize) {
+    for i in 0..n {
         rt.invoke(
-            "jobs",
+            name,
             "create",
             format!("m{i}").into_bytes(),
             MetadataMap::new(),
@@ -227,6 +212,48 @@ async fn redelivery(retries: &str, prefetch: &str) {
         .await
         .unwrap();
     }
+}
+
+/// Whether the queue is empty: every message was acked.
+async fn queue_is_empty(queue: &str) -> bool {
+    let c = amqp().await;
+    let ch = c.create_channel().await.unwrap();
+    let left = ch
+        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .await
+        .unwrap();
+    let _ = c.close(200, "done").await;
+    left.is_none()
+}
+
+/// How often each text was seen.
+fn counts(seen: &[String]) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for t in seen {
+        *n.entry(t.clone()).or_insert(0) += 1;
+    }
+    n
+}
+
+/// With prefetchCount 1 (order kept), a handler that fails the first two deliveries of "m0"
+/// sees it a third time, then every later message once, in order; nothing is left in the
+/// queue.
+async fn redelivery_in_order(retries: &str) {
+    let queue = queue_name("redeliver");
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("host", HOST),
+            ("queueName", &queue),
+            ("prefetchCount", "1"),
+            ("backOffDuration", "50ms"),
+            ("backOffMaxRetries", retries),
+        ],
+    )]);
+    let rt = runtime(&dir);
+    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
+    rt.start().await.unwrap();
+    publish_numbered(&rt, "jobs", 10).await;
     tokio::time::timeout(WAIT, done.recv()).await.unwrap();
     // A moment for a stray duplicate to show up, if there were one.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -234,35 +261,158 @@ async fn redelivery(retries: &str, prefetch: &str) {
     let mut want = vec!["m0".to_string(), "m0".to_string()];
     want.extend((0..10).map(|i| format!("m{i}")));
     assert_eq!(*seen.lock().unwrap(), want);
-
-    let c = amqp().await;
-    let ch = c.create_channel().await.unwrap();
-    let left = ch
-        .basic_get(&queue, BasicGetOptions { no_ack: true })
-        .await
-        .unwrap();
-    assert!(left.is_none(), "every message was acked");
-    let _ = c.close(200, "done").await;
+    assert!(queue_is_empty(&queue).await, "every message was acked");
     delete_queue(&queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_handler_is_retried_in_process_before_the_next_message() {
     let _s = SERVER.read().await;
-    redelivery("5", "0").await;
+    redelivery_in_order("5").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_handler_past_its_retries_gets_the_message_again_from_the_broker_in_order() {
     let _s = SERVER.read().await;
-    // No in-process retry: each failure requeues the message (and the prefetched ones after
-    // it) and consumes again.
-    redelivery("0", "4").await;
+    // No in-process retry: each failure requeues the message and consumes again.
+    redelivery_in_order("0").await;
+}
+
+/// With a prefetchCount other than 1, a message the handler fails on ("m0", twice) waits out
+/// its back-off aside (retried in process, or requeued when no retry is left) while the ones
+/// after it go on: each is handled once, m0 a third time, after m1; nothing is left in the
+/// queue.
+async fn redelivery_aside(retries: &str, prefetch: &str) {
+    let queue = queue_name("aside");
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("host", HOST),
+            ("queueName", &queue),
+            ("prefetchCount", prefetch),
+            ("backOffDuration", "200ms"),
+            ("backOffMaxRetries", retries),
+        ],
+    )]);
+    let rt = runtime(&dir);
+    let (seen, _done) = harness::fail_m0_twice(&rt, "jobs");
+    rt.start().await.unwrap();
+    publish_numbered(&rt, "jobs", 10).await;
+    tokio::time::timeout(WAIT, async {
+        while seen.lock().unwrap().len() < 12 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("seen: {:?}", seen.lock().unwrap()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let n = counts(&seen);
+    assert_eq!(n.len(), 10, "{seen:?}");
+    assert_eq!(n["m0"], 3, "{seen:?}");
+    assert!(n.values().filter(|c| **c == 1).count() == 9, "{seen:?}");
+    let second_m0 = seen.iter().skip(1).position(|t| t == "m0").unwrap() + 1;
+    let m9 = seen.iter().position(|t| t == "m9").unwrap();
+    assert!(m9 < second_m0, "the rest did not wait for m0: {seen:?}");
+    assert!(queue_is_empty(&queue).await, "every message was acked");
+    delete_queue(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_is_retried_aside_while_the_rest_go_on() {
+    let _s = SERVER.read().await;
+    redelivery_aside("5", "0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_past_its_retries_is_requeued_after_its_back_off_while_the_rest_go_on() {
+    let _s = SERVER.read().await;
+    redelivery_aside("0", "4").await;
+}
+
+/// With 1 message in 10 failing once and a back-off of 2s, 100 messages are all handled and
+/// acked in well under the 20s that waiting out each back-off in turn would take.
+async fn failures_do_not_pause_the_queue(retries: &str) {
+    let queue = queue_name("nopause");
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("host", HOST),
+            ("queueName", &queue),
+            ("backOffDuration", "2s"),
+            ("backOffMaxRetries", retries),
+        ],
+    )]);
+    harness::produce_numbered(&dir, "jobs", 100).await;
+    let rt = runtime(&dir);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let seen = seen.clone();
+        rt.on_event("jobs", move |ev| {
+            let seen = seen.clone();
+            async move {
+                let text = ev.text();
+                let first = {
+                    let mut s = seen.lock().unwrap();
+                    s.push(text.clone());
+                    s.iter().filter(|t| **t == text).count() == 1
+                };
+                let n: usize = text[1..].parse().unwrap();
+                if first && n % 10 == 0 {
+                    return Err(format!("the first try of {text} fails").into());
+                }
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    rt.start().await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while rt.input_stats("jobs").unwrap().acked < 100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("stats: {:?}", rt.input_stats("jobs")));
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        took < Duration::from_secs(8),
+        "100 messages with 10 failures took {took:?}: the queue waited for the back-offs"
+    );
+    let seen = seen.lock().unwrap().clone();
+    let n = counts(&seen);
+    assert_eq!(n.len(), 100, "none lost: {seen:?}");
+    for (text, c) in &n {
+        let want = if text[1..].parse::<usize>().unwrap() % 10 == 0 {
+            2
+        } else {
+            1
+        };
+        assert_eq!(*c, want, "{text}: {seen:?}");
+    }
+    assert!(queue_is_empty(&queue).await, "every message was acked");
+    delete_queue(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_message_in_ten_does_not_pause_the_queue_for_its_back_off() {
+    let _s = SERVER.read().await;
+    failures_do_not_pause_the_queue("1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_requeued_after_its_back_off_does_not_pause_the_queue() {
+    let _s = SERVER.read().await;
+    failures_do_not_pause_the_queue("0").await;
 }
 
 /// A handler of runs (what the Python and Node layers register) gets the deliveries already
-/// received in one run; one it fails on is retried alone (in process, then requeued with the
-/// rest when the retries are spent) and nothing after it is lost or reordered.
+/// received in one run; one it fails on is set aside for its back-off (retried in process,
+/// or requeued when the retries are spent) and the rest go on; nothing is lost.
 async fn runs(retries: &str) {
     let queue = queue_name("runs");
     let dir = components(&[yaml(
@@ -271,26 +421,76 @@ async fn runs(retries: &str) {
             ("host", HOST),
             ("queueName", &queue),
             ("prefetchCount", "50"),
-            ("backOffDuration", "50ms"),
+            ("backOffDuration", "200ms"),
             ("backOffMaxRetries", retries),
         ],
     )]);
     // Queued before the consumer starts, so that they arrive together.
     harness::produce_numbered(&dir, "jobs", 20).await;
-    harness::check_runs_resume_at_a_failure(&dir, "jobs", WAIT).await;
+    let rt = runtime(&dir);
+    let (seen, runs, _done) = harness::fail_m5_twice_in_runs(&rt, "jobs");
+    rt.start().await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while seen.lock().unwrap().len() < 22 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("seen: {:?}", seen.lock().unwrap()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let n = counts(&seen);
+    assert_eq!(n.len(), 20, "{seen:?}");
+    assert_eq!(n["m5"], 3, "{seen:?}");
+    assert_eq!(n.values().filter(|c| **c == 1).count(), 19, "{seen:?}");
+    let m19 = seen.iter().position(|t| t == "m19").unwrap();
+    assert!(
+        m19 < seen.len() - 2,
+        "the rest did not wait for m5: {seen:?}"
+    );
+    let runs = runs.lock().unwrap().clone();
+    assert!(
+        runs.iter().any(|n| *n > 1),
+        "ready messages came in runs: {runs:?}"
+    );
+    assert!(queue_is_empty(&queue).await, "every message was acked");
     delete_queue(&queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
+async fn a_run_handler_gets_ready_messages_together_and_a_failure_is_retried_aside() {
     let _s = SERVER.read().await;
     runs("5").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_handler_failing_past_its_retries_gets_the_rest_again_in_order() {
+async fn a_run_handler_failing_past_its_retries_gets_the_message_again_from_the_broker() {
     let _s = SERVER.read().await;
     runs("0").await;
+}
+
+/// A stop with a short deadline in the middle of a run (`harness::stop_mid_run`): every
+/// message handled before it was acked, so a new consumer gets only the rest.
+async fn stop_mid_run(in_runs: bool) {
+    let queue = queue_name("stopmidrun");
+    let dir = components(&[yaml("jobs", &[("host", HOST), ("queueName", &queue)])]);
+    harness::produce_numbered(&dir, "jobs", 60).await;
+    harness::stop_mid_run(&dir, "jobs", in_runs, WAIT).await;
+    assert!(queue_is_empty(&queue).await, "every message was acked");
+    delete_queue(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_run_acks_every_event_a_run_handler_handled_before_it() {
+    let _s = SERVER.read().await;
+    stop_mid_run(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_run_acks_every_event_a_handler_handled_before_it() {
+    let _s = SERVER.read().await;
+    stop_mid_run(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -793,4 +993,88 @@ fn tls_fields_need_an_amqps_host() {
         })
         .unwrap_or_else(|| panic!("{:#?}", e.diagnostics()));
     assert!(d.fix.as_deref().unwrap().contains("amqps://"));
+}
+
+/// Not a test: the figures of README's rabbitmq bullet. A queue filled with 50,000 messages
+/// (`BINDERY_MEASURE_MESSAGES`), consumed for 30s (`BINDERY_MEASURE_SECS`) or until every one
+/// was acked, by a handler whose every tenth call fails, with
+/// the component's defaults plus the `name=value` pairs of `BINDERY_MEASURE` (comma-separated,
+/// e.g. `prefetchCount=1` or `backOffDuration=0s`); prints the messages acked per second. Run
+/// with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_throughput_with_one_handler_call_in_ten_failing() {
+    let _s = SERVER.read().await;
+    let secs: u64 = std::env::var("BINDERY_MEASURE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let messages: u64 = std::env::var("BINDERY_MEASURE_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50_000);
+    let extra = std::env::var("BINDERY_MEASURE").unwrap_or_default();
+    let queue = queue_name("measure");
+    let mut fields: Vec<(&str, &str)> = vec![("host", HOST), ("queueName", &queue)];
+    for pair in extra.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').expect("name=value");
+        fields.push((k, v));
+    }
+    let dir = components(&[yaml("jobs", &fields)]);
+    {
+        // Declared by a runtime's output, then filled without publisher confirms.
+        let out = runtime(&dir);
+        out.invoke("jobs", "create", b"m0".to_vec(), MetadataMap::new())
+            .await
+            .unwrap();
+        out.shutdown(Duration::from_secs(5)).await.unwrap();
+        let c = amqp().await;
+        let ch = c.create_channel().await.unwrap();
+        for i in 1..messages {
+            let _ = ch
+                .basic_publish(
+                    "",
+                    &queue,
+                    Default::default(),
+                    format!("m{i}").as_bytes(),
+                    Default::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let _ = ch.close(200, "filled").await;
+        let _ = c.close(200, "filled").await;
+    }
+    let rt = runtime(&dir);
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let calls = calls.clone();
+        rt.on_event("jobs", move |_ev| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            async move {
+                if n % 10 == 0 {
+                    return Err("every tenth call fails".into());
+                }
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rt.start().await.unwrap();
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(secs)
+        && rt.input_stats("jobs").unwrap().acked < messages
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = rt.input_stats("jobs").unwrap();
+    let took = t.elapsed().as_secs_f64();
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    println!(
+        "settings [{extra}]: {} acked, {} nacked in {took:.1}s: {:.0} acked/s",
+        stats.acked,
+        stats.nacked,
+        stats.acked as f64 / took
+    );
+    delete_queue(&queue).await;
 }

@@ -15,13 +15,17 @@ use bindery::binding::{
     OutputBinding,
 };
 use bindery::registry::{BindingSpec, Field, FieldKind};
-use bindery::{ErrorKind, InputOptions, MetadataMap, Registry, Runtime, Verdict};
+use bindery::{
+    BatchVerdict, ErrorKind, InputOptions, MetadataMap, Registry, RunStep, Runtime, Verdict,
+};
 use tokio::sync::mpsc;
 
-/// Per component name: the events to feed, and the verdicts seen.
+/// Per component name: the events to feed, the verdicts seen, and (for a probe handing over
+/// runs) each step of each run.
 struct Feed {
     events: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
     verdicts: Arc<Mutex<Vec<Verdict>>>,
+    steps: Arc<Mutex<Vec<RunStep>>>,
 }
 
 fn feeds() -> &'static Mutex<HashMap<String, Feed>> {
@@ -32,11 +36,47 @@ fn feeds() -> &'static Mutex<HashMap<String, Feed>> {
 struct Probe {
     name: String,
     fail_init: bool,
+    runs: bool,
+}
+
+impl Probe {
+    /// Hand what is fed over in runs (each what is there when the first arrives), recording
+    /// every step of each run as the source sees it, and going on after the stop until the
+    /// run is over.
+    async fn read_runs(&self, ctx: InputContext) {
+        let (mut rx, steps) = {
+            let mut f = feeds().lock().unwrap();
+            let feed = f.get_mut(&self.name).unwrap();
+            (feed.events.take().unwrap(), feed.steps.clone())
+        };
+        loop {
+            let first = tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                ev = rx.recv() => match ev { Some(d) => d, None => break },
+            };
+            let mut run = vec![(first, MetadataMap::new())];
+            while let Ok(d) = rx.try_recv() {
+                run.push((d, MetadataMap::new()));
+            }
+            let mut handed = ctx.sink.start_in_order(run).await;
+            loop {
+                let step = handed.next().await;
+                steps.lock().unwrap().push(step.clone());
+                if matches!(step, RunStep::Done(_)) {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl InputBinding for Probe {
     async fn read(&self, ctx: InputContext) -> bindery::Result<()> {
+        if self.runs {
+            self.read_runs(ctx).await;
+            return Ok(());
+        }
         let (mut rx, verdicts) = {
             let mut f = feeds().lock().unwrap();
             let feed = f.get_mut(&self.name).unwrap();
@@ -89,6 +129,7 @@ fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
     let probe = Arc::new(Probe {
         name: cfg.name.clone(),
         fail_init: cfg.metadata.get("failInit") == Some("true"),
+        runs: cfg.metadata.get("runs") == Some("true"),
     });
     Ok(BindingParts {
         input: cfg
@@ -102,7 +143,10 @@ fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
     })
 }
 
-const PROBE_FIELDS: &[Field] = &[Field::optional("failInit", FieldKind::Bool, "false")];
+const PROBE_FIELDS: &[Field] = &[
+    Field::optional("failInit", FieldKind::Bool, "false"),
+    Field::optional("runs", FieldKind::Bool, "false"),
+];
 
 fn registry() -> Registry {
     let mut r = Registry::builtin();
@@ -124,6 +168,7 @@ struct Setup {
     rt: Runtime,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     verdicts: Arc<Mutex<Vec<Verdict>>>,
+    steps: Arc<Mutex<Vec<RunStep>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -143,11 +188,13 @@ fn setup(name: &str, extra: &str, input: InputOptions) -> Setup {
     .unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let verdicts = Arc::new(Mutex::new(Vec::new()));
+    let steps = Arc::new(Mutex::new(Vec::new()));
     feeds().lock().unwrap().insert(
         name.to_string(),
         Feed {
             events: Some(rx),
             verdicts: verdicts.clone(),
+            steps: steps.clone(),
         },
     );
     let rt = Runtime::builder()
@@ -163,6 +210,7 @@ fn setup(name: &str, extra: &str, input: InputOptions) -> Setup {
         rt,
         tx,
         verdicts,
+        steps,
         _dir: dir,
     }
 }
@@ -182,7 +230,7 @@ async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict>
 #[tokio::test]
 async fn a_run_handler_takes_single_events_and_its_failures_panics_and_bad_answers_nack() {
     let s = setup("probe-runs", "", InputOptions::default());
-    s.rt.on_events_in_order("probe-runs", |events| async move {
+    s.rt.on_events_in_order("probe-runs", |events, _progress| async move {
         assert_eq!(events.len(), 1, "a single delivery is a run of one");
         match events[0].text().as_str() {
             "fail" => bindery::BatchVerdict::failed_at(0, "the handler said no"),
@@ -213,6 +261,119 @@ async fn a_run_handler_takes_single_events_and_its_failures_panics_and_bad_answe
         (5, 2, 3, 1)
     );
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+const RUNS: &str = "  metadata:\n  - name: runs\n    value: \"true\"\n";
+
+/// Feed six events that go over as one run of slow events (50ms each), wait until the source
+/// settled two, stop: the source saw each event acked as it completed (not at the end of the
+/// run), the handler ended the run after the event in hand, and the source settled that one
+/// too before the run's verdict.
+async fn run_progress_and_stop(s: Setup, name: &str) {
+    for i in 0..6u8 {
+        s.tx.send(vec![i]).unwrap();
+    }
+    s.rt.start().await.unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..500 {
+        if s.steps.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let two = t.elapsed();
+    assert!(
+        two < Duration::from_millis(250),
+        "the first two events were settled after {two:?}, not as each completed"
+    );
+    let report = s.rt.shutdown(Duration::from_secs(2)).await.unwrap();
+    assert!(report.drained);
+    assert_eq!(
+        *s.steps.lock().unwrap(),
+        [
+            RunStep::Acked(0..1),
+            RunStep::Acked(1..2),
+            RunStep::Acked(2..3),
+            RunStep::Done(BatchVerdict::stopped_at(3)),
+        ]
+    );
+    let stats = s.rt.input_stats(name).unwrap();
+    assert_eq!((stats.delivered, stats.acked, stats.nacked), (3, 3, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_s_progress_is_settled_per_event_and_a_stop_ends_the_run_after_the_event_in_hand(
+) {
+    let s = setup("probe-progress-runs", RUNS, InputOptions::default());
+    s.rt.on_events_in_order("probe-progress-runs", |events, progress| async move {
+        assert_eq!(events.len(), 6, "the events fed together are one run");
+        for i in 0..events.len() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            progress.acked(i + 1);
+            if progress.stopping() {
+                return BatchVerdict::stopped_at(i + 1);
+            }
+        }
+        BatchVerdict::all(events.len())
+    })
+    .unwrap();
+    run_progress_and_stop(s, "probe-progress-runs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_given_to_a_handler_of_single_events_is_settled_per_event_and_stops_after_the_event_in_hand(
+) {
+    let s = setup("probe-progress-one", RUNS, InputOptions::default());
+    s.rt.on_event("probe-progress-one", |_| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(())
+    })
+    .unwrap();
+    run_progress_and_stop(s, "probe-progress-one").await;
+}
+
+/// A handler that answers fewer acked than it reported keeps the ones it reported acked (its
+/// source settled them already); one that panics fails the first event it did not report.
+#[tokio::test]
+async fn a_run_handler_cannot_take_back_reported_progress() {
+    let s = setup("probe-floor", RUNS, InputOptions::default());
+    s.rt.on_events_in_order("probe-floor", |events, progress| async move {
+        progress.acked(2);
+        match events[0].data[..] {
+            [0] => BatchVerdict::failed_at(0, "changed its mind"),
+            _ => panic!("after two"),
+        }
+    })
+    .unwrap();
+    s.tx.send(vec![0]).unwrap();
+    s.tx.send(vec![0]).unwrap();
+    s.tx.send(vec![0]).unwrap();
+    s.rt.start().await.unwrap();
+    for _ in 0..200 {
+        if s.steps.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.tx.send(vec![1]).unwrap();
+    s.tx.send(vec![1]).unwrap();
+    s.tx.send(vec![1]).unwrap();
+    for _ in 0..200 {
+        if s.steps.lock().unwrap().len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        *s.steps.lock().unwrap(),
+        [
+            RunStep::Acked(0..2),
+            RunStep::Done(BatchVerdict::failed_at(2, "changed its mind")),
+            RunStep::Acked(0..2),
+            RunStep::Done(BatchVerdict::failed_at(2, "handler panicked: after two")),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -603,7 +603,7 @@ pub unsafe extern "C" fn bindery_on_event(
         // meanwhile (`block_in_place`): no hop to a blocking-pool thread per event.
         let res = rt
             .runtime
-            .on_events_in_order(name, move |events| async move {
+            .on_events_in_order(name, move |events, _progress| async move {
                 tokio::task::block_in_place(move || {
                     for (i, ev) in events.iter().enumerate() {
                         match call_handler(cb, ev, user) {

@@ -160,7 +160,7 @@ impl NativeRuntime {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         self.inner
             .rt
-            .on_events_in_order(&name, move |events| {
+            .on_events_in_order(&name, move |events, _progress| {
                 let tx = tx.clone();
                 async move {
                     let (reply, verdict) = oneshot::channel();

@@ -259,7 +259,7 @@ impl NativeRuntime {
         // async worker that dispatches.
         let callback = std::sync::Arc::new(callback);
         self.rt
-            .on_events_in_order(name, move |events| {
+            .on_events_in_order(name, move |events, _progress| {
                 let callback = callback.clone();
                 async move {
                     // On this worker thread, its core handed to another thread meanwhile

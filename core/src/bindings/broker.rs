@@ -3,14 +3,17 @@
 //!
 //! # Redelivery
 //!
-//! A broker binding delivers one event at a time and waits for the handler's verdict before
-//! it takes the next one, so events of one queue/topic reach the handler in order. When the
-//! handler fails, the same event is delivered again after a backoff delay, up to
-//! `backOffMaxRetries` times, before any later event. When those retries are used up, the
-//! binding hands the event back to its broker (RabbitMQ: the channel is closed, which requeues
-//! it and every later unacknowledged message in their order; MQTT: the session is dropped and
-//! resumed, and the broker resends what was not acknowledged), waits one more backoff delay,
-//! and consumes again. Nothing is acknowledged before the handler succeeded on it.
+//! A broker binding hands the events it has ready to the handler as one run and acknowledges
+//! each one as the handler reports it handled (`settle_run`), so events of one queue/topic
+//! reach the handler in order and a stop mid-run keeps the work done. When the handler
+//! fails, the same event is delivered again after a backoff delay, up to `backOffMaxRetries`
+//! times, before any later event (`deliver_run`). When those retries are used up, the
+//! binding hands the event back to its broker (RabbitMQ: it is requeued and the channel is
+//! closed, which requeues every later unacknowledged message in their order; MQTT: the
+//! session is dropped and resumed, and the broker resends what was not acknowledged), waits
+//! one more backoff delay, and consumes again. Nothing is acknowledged before the handler
+//! succeeded on it. (RabbitMQ with a `prefetchCount` other than 1 keeps no order, as Dapr:
+//! a failed message waits out its delay aside while the later ones go on; see `rabbitmq`.)
 //!
 //! The delays are configured with the metadata names of Dapr's retry settings
 //! (`github.com/dapr/kit/retry`, read with the `backOff` prefix by Dapr's MQTT and RabbitMQ
@@ -289,9 +292,10 @@ pub(crate) struct GaveUpAt {
 }
 
 /// Hand `run` (messages in the order received) to the handler as one run, settling each
-/// message it handled, in order. A message it fails on is retried alone with `backoff` (the
-/// run's attempt is its first delivery), then the ones after it go on as a new run. Returns
-/// where it gave up, if it did: the caller hands that message back to the broker.
+/// message it handled as the handler reports it, in order. A message it fails on is retried
+/// alone with `backoff` (the run's attempt is its first delivery), then the ones after it go
+/// on as a new run. Returns where it gave up, if it did (or where the handler stopped because
+/// the runtime is stopping): the caller hands that message back to the broker.
 #[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
 pub(crate) async fn deliver_run<S: RunSource>(
     ctx: &crate::binding::InputContext,
@@ -302,16 +306,17 @@ pub(crate) async fn deliver_run<S: RunSource>(
     let mut next = 0;
     while next < run.len() {
         let rest = &run[next..];
-        let verdict = ctx
-            .sink
-            .deliver_in_order(rest.iter().map(|m| source.event(m)).collect())
-            .await;
-        let acked = verdict.acked.min(rest.len());
-        for m in &rest[..acked] {
-            source.settle(m).await;
-        }
-        next += acked;
+        let verdict = settle_run(ctx, source, rest).await;
+        next += verdict.acked.min(rest.len());
         let Some(reason) = verdict.failed else {
+            if next < run.len() && ctx.shutdown.is_cancelled() {
+                // The handler stopped short: the runtime is stopping.
+                return Some(GaveUpAt {
+                    index: next,
+                    reason: "the runtime is shutting down".into(),
+                    retries: 0,
+                });
+            }
             continue;
         };
         let Some(m) = run.get(next) else { break };
@@ -340,6 +345,32 @@ pub(crate) async fn deliver_run<S: RunSource>(
         }
     }
     None
+}
+
+/// Hand `msgs` to the handler as one run and settle each message it acks as it completes,
+/// in order, also after the runtime began stopping, until the run is over. Returns the run's
+/// verdict.
+#[cfg(any(feature = "rabbitmq", feature = "mqtt"))]
+pub(crate) async fn settle_run<S: RunSource>(
+    ctx: &crate::binding::InputContext,
+    source: &S,
+    msgs: &[S::Msg],
+) -> crate::binding::BatchVerdict {
+    use crate::binding::RunStep;
+    let mut run = ctx
+        .sink
+        .start_in_order(msgs.iter().map(|m| source.event(m)).collect())
+        .await;
+    loop {
+        match run.next().await {
+            RunStep::Acked(step) => {
+                for m in &msgs[step] {
+                    source.settle(m).await;
+                }
+            }
+            RunStep::Done(v) => return v,
+        }
+    }
 }
 
 /// Sleep for `d`, or until `shutdown`; false when shut down.

@@ -57,7 +57,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::broker::{self, Backoff, Outcome};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding,
+    MetadataMap, OutputBinding, RunStep,
 };
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
@@ -733,7 +733,8 @@ impl Kafka {
     }
 
     /// Hand `msgs` (in the order consumed) to the handler as one run, storing the offset of
-    /// each message handled; a message the handler fails on is retried (or skipped) before
+    /// each message handled as the handler reports it (also after the runtime began stopping,
+    /// until the run is over); a message the handler fails on is retried (or skipped) before
     /// the ones after it are delivered again. False when shutting down.
     async fn handle_run(
         &self,
@@ -744,22 +745,31 @@ impl Kafka {
         let mut next = 0;
         while next < msgs.len() {
             let rest = &msgs[next..];
-            let verdict = ctx
+            let mut run = ctx
                 .sink
-                .deliver_in_order(rest.iter().map(|m| self.event(m)).collect())
+                .start_in_order(rest.iter().map(|m| self.event(m)).collect())
                 .await;
-            let acked = verdict.acked.min(rest.len());
-            self.store(consumer, &rest[..acked]);
-            next += acked;
-            if let Some(reason) = verdict.failed {
-                let Some(msg) = msgs.get(next) else { break };
-                if !self.handle_failed(ctx, msg, reason).await {
-                    // Shutting down: the offset stays where it is, so the message is consumed
-                    // again by whoever takes the partition next.
-                    return false;
+            let verdict = loop {
+                match run.next().await {
+                    RunStep::Acked(step) => self.store(consumer, &rest[step]),
+                    RunStep::Done(v) => break v,
                 }
-                self.store(consumer, std::slice::from_ref(msg));
-                next += 1;
+            };
+            next += verdict.acked.min(rest.len());
+            match verdict.failed {
+                Some(reason) => {
+                    let Some(msg) = msgs.get(next) else { break };
+                    if !self.handle_failed(ctx, msg, reason).await {
+                        // Shutting down: the offset stays where it is, so the message is
+                        // consumed again by whoever takes the partition next.
+                        return false;
+                    }
+                    self.store(consumer, std::slice::from_ref(msg));
+                    next += 1;
+                }
+                // Stopped short: the runtime is stopping.
+                None if next < msgs.len() && ctx.shutdown.is_cancelled() => return false,
+                None => {}
             }
         }
         true

@@ -17,10 +17,21 @@
 //! like Dapr, every request metadata entry (those three included) is also sent as a header.
 //!
 //! Input consumes the queue with manual acks: a message is acked (basic.ack) only after the
-//! handler succeeded on it. A failed handler gets it again after the backoff delay, up to
-//! `backOffMaxRetries` times, before any later message; then it is nacked with requeue and the
-//! channel is closed, which requeues every later unacknowledged message too, in order; after
-//! one more delay the binding consumes again. Events carry the message's string headers as
+//! handler succeeded on it, as soon as it did (also within a run of messages handed over
+//! together). A failed handler gets it again after the backoff delay, up to
+//! `backOffMaxRetries` times; then it is nacked with requeue. How the messages after a failed
+//! one fare depends on `prefetchCount`:
+//! - 1 (the broker sends one message at a time: order kept): the retries come before any later
+//!   message; when they are spent the message is requeued, the channel is closed (which
+//!   requeues nothing else, there being one unacked message at most), and after one more
+//!   delay the binding consumes again.
+//! - anything else (0, the default, is no limit): as in Dapr, which keeps no order either (it
+//!   requeues a failed message at once), the later messages go on while the failed one waits
+//!   out its delay aside, unacked and holding its prefetch slot, and is then retried, or, when
+//!   no retry is left, requeued. So one failing message does not hold the queue for a whole
+//!   back-off; but with `prefetchCount` N at most N failed messages wait at once.
+//!
+//! Events carry the message's string headers as
 //! metadata, key and value escaped as Go's `url.QueryEscape` does, exactly as Dapr gives them.
 //! When the connection is lost, the binding waits `reconnectWaitInSeconds`, reconnects,
 //! declares the queue again and resumes consuming.
@@ -311,6 +322,24 @@ struct Rabbit {
     open_sides: AtomicUsize,
 }
 
+/// A message the handler failed on, waiting out its back-off before it is tried again.
+struct Waiting {
+    due: tokio::time::Instant,
+    delivery: Delivery,
+    /// Retries so far.
+    retries: u64,
+    /// When it first failed.
+    started: tokio::time::Instant,
+}
+
+/// Sleep until `due`, or forever when there is none.
+async fn sleep_until_some(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 enum End {
     Shutdown,
     /// The handler failed past its retries: consume again after the delay.
@@ -527,10 +556,21 @@ impl Rabbit {
     }
 
     async fn consume(&self, ctx: &InputContext, consumer: &mut Consumer) -> End {
+        // Messages the handler failed on, waiting out their back-off (unordered mode only).
+        let mut waiting: Vec<Waiting> = Vec::new();
         loop {
+            let due = waiting.iter().map(|w| w.due).min();
             let next = tokio::select! {
                 biased;
                 _ = ctx.shutdown.cancelled() => return End::Shutdown,
+                _ = sleep_until_some(due) => {
+                    let i = waiting.iter().position(|w| Some(w.due) == due).unwrap_or(0);
+                    let w = waiting.swap_remove(i);
+                    if let Some(end) = self.retry(ctx, w, &mut waiting).await {
+                        return end;
+                    }
+                    continue;
+                }
                 d = consumer.next() => d,
             };
             let first = match next {
@@ -557,7 +597,12 @@ impl Rabbit {
                     None => break,
                 }
             }
-            if let Some(end) = self.handle_run(ctx, &run).await {
+            let end = if self.cfg.prefetch == 1 {
+                self.handle_run_in_order(ctx, &run).await
+            } else {
+                self.handle_run(ctx, run, &mut waiting).await
+            };
+            if let Some(end) = end {
                 return end;
             }
             if let Some(end) = lost {
@@ -566,10 +611,11 @@ impl Rabbit {
         }
     }
 
-    /// Hand `run` to the handler in order, acking each message handled. A message the handler
-    /// fails on is retried alone; when its retries are spent it is requeued and the consumer
-    /// ends (`HandBack`), which requeues the unacked ones after it too.
-    async fn handle_run(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
+    /// With `prefetchCount` 1 (order kept): hand `run` to the handler, acking each message
+    /// handled. A message the handler fails on is retried alone, before any later one; when
+    /// its retries are spent it is requeued and the consumer ends (`HandBack`), which
+    /// requeues the unacked ones after it too.
+    async fn handle_run_in_order(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
         let cfg = &self.cfg;
         let gave_up = broker::deliver_run(ctx, &cfg.backoff, self, run).await?;
         let _ = run[gave_up.index]
@@ -590,6 +636,108 @@ impl Rabbit {
             gave_up.reason
         );
         Some(End::HandBack(wait))
+    }
+
+    /// Otherwise (Dapr keeps no order either: it requeues a failed message at once): hand
+    /// `run` to the handler, acking each message handled. A message the handler fails on waits
+    /// out its back-off on its own (unacked, holding its prefetch slot) while the ones after it
+    /// go on; `retry` delivers it again when it is due.
+    async fn handle_run(
+        &self,
+        ctx: &InputContext,
+        mut run: Vec<Delivery>,
+        waiting: &mut Vec<Waiting>,
+    ) -> Option<End> {
+        while !run.is_empty() {
+            let verdict = broker::settle_run(ctx, self, &run).await;
+            let acked = verdict.acked.min(run.len());
+            let Some(reason) = verdict.failed else {
+                if acked < run.len() && ctx.shutdown.is_cancelled() {
+                    // Stopped short: closing the channel requeues the rest.
+                    return Some(End::Shutdown);
+                }
+                run.drain(..acked);
+                continue;
+            };
+            if ctx.shutdown.is_cancelled() {
+                return Some(End::Shutdown);
+            }
+            if acked >= run.len() {
+                break;
+            }
+            let rest = run.split_off(acked + 1);
+            if let Some(failed) = run.pop() {
+                self.wait_out(failed, 0, tokio::time::Instant::now(), reason, waiting);
+            }
+            run = rest;
+        }
+        None
+    }
+
+    /// Put a message the handler failed on (`retries` retries in) aside until its back-off
+    /// delay is over.
+    fn wait_out(
+        &self,
+        delivery: Delivery,
+        retries: u64,
+        started: tokio::time::Instant,
+        reason: String,
+        waiting: &mut Vec<Waiting>,
+    ) {
+        let wait = self.cfg.backoff.delay(retries + 1);
+        tracing::info!(
+            component = %self.cfg.name,
+            queue = %self.cfg.queue,
+            "the handler failed on a message ({reason}); trying it again in {wait:?}, the messages after it go on meanwhile"
+        );
+        waiting.push(Waiting {
+            due: tokio::time::Instant::now() + wait,
+            delivery,
+            retries,
+            started,
+        });
+    }
+
+    /// A failed message whose back-off is over: deliver it again while retries are left, else
+    /// requeue it (basic.nack) for the broker to deliver again.
+    async fn retry(
+        &self,
+        ctx: &InputContext,
+        w: Waiting,
+        waiting: &mut Vec<Waiting>,
+    ) -> Option<End> {
+        let cfg = &self.cfg;
+        if !cfg.backoff.allows(w.retries, w.started.elapsed()) {
+            tracing::warn!(component = %cfg.name, queue = %cfg.queue, "the handler failed on a message past its retries; it is requeued");
+            let _ = w
+                .delivery
+                .acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
+                .await;
+            return None;
+        }
+        let verdict = broker::settle_run(ctx, self, std::slice::from_ref(&w.delivery)).await;
+        match verdict.failed {
+            _ if verdict.acked > 0 => None,
+            _ if ctx.shutdown.is_cancelled() => Some(End::Shutdown),
+            Some(reason) => {
+                self.wait_out(w.delivery, w.retries + 1, w.started, reason, waiting);
+                None
+            }
+            None => {
+                self.wait_out(
+                    w.delivery,
+                    w.retries,
+                    w.started,
+                    "not handled".into(),
+                    waiting,
+                );
+                None
+            }
+        }
     }
 
     async fn close_side(&self) {

@@ -149,11 +149,14 @@ pub fn fail_m5_twice_in_runs(
     let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let (done_tx, done) = mpsc::unbounded_channel::<()>();
     let (record, sizes) = (seen.clone(), runs.clone());
-    rt.on_events_in_order(name, move |events| {
+    rt.on_events_in_order(name, move |events, progress| {
         let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
         async move {
             runs.lock().unwrap().push(events.len());
             for (i, ev) in events.iter().enumerate() {
+                if i > 0 {
+                    progress.acked(i);
+                }
                 let text = ev.text();
                 let count = {
                     let mut s = seen.lock().unwrap();
@@ -266,4 +269,98 @@ pub fn other_ca_file() -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), cert.pem()).unwrap();
     file
+}
+
+/// How long the handlers of `stop_mid_run` take on an event: m0 long enough for the rest to
+/// arrive meanwhile (so that they come as one run), m20 (in hand at the stop) longer than the
+/// stop's deadline.
+fn slow(text: &str) -> Duration {
+    match text {
+        "m0" => Duration::from_millis(300),
+        "m20" => Duration::from_secs(1),
+        _ => Duration::from_millis(10),
+    }
+}
+
+/// Once m0..m59 wait at the source of `name`: consume them with a slow handler (of runs
+/// reporting its progress, or of single events), stop with a deadline of 50ms once m0..m19
+/// are handled and while m20 is in hand, then consume the rest with a new runtime over
+/// `dir`. Every event handled before the stop was settled at the source as it completed, so
+/// the new runtime gets none of them again: it starts at m20, and nothing is lost.
+pub async fn stop_mid_run(dir: &Dir, name: &str, in_runs: bool, wait: Duration) {
+    use std::sync::{Arc, Mutex};
+    let rt = runtime(dir);
+    let handled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
+    if in_runs {
+        let (handled, sizes) = (handled.clone(), sizes.clone());
+        rt.on_events_in_order(name, move |events, progress| {
+            let (handled, sizes) = (handled.clone(), sizes.clone());
+            async move {
+                sizes.lock().unwrap().push(events.len());
+                for (i, ev) in events.iter().enumerate() {
+                    tokio::time::sleep(slow(&ev.text())).await;
+                    handled.lock().unwrap().push(ev.text());
+                    progress.acked(i + 1);
+                    if progress.stopping() {
+                        return bindery::BatchVerdict::stopped_at(i + 1);
+                    }
+                }
+                bindery::BatchVerdict::all(events.len())
+            }
+        })
+        .unwrap();
+    } else {
+        let handled = handled.clone();
+        rt.on_event(name, move |ev| {
+            let handled = handled.clone();
+            async move {
+                tokio::time::sleep(slow(&ev.text())).await;
+                handled.lock().unwrap().push(ev.text());
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rt.start().await.unwrap();
+    tokio::time::timeout(wait, async {
+        while handled.lock().unwrap().len() < 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let before_stop = handled.lock().unwrap().clone();
+    let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(before_stop, want);
+    rt.shutdown(Duration::from_millis(50)).await.unwrap();
+
+    let rt = runtime(dir);
+    let mut rx = collect(&rt, name);
+    rt.start().await.unwrap();
+    let mut after = Vec::new();
+    let all: std::collections::HashSet<String> = (0..60).map(|i| format!("m{i}")).collect();
+    loop {
+        let got: std::collections::HashSet<String> =
+            before_stop.iter().chain(after.iter()).cloned().collect();
+        if got == all {
+            break;
+        }
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(ev)) => after.push(ev.text()),
+            _ => panic!("missing after the restart: {:?}", all.difference(&got)),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(ev) = rx.try_recv() {
+        after.push(ev.text());
+    }
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    let again: Vec<&String> = before_stop.iter().filter(|t| after.contains(t)).collect();
+    assert!(
+        again.is_empty(),
+        "handled before the stop and again after it: {again:?} (runs: {:?})",
+        sizes.lock().unwrap()
+    );
+    assert_eq!(after.first().map(String::as_str), Some("m20"), "{after:?}");
 }

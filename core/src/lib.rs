@@ -25,6 +25,7 @@ pub mod binding;
 pub mod bindings;
 pub mod component;
 pub mod error;
+pub mod redact;
 pub mod registry;
 pub mod runtime;
 

@@ -350,6 +350,8 @@ fn core_version() -> &'static str {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // BINDERY_LOG, when set, logs to stderr (capped and scrubbed of secrets).
+    bindery::logging::init_if_asked();
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     Ok(())

@@ -98,13 +98,9 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // BINDERY_LOG (default warn) on stderr; libraries that log credentials are capped and
+    // every line is scrubbed of secrets, whatever the level.
+    bindery::logging::init();
     match cli.command {
         Command::Validate { resources } => validate(&resources),
         Command::Invoke {

@@ -185,6 +185,20 @@ impl Error {
         self
     }
 
+    /// This error with every text in it (message, source, diagnostics) scrubbed of
+    /// `secrets` and of URL passwords.
+    pub fn redacted(mut self, secrets: &crate::redact::Secrets) -> Self {
+        let inner = &mut *self.inner;
+        inner.message = secrets.scrub(&inner.message).into_owned();
+        if let Some(s) = &inner.source_text {
+            inner.source_text = Some(secrets.scrub(s).into_owned());
+        }
+        for d in &mut inner.diagnostics {
+            d.redact(secrets);
+        }
+        self
+    }
+
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind

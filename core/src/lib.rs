@@ -25,6 +25,9 @@ pub mod binding;
 pub mod bindings;
 pub mod component;
 pub mod error;
+#[cfg(feature = "logging")]
+pub mod logging;
+pub mod redact;
 pub mod registry;
 pub mod runtime;
 

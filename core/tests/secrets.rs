@@ -263,3 +263,235 @@ fn broken_secrets_files_are_errors() {
     let e = v.diagnostics.iter().find(|d| d.is_error()).unwrap();
     assert!(e.message.contains("cannot read secretsFile"), "{e}");
 }
+
+// -- Scrubbing: whichever check, factory or driver wrote a message, it holds no secret. --
+
+mod scrubbing {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use bindery::binding::{
+        BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
+        OutputBinding,
+    };
+    use bindery::component::Metadata;
+    use bindery::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+    use bindery::{Error, Registry, Runtime};
+
+    use super::file_store;
+
+    const PASSWORD: &str = "Zk3Lq8Vw2Xp6Rt9N";
+    const URL: &str = "amqp://guest:Zk3Lq8Vw2Xp6Rt9N@127.0.0.1:5672";
+
+    /// Standard base64 with padding.
+    fn b64(s: &str) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in s.as_bytes().chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                out.push(if i <= c.len() {
+                    A[(n >> (18 - 6 * i) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    /// Every form of the password a careless message could carry.
+    fn careless(value: &str) -> String {
+        format!(
+            "{value:?}, the password {PASSWORD}, {} in base64, Basic {}, PLAIN {}, bytes {:?}",
+            b64(value),
+            b64(&format!("guest:{PASSWORD}")),
+            b64(&format!("\0guest\0{PASSWORD}")),
+            PASSWORD.as_bytes()
+        )
+    }
+
+    fn assert_clean(text: &str) {
+        for bad in [
+            PASSWORD.to_string(),
+            b64(URL),
+            b64(&format!("guest:{PASSWORD}")),
+            b64(&format!("\0guest\0{PASSWORD}")),
+            format!("{:?}", PASSWORD.as_bytes())
+                .trim_matches(['[', ']'])
+                .to_string(),
+        ] {
+            assert!(!text.contains(&bad), "{bad:?} in: {text}");
+        }
+    }
+
+    /// A binding type whose check, factory and connection all quote their `url` carelessly.
+    fn careless_check(md: &Metadata) -> Vec<FieldProblem> {
+        match md.get("url") {
+            Some(u) if md.get("failCheck") == Some("true") => vec![FieldProblem {
+                field: Some("url".into()),
+                message: format!("bad url {}", careless(u)),
+                fix: Some(format!("not {}", careless(u))),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    struct Careless(String);
+
+    #[async_trait]
+    impl OutputBinding for Careless {
+        fn operations(&self) -> &[&'static str] {
+            &["get"]
+        }
+        async fn init(&self) -> bindery::Result<()> {
+            Err(
+                Error::upstream(format!("cannot connect to {}", careless(&self.0)))
+                    .with_source(format!("driver said {}", self.0)),
+            )
+        }
+        async fn invoke(&self, _: InvokeRequest) -> bindery::Result<InvokeResponse> {
+            unreachable!("init fails")
+        }
+    }
+
+    #[async_trait]
+    impl InputBinding for Careless {
+        async fn init(&self) -> bindery::Result<()> {
+            OutputBinding::init(self).await
+        }
+        async fn read(&self, _: InputContext) -> bindery::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn careless_build(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
+        let url = cfg.metadata.get("url").unwrap_or_default().to_string();
+        if cfg.metadata.get("failBuild") == Some("true") {
+            return Err(Error::invalid_argument(format!(
+                "cannot build {}",
+                careless(&url)
+            )));
+        }
+        let b = Arc::new(Careless(url));
+        Ok(BindingParts {
+            input: Some(b.clone() as Arc<dyn InputBinding>),
+            output: Some(b as Arc<dyn OutputBinding>),
+        })
+    }
+
+    const FIELDS: &[Field] = &[
+        Field::required("url", FieldKind::Text, "amqp://host"),
+        Field::optional("failCheck", FieldKind::Bool, "false"),
+        Field::optional("failBuild", FieldKind::Bool, "false"),
+        Field::optional("plain", FieldKind::Text, ""),
+    ];
+
+    fn registry() -> Registry {
+        let mut r = Registry::builtin();
+        r.register(BindingSpec {
+            type_name: "bindings.careless",
+            aliases: &[],
+            versions: &["v1"],
+            input: true,
+            output: true,
+            operations: &["get"],
+            fields: FIELDS,
+            check: Some(careless_check),
+            build: careless_build,
+        });
+        r
+    }
+
+    /// A folder with a file store holding URL and a careless component reading it.
+    fn folder(extra: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets.json");
+        std::fs::write(&secrets, format!(r#"{{"url": "{URL}"}}"#)).unwrap();
+        std::fs::write(
+            dir.path().join("store.yaml"),
+            file_store("files", &secrets, ""),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("careless.yaml"),
+            format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: careless\nspec:\n  type: bindings.careless\n  version: v1\n  initTimeout: 2s\n  metadata:\n  - name: url\n    secretKeyRef: {{name: url}}\n{extra}auth:\n  secretStore: files\n"),
+        )
+        .unwrap();
+        dir
+    }
+
+    fn diagnostics(dir: &std::path::Path) -> String {
+        let (components, diags) = bindery::component::load_paths(&[dir.to_path_buf()]);
+        let v = bindery::component::validate(components, &registry(), None, diags);
+        v.diagnostics.iter().map(|d| format!("{d}\n")).collect()
+    }
+
+    #[test]
+    fn a_check_quoting_a_secret_is_scrubbed() {
+        let dir = folder("  - name: failCheck\n    value: \"true\"\n");
+        let all = diagnostics(dir.path());
+        assert!(all.contains("bad url \"<secret>\""), "{all}");
+        assert!(all.contains("fix: not \"<secret>\""), "{all}");
+        assert_clean(&all);
+        // Runtime::build's error carries the same diagnostics, scrubbed.
+        let e = Runtime::builder()
+            .resources_path(dir.path())
+            .registry(registry())
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("<secret>"), "{e}");
+        assert_clean(&e.to_string());
+    }
+
+    #[test]
+    fn a_factory_error_quoting_a_secret_is_scrubbed() {
+        let dir = folder("  - name: failBuild\n    value: \"true\"\n");
+        let all = diagnostics(dir.path());
+        assert!(all.contains("cannot build \"<secret>\""), "{all}");
+        assert_clean(&all);
+    }
+
+    #[test]
+    fn a_plain_value_equal_to_a_secret_is_scrubbed_too() {
+        // Another field holding the secret's value: still a secret, wherever it is quoted.
+        let dir = folder(&format!(
+            "  - name: failCheck\n    value: \"true\"\n  - name: plain\n    value: {PASSWORD}\n  - name: unknownField\n    value: {PASSWORD}\n"
+        ));
+        let all = diagnostics(dir.path());
+        assert_clean(&all);
+    }
+
+    #[tokio::test]
+    async fn connection_errors_quoting_a_secret_are_scrubbed() {
+        let dir = folder("");
+        let rt = Runtime::builder()
+            .resources_path(dir.path())
+            .registry(registry())
+            .build()
+            .unwrap();
+        let e = rt
+            .invoke("careless", "get", Vec::new(), Default::default())
+            .await
+            .unwrap_err();
+        let text = format!("{e} | {} | {:?}", e.source_text().unwrap_or(""), e);
+        assert!(text.contains("cannot connect to \"<secret>\""), "{text}");
+        assert!(text.contains("driver said <secret>"), "{text}");
+        assert_clean(&text);
+        assert_eq!(e.component(), Some("careless"));
+
+        // The input side's init failure, at start.
+        let rt = Runtime::builder()
+            .resources_path(dir.path())
+            .registry(registry())
+            .build()
+            .unwrap();
+        rt.on_event("careless", |_| async { Ok(()) }).unwrap();
+        let e = rt.start().await.unwrap_err();
+        let text = format!("{e} | {:?}", e);
+        assert!(text.contains("<secret>"), "{text}");
+        assert_clean(&text);
+    }
+}

@@ -699,4 +699,91 @@ fn an_alias_inside_its_own_anchor_is_an_error() {
     let e = only_error(&v);
     assert_eq!(e.location.line, 12, "{e}");
     assert!(e.message.contains("contains the alias itself"), "{e}");
+
+/// A URL a message quotes shows its password as `***`, even when it is no secret.
+#[cfg(all(
+    feature = "mqtt",
+    feature = "rabbitmq",
+    feature = "mysql",
+    feature = "redis",
+    feature = "http",
+    feature = "kafka"
+))]
+#[test]
+fn messages_never_quote_a_url_password() {
+    let doc = |name: &str, ty: &str, fields: &[(&str, &str)]| {
+        let items: String = fields
+            .iter()
+            .map(|(k, v)| format!("  - name: {k}\n    value: \"{v}\"\n"))
+            .collect();
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {ty}\n  version: v1\n  metadata:\n{items}")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, ty, fields) in [
+        (
+            "mq",
+            "bindings.mqtt3",
+            vec![
+                ("url", "tcp://u:pw1plain@127.0.0.1:18x83"),
+                ("topic", "t"),
+                ("consumerID", "c"),
+            ],
+        ),
+        (
+            "mq2",
+            "bindings.mqtt3",
+            vec![
+                ("url", "u:pw2plain@127.0.0.1:1883"),
+                ("topic", "t"),
+                ("consumerID", "c"),
+            ],
+        ),
+        (
+            "rb",
+            "bindings.rabbitmq",
+            vec![
+                ("host", "guest:pw3plain@127.0.0.1:5672"),
+                ("queueName", "q"),
+            ],
+        ),
+        (
+            "my",
+            "bindings.mysql",
+            vec![("url", "root:pw4plain@bogus(127.0.0.1:3306)/db")],
+        ),
+        ("my2", "bindings.mysql", vec![("url", "root:pw5plain/db")]),
+        (
+            "rd",
+            "bindings.redis",
+            vec![("redisHost", "pw6plain@127.0.0.1:63x79")],
+        ),
+        (
+            "ht",
+            "bindings.http",
+            vec![("url", "http://u:pw7plain@127.0.0.1:99999/x")],
+        ),
+    ] {
+        write(dir.path(), &format!("{name}.yaml"), &doc(name, ty, &fields));
+    }
+    let v = check(dir.path());
+    let all: String = v.diagnostics.iter().map(|d| format!("{d}\n")).collect();
+    assert_eq!(errors(&v).len(), 7, "{all}");
+    for n in 1..=7 {
+        assert!(
+            !all.contains(&format!("pw{n}plain")),
+            "pw{n}plain in:\n{all}"
+        );
+    }
+    assert!(
+        all.contains("url \"tcp://u:***@127.0.0.1:18x83\" has an invalid port"),
+        "{all}"
+    );
+    assert!(
+        all.contains("host \"guest:***@127.0.0.1:5672\" is not an amqp:// URL"),
+        "{all}"
+    );
+    assert!(
+        all.contains("url \"http://u:***@127.0.0.1:99999/x\" is not a URL"),
+        "{all}"
+    );
 }

@@ -113,6 +113,8 @@ impl NativeRuntime {
     /// Load and validate the components (no network I/O).
     #[napi(constructor)]
     pub fn new(paths: Vec<String>, options: Option<NativeOptions>) -> napi::Result<Self> {
+        // BINDERY_LOG, when set, logs to stderr (capped and scrubbed of secrets); once.
+        bindery::logging::init_if_asked();
         if paths.is_empty() {
             return Err(invalid("give at least one resources path"));
         }

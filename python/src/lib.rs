@@ -459,6 +459,8 @@ fn _wait_for_threads(py: Python<'_>, timeout: f64) -> PyResult<usize> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // BINDERY_LOG, when set, logs to stderr (capped and scrubbed of secrets).
+    bindery::logging::init_if_asked();
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for_threads, m)?)?;

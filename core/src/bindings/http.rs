@@ -133,7 +133,7 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
             }),
             Err(e) => problems.push(FieldProblem {
                 field: Some("url".into()),
-                message: format!("url {u:?} is not a URL: {e}"),
+                message: format!("url {:?} is not a URL: {e}", crate::redact::url(u)),
                 fix: Some("write the url as http://host:port/path or https://...".into()),
             }),
         }

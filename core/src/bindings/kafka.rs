@@ -557,8 +557,11 @@ struct Kafka {
 
 impl Kafka {
     fn error(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::upstream(format!("cannot {what} Kafka at {}: {e}", self.cfg.brokers))
-            .with_component(&self.cfg.name)
+        Error::upstream(format!(
+            "cannot {what} Kafka at {}: {e}",
+            crate::redact::url(&self.cfg.brokers)
+        ))
+        .with_component(&self.cfg.name)
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -913,7 +916,7 @@ impl InputBinding for Kafka {
             let msg = match next {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(component = %cfg.name, "consuming from Kafka at {}: {e}; trying again in {:?}", cfg.brokers, cfg.retry_interval);
+                    tracing::warn!(component = %cfg.name, "consuming from Kafka at {}: {e}; trying again in {:?}", crate::redact::url(&cfg.brokers), cfg.retry_interval);
                     if !broker::pause(cfg.retry_interval, &ctx.shutdown).await {
                         break;
                     }

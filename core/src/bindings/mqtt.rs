@@ -135,8 +135,9 @@ const URL_FIX: &str =
 
 fn parse_url(url: &str) -> std::result::Result<Endpoint, String> {
     let url = url.trim();
+    let shown = crate::redact::url(url); // for messages: the password as ***
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("url {url:?} has no scheme"));
+        return Err(format!("url {shown:?} has no scheme"));
     };
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "tcp" | "mqtt" => false,
@@ -165,11 +166,11 @@ fn parse_url(url: &str) -> std::result::Result<Endpoint, String> {
         // [v6]:port
         let (h, after) = h
             .split_once(']')
-            .ok_or_else(|| format!("url {url:?} has an unclosed [ in its host"))?;
+            .ok_or_else(|| format!("url {shown:?} has an unclosed [ in its host"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => p
                 .parse()
-                .map_err(|_| format!("url {url:?} has an invalid port {p:?}"))?,
+                .map_err(|_| format!("url {shown:?} has an invalid port {p:?}"))?,
             None => default_port,
         };
         (h.to_string(), port)
@@ -178,13 +179,13 @@ fn parse_url(url: &str) -> std::result::Result<Endpoint, String> {
             Some((h, p)) => (
                 h.to_string(),
                 p.parse()
-                    .map_err(|_| format!("url {url:?} has an invalid port {p:?}"))?,
+                    .map_err(|_| format!("url {shown:?} has an invalid port {p:?}"))?,
             ),
             None => (hostport.to_string(), default_port),
         }
     };
     if host.is_empty() {
-        return Err(format!("url {url:?} has no host"));
+        return Err(format!("url {shown:?} has no host"));
     }
     Ok(Endpoint {
         tls,

@@ -244,7 +244,8 @@ impl Dsn {
             }),
             other => {
                 return Err(format!(
-                    "invalid DSN: network {other:?} is not supported (use tcp(host:port) or unix(/path/to/socket))"
+                    "invalid DSN: network {:?} is not supported (use tcp(host:port) or unix(/path/to/socket))",
+                    crate::redact::word(other)
                 ))
             }
         };

@@ -118,9 +118,16 @@ const HOST_FIX: &str =
 fn parse_host(host: &str) -> std::result::Result<AMQPUri, String> {
     let host = host.trim();
     if !host.contains("://") {
-        return Err(format!("host {host:?} is not an amqp:// URL"));
+        return Err(format!(
+            "host {:?} is not an amqp:// URL",
+            crate::redact::url(host)
+        ));
     }
-    AMQPUri::from_str(host).map_err(|e| format!("host is not a valid AMQP URL: {e}"))
+    AMQPUri::from_str(host).map_err(|e| {
+        // amq-protocol's "Invalid URL: '...'" quotes the whole URL.
+        let e = e.replace(host, &crate::redact::url(host));
+        format!("host is not a valid AMQP URL: {e}")
+    })
 }
 
 /// The URL without credentials, for messages.

@@ -143,14 +143,15 @@ fn host_and_port(
     port_field: Option<u16>,
 ) -> std::result::Result<(String, u16), String> {
     let host = host.trim();
+    let shown = crate::redact::url(host); // for messages: a password as ***
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let Some((name, after)) = rest.split_once(']') else {
-            return Err(format!("redisHost {host:?} has an unclosed '['"));
+            return Err(format!("redisHost {shown:?} has an unclosed '['"));
         };
         match after.strip_prefix(':') {
             Some(p) => (name.to_string(), Some(p)),
             None if after.is_empty() => (name.to_string(), None),
-            None => return Err(format!("redisHost {host:?} is not host:port")),
+            None => return Err(format!("redisHost {shown:?} is not host:port")),
         }
     } else if host.matches(':').count() == 1 {
         let (name, p) = host.split_once(':').unwrap_or((host, ""));
@@ -159,16 +160,16 @@ fn host_and_port(
         (host.to_string(), None)
     };
     if name.is_empty() {
-        return Err(format!("redisHost {host:?} has no host name"));
+        return Err(format!("redisHost {shown:?} has no host name"));
     }
     let port = match port {
         Some(p) => {
             let p: u16 = p
                 .parse()
-                .map_err(|_| format!("redisHost {host:?}: the port {p:?} is not a port number"))?;
+                .map_err(|_| format!("redisHost {shown:?}: the port {p:?} is not a port number"))?;
             if let Some(pf) = port_field.filter(|pf| *pf != 0 && *pf != p) {
                 return Err(format!(
-                    "redis host {host:?} already contains port {p}, but redisPort is set to {pf}; either remove the port from redisHost or remove the redisPort setting"
+                    "redis host {shown:?} already contains port {p}, but redisPort is set to {pf}; either remove the port from redisHost or remove the redisPort setting"
                 ));
             }
             p
@@ -544,7 +545,7 @@ impl OutputBinding for Redis {
         if !matches!(*self.conn.lock().unwrap(), State::New) {
             return Ok(());
         }
-        let address = self.address();
+        let address = crate::redact::url(&self.address()).into_owned(); // for messages
         if self.settings.tls.is_some() {
             crate::bindings::tls::ensure_provider();
         }

@@ -109,6 +109,15 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// Replace every form of `secrets` in the message and the fix with `<secret>`, and every
+    /// URL password in the message with `***` (a fix's URLs are bindery's own examples).
+    pub fn redact(&mut self, secrets: &crate::redact::Secrets) {
+        self.message = secrets.scrub(&self.message).into_owned();
+        if let Some(f) = &self.fix {
+            self.fix = Some(secrets.scrub_values(f).into_owned());
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -265,6 +274,17 @@ impl Metadata {
     /// Every entry, in file order.
     pub fn iter(&self) -> impl Iterator<Item = &MetadataValue> {
         self.items.iter()
+    }
+
+    /// The values that came from a secret store, with every form in which they could show in
+    /// a message ([`crate::redact::Secrets`]).
+    pub fn secrets(&self) -> crate::redact::Secrets {
+        crate::redact::Secrets::of(
+            self.items
+                .iter()
+                .filter(|i| i.secret)
+                .map(|i| i.value.as_str()),
+        )
     }
 }
 

@@ -2,11 +2,19 @@
 //! their kinds, secrets, direction, duplicates. Every problem is collected; nothing starts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use super::secrets::{self, SecretStore, SECRET_STORE_TYPES};
 use super::values::{parse_go_bool, parse_go_duration, parse_int, parse_quantity};
 use super::{nearest, Component, Diagnostic, Metadata, MetadataSource, MetadataValue};
-use crate::binding::{BindingConfig, BindingParts, Direction};
+use crate::binding::{
+    BindingConfig, BindingParts, Direction, InputBinding, InputContext, InvokeRequest,
+    InvokeResponse, OutputBinding,
+};
+use crate::error::Result;
+use crate::redact::{self, Secrets};
 use crate::registry::{BindingSpec, FieldKind, Registry};
 
 /// Dapr's metadata names that every binding takes, besides its own fields.
@@ -129,6 +137,8 @@ pub fn validate(
     }
 
     let mut out = Validated::default();
+    // Every secret value resolved: no diagnostic may hold one, whichever check wrote it.
+    let mut all_secrets = Secrets::new();
     let all_types = registry.type_names();
     for c in &components {
         let family = c.family();
@@ -186,9 +196,16 @@ pub fn validate(
             );
             continue;
         }
-        if let Some(vb) = check_binding(c, spec, &stores, app_id, &mut diags) {
-            out.bindings.push(vb);
+        let mut secrets = Secrets::new();
+        let checked = check_binding(c, spec, &stores, app_id, &mut diags, &mut secrets);
+        redact::register(&secrets);
+        all_secrets.extend(&secrets);
+        if let Some(vb) = checked {
+            out.bindings.push(redacting(vb, secrets));
         }
+    }
+    for d in &mut diags {
+        d.redact(&all_secrets);
     }
     diags.sort_by(|a, b| {
         (&a.location.file, a.location.line, a.location.column).cmp(&(
@@ -239,6 +256,7 @@ fn check_binding(
     stores: &HashMap<String, SecretStore>,
     app_id: Option<&str>,
     diags: &mut Vec<Diagnostic>,
+    secrets: &mut Secrets,
 ) -> Option<ValidBinding> {
     let before = diags.iter().filter(|d| d.is_error()).count();
     let name = Some(c.name.as_str());
@@ -308,7 +326,10 @@ fn check_binding(
                     continue;
                 };
                 match store.resolve(sname, key) {
-                    Ok(v) => (v, true),
+                    Ok(v) => {
+                        secrets.add(&v);
+                        (v, true)
+                    }
                     Err(e) => {
                         diags.push(
                             Diagnostic::error(
@@ -525,5 +546,86 @@ fn kind_name(kind: FieldKind) -> &'static str {
         FieldKind::Duration => "Go duration (e.g. 10s, 1m30s, 500ms)",
         FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)",
         FieldKind::OneOf(_) => "listed word",
+    }
+}
+
+/// A binding whose component has secrets, with its outputs' and inputs' errors scrubbed of
+/// them on the way out (a driver's error may quote the URL or the password it was given).
+fn redacting(mut vb: ValidBinding, secrets: Secrets) -> ValidBinding {
+    if secrets.is_empty() {
+        return vb;
+    }
+    let secrets = Arc::new(secrets);
+    if let Some(inner) = vb.parts.output.take() {
+        vb.parts.output = Some(Arc::new(RedactedOutput {
+            inner,
+            secrets: secrets.clone(),
+        }));
+    }
+    if let Some(inner) = vb.parts.input.take() {
+        vb.parts.input = Some(Arc::new(RedactedInput { inner, secrets }));
+    }
+    vb
+}
+
+struct RedactedOutput {
+    inner: Arc<dyn OutputBinding>,
+    secrets: Arc<Secrets>,
+}
+
+#[async_trait]
+impl OutputBinding for RedactedOutput {
+    fn operations(&self) -> &[&'static str] {
+        self.inner.operations()
+    }
+
+    async fn init(&self) -> Result<()> {
+        self.inner
+            .init()
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
+        self.inner
+            .invoke(req)
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner
+            .close()
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+}
+
+struct RedactedInput {
+    inner: Arc<dyn InputBinding>,
+    secrets: Arc<Secrets>,
+}
+
+#[async_trait]
+impl InputBinding for RedactedInput {
+    async fn init(&self) -> Result<()> {
+        self.inner
+            .init()
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn read(&self, ctx: InputContext) -> Result<()> {
+        self.inner
+            .read(ctx)
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner
+            .close()
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
     }
 }

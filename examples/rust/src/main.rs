@@ -16,12 +16,8 @@ const TICKS: u64 = 3;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    // BINDERY_LOG (default warn), as the CLI reads it: credentials never reach the log.
+    bindery::logging::init();
     let components = std::env::args()
         .nth(1)
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../components").to_string());

@@ -699,6 +699,7 @@ fn an_alias_inside_its_own_anchor_is_an_error() {
     let e = only_error(&v);
     assert_eq!(e.location.line, 12, "{e}");
     assert!(e.message.contains("contains the alias itself"), "{e}");
+}
 
 /// A URL a message quotes shows its password as `***`, even when it is no secret.
 #[cfg(all(

@@ -104,12 +104,15 @@ impl<W: Write> Write for ScrubWriter<W> {
     }
 }
 
-/// bindery's log layer: text lines on stderr, filtered by [`filter`], scrubbed by [`Scrub`].
+/// bindery's log layer: text lines on stderr (coloured only when stderr is a terminal),
+/// filtered by [`filter`], scrubbed by [`Scrub`].
 pub fn layer<S>() -> impl Layer<S> + Send + Sync + 'static
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt::layer()
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(Scrub(io::stderr))
         .with_filter(filter())
 }

@@ -134,6 +134,9 @@ class Runtime {
     });
     this._handlers = new Map();
     this._loops = [];
+    // The runs in hand: { id, done } (events handled so far).
+    this._running = new Set();
+    this._stopRequested = false;
     for (const warning of this._native.diagnostics()) this._logger.warn(`bindery: ${warning}`);
   }
 
@@ -173,20 +176,46 @@ class Runtime {
   }
 
   // The events of a run one after the other, in order; the first that fails ends the run
-  // (it is nacked, the ones after it come again later).
+  // (it is nacked, the ones after it come again later). The source settles each event handled
+  // (offset stored, basic.ack, PUBACK) when told: at the end of the run, and on the way about
+  // every millisecond: a timer marks the run due and the next event to complete reports the
+  // progress, so slow (awaiting) events are settled as each completes, while a run of fast
+  // ones ends before the timer fires and costs no call (nor a clock read) per event. Once
+  // stop() was called the run ends after the event in hand.
   async _handleRun(name, handler, run) {
     const events = run.events;
-    for (let i = 0; i < events.length; i++) {
-      const ev = events[i];
-      try {
-        await handler(new Payload(ev.data, ev.metadata, ev.binding));
-      } catch (err) {
-        this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
-        this._native.settle(run.id, i, String((err && err.message) || err));
-        return;
-      }
+    const state = { id: run.id, done: 0, due: false };
+    this._running.add(state);
+    let timer = null;
+    if (events.length > 1) {
+      timer = setTimeout(() => (state.due = true), 1);
+      timer.unref();
     }
-    this._native.settle(run.id, events.length, null);
+    try {
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i];
+        try {
+          await handler(new Payload(ev.data, ev.metadata, ev.binding));
+        } catch (err) {
+          this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
+          this._native.settle(run.id, i, String((err && err.message) || err));
+          return;
+        }
+        state.done = i + 1;
+        if (i + 1 < events.length) {
+          if (this._stopRequested) break;
+          if (state.due) {
+            state.due = false;
+            this._native.progress(run.id, i + 1);
+            timer.refresh();
+          }
+        }
+      }
+      this._native.settle(run.id, state.done, null);
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+      this._running.delete(state);
+    }
   }
 
   /**
@@ -215,6 +244,10 @@ class Runtime {
   stop({ timeoutMs } = {}) {
     if (!this._stopping) {
       const ms = timeoutMs === undefined ? this._shutdownTimeoutMs : milliseconds(timeoutMs, "timeoutMs");
+      // Runs in hand end after the event in hand; what they got through so far is settled at
+      // the source now, before the deadline can cut the source off.
+      this._stopRequested = true;
+      for (const r of this._running) if (r.done > 0) this._native.progress(r.id, r.done);
       this._stopping = (async () => {
         const drained = await callAsync(this._native.shutdown(ms));
         await Promise.all(this._loops);

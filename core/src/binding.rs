@@ -295,15 +295,18 @@ impl InOrderRun {
             };
             let acked = progress.acked_so_far();
             let stopping = progress.stopping();
-            if acked > self.settled {
-                let due = self.last_step + SETTLE_EVERY;
-                if stopping || tokio::time::Instant::now() >= due {
-                    let step = self.settled..acked;
-                    self.settled = acked;
-                    self.last_step = tokio::time::Instant::now();
-                    return RunStep::Acked(step);
-                }
-                // Let more gather, unless the run ends or the runtime stops meanwhile.
+            let due = self.last_step + SETTLE_EVERY;
+            let early = tokio::time::Instant::now() < due;
+            if acked > self.settled && (stopping || !early) {
+                let step = self.settled..acked;
+                self.settled = acked;
+                self.last_step = tokio::time::Instant::now();
+                return RunStep::Acked(step);
+            }
+            if early && !stopping {
+                // Within a millisecond of the step before (or of the start): let progress
+                // gather without being woken for it (a run of fast events then costs its
+                // handler no wake-up of the source), unless the run ends or the runtime stops.
                 tokio::select! {
                     biased;
                     v = reply => self.verdict = Some(Self::closing(v, progress)),

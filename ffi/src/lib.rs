@@ -600,14 +600,22 @@ pub unsafe extern "C" fn bindery_on_event(
         let user = UserData(user_data);
         // The events a source hands over together (a Kafka fetch, say) are passed to `cb` one
         // by one, in order, on a bindery worker whose other tasks move to another thread
-        // meanwhile (`block_in_place`): no hop to a blocking-pool thread per event.
+        // meanwhile (`block_in_place`): no hop to a blocking-pool thread per event. Each one
+        // acked is reported to the source at once, which settles it (offset stored,
+        // basic.ack, PUBACK); when the runtime is stopping, the run ends after the event in
+        // hand.
         let res = rt
             .runtime
-            .on_events_in_order(name, move |events, _progress| async move {
+            .on_events_in_order(name, move |events, progress| async move {
                 tokio::task::block_in_place(move || {
                     for (i, ev) in events.iter().enumerate() {
                         match call_handler(cb, ev, user) {
-                            0 => {}
+                            0 => {
+                                progress.acked(i + 1);
+                                if progress.stopping() {
+                                    return bindery_core::BatchVerdict::stopped_at(i + 1);
+                                }
+                            }
                             n => {
                                 return bindery_core::BatchVerdict::failed_at(
                                     i,

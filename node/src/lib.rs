@@ -1,7 +1,9 @@
 //! The napi-rs layer under the `bindery` npm package. It holds a core `Runtime` on napi's
 //! tokio runtime and hands input events to JavaScript by pull: the JS side awaits
 //! `recv(name)` for the next run of events (the ones a source had ready, in order; often one)
-//! and answers with `settle(id, acked, reason)` once it handled them one after the other. Nothing here blocks the
+//! and answers with `settle(id, acked, reason)` once it handled them one after the other;
+//! meanwhile `progress(id, acked)` lets the source settle the events handled so far (the JS
+//! side calls it for slow events and when stopping). Nothing here blocks the
 //! JS thread, and once the runtime is stopped every pending `recv` resolves to null, so the
 //! process holds no handle and may exit. Errors reach JS as `[<code name>] <message>`, which
 //! the JS wrapper turns into a `BinderyError`.
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{BatchVerdict, Event, InputOptions, Options, Runtime};
+use bindery::{BatchVerdict, Event, InputOptions, Options, RunProgress, Runtime};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
@@ -80,7 +82,7 @@ pub struct NativeStats {
     pub nacked: f64,
 }
 
-type Pending = (Vec<Event>, oneshot::Sender<BatchVerdict>);
+type Pending = (Vec<Event>, RunProgress, oneshot::Sender<BatchVerdict>);
 
 /// What `invoke_start` hands back through the completion function:
 /// (id, error or null, data or null, metadata or null).
@@ -95,7 +97,7 @@ type CompletionFn = ThreadsafeFunction<Completion, ErrorStrategy::Fatal>;
 struct Inner {
     rt: Runtime,
     inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
-    waiting: Mutex<HashMap<u32, oneshot::Sender<BatchVerdict>>>,
+    waiting: Mutex<HashMap<u32, (oneshot::Sender<BatchVerdict>, RunProgress)>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
     /// Set once the runtime is stopped: calls still in flight then fail with `closed`.
@@ -162,11 +164,11 @@ impl NativeRuntime {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         self.inner
             .rt
-            .on_events_in_order(&name, move |events, _progress| {
+            .on_events_in_order(&name, move |events, progress| {
                 let tx = tx.clone();
                 async move {
                     let (reply, verdict) = oneshot::channel();
-                    if tx.send((events, reply)).is_err() {
+                    if tx.send((events, progress, reply)).is_err() {
                         return BatchVerdict::failed_at(0, "the JavaScript side is gone");
                     }
                     verdict.await.unwrap_or_else(|_| {
@@ -191,9 +193,13 @@ impl NativeRuntime {
             return Err(invalid(&format!("no handler was registered for {name:?}")));
         };
         let next = inbox.lock().await.recv().await;
-        Ok(next.map(|(events, reply)| {
+        Ok(next.map(|(events, progress, reply)| {
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            self.inner.waiting.lock().unwrap().insert(id, reply);
+            self.inner
+                .waiting
+                .lock()
+                .unwrap()
+                .insert(id, (reply, progress));
             NativeRun {
                 id,
                 events: events
@@ -212,12 +218,21 @@ impl NativeRuntime {
     /// one failed with it (and the rest were not handled).
     #[napi]
     pub fn settle(&self, id: u32, acked: u32, reason: Option<String>) {
-        if let Some(reply) = self.inner.waiting.lock().unwrap().remove(&id) {
+        if let Some((reply, _)) = self.inner.waiting.lock().unwrap().remove(&id) {
             let acked = acked as usize;
             let _ = reply.send(match reason {
                 None => BatchVerdict::all(acked),
                 Some(why) => BatchVerdict::failed_at(acked, why),
             });
+        }
+    }
+
+    /// While a run is in hand: its first `acked` events were handled, so that the source
+    /// settles them now rather than when the whole run is answered.
+    #[napi]
+    pub fn progress(&self, id: u32, acked: u32) {
+        if let Some((_, progress)) = self.inner.waiting.lock().unwrap().get(&id) {
+            progress.acked(acked as usize);
         }
     }
 

@@ -108,3 +108,54 @@ test("kafka: create reaches the handler with every metadata key; a failed messag
   });
   assert.deepEqual(Object.keys(seen.at(-1).metadata).sort(), ["__offset", "__partition", "__timestamp", "__topic"]);
 });
+
+test("kafka: runtimes stopped with a short timeout in the middle of a run still make progress", async () => {
+  // Each event handled is settled (its offset stored) as it completes, and a stop ends the run
+  // after the event in hand: rounds of start, 0.3 s of slow events, stop({ timeoutMs: 50 })
+  // get through 1,000 messages, each handled about once.
+  const topic = unique("short-runs");
+  await createTopic(topic);
+  const dir = componentsDir({
+    "orders.yaml": component("orders", "bindings.kafka", {
+      brokers: BROKERS,
+      authType: "none",
+      topics: topic,
+      publishTopic: topic,
+      consumerGroup: unique("group"),
+      initialOffset: "oldest",
+    }),
+  });
+  const producer = new Runtime(dir, { logger: quietLogger() });
+  for (let i = 0; i < 1000; i++) await producer.invoke("orders", "create", `m${i}`);
+  await producer.stop();
+
+  const handled = [];
+  let rounds = 0;
+  while (new Set(handled).size < 1000 && rounds < 12) {
+    rounds += 1;
+    const rt = new Runtime(dir, { logger: quietLogger() });
+    let arrived;
+    const first = new Promise((resolve) => (arrived = resolve));
+    rt.on("orders", async (event) => {
+      await sleep(1);
+      handled.push(event.text());
+      arrived();
+    });
+    await rt.start();
+    let timer;
+    await Promise.race([
+      first,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`round ${rounds}: nothing arrived`)), WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    await sleep(300);
+    await rt.stop({ timeoutMs: 50 });
+  }
+  const distinct = new Set(handled).size;
+  const duplicates = handled.length - distinct;
+  assert.equal(distinct, 1000, `${distinct} of 1000 handled in ${rounds} rounds (${duplicates} duplicates)`);
+  assert.ok(rounds <= 8, `${rounds} rounds`);
+  // At most the event in hand at each stop may come again.
+  assert.ok(duplicates <= rounds, `${duplicates} duplicates in ${rounds} rounds`);
+});

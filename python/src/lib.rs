@@ -253,13 +253,15 @@ impl NativeRuntime {
     /// Register `callback(binding, data, metadata) -> bool` for an input binding: True acks;
     /// False or an exception nacks. It is called on a bindery thread with the GIL taken, once
     /// per event, in order, for each run of events a source hands over at once (a Kafka
-    /// fetch, say), stopping at the first it fails on.
+    /// fetch, say), stopping at the first it fails on. Each event acked is reported to the
+    /// source at once (which settles it: offset stored, basic.ack, PUBACK), and when the
+    /// runtime is stopping the run ends after the event in hand.
     fn on_event(&self, py: Python<'_>, name: &str, callback: PyObject) -> PyResult<()> {
         // Shared by reference count, so that handing it to each run needs no GIL on the
         // async worker that dispatches.
         let callback = std::sync::Arc::new(callback);
         self.rt
-            .on_events_in_order(name, move |events, _progress| {
+            .on_events_in_order(name, move |events, progress| {
                 let callback = callback.clone();
                 async move {
                     // On this worker thread, its core handed to another thread meanwhile
@@ -276,7 +278,13 @@ impl NativeRuntime {
                                         .extract::<bool>(py)
                                 });
                                 match outcome {
-                                    Ok(true) => {}
+                                    Ok(true) => {
+                                        // Atomics only: no GIL release, no crossing.
+                                        progress.acked(i + 1);
+                                        if progress.stopping() {
+                                            return BatchVerdict::stopped_at(i + 1);
+                                        }
+                                    }
                                     Ok(false) => {
                                         return BatchVerdict::failed_at(
                                             i,

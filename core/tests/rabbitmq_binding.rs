@@ -1031,8 +1031,9 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
         let c = amqp().await;
         let ch = c.create_channel().await.unwrap();
         for i in 1..messages {
-            let _ = ch
-                .basic_publish(
+            // Without confirms on the channel, the confirmation is not waited for.
+            drop(
+                ch.basic_publish(
                     "",
                     &queue,
                     Default::default(),
@@ -1040,7 +1041,8 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
                     Default::default(),
                 )
                 .await
-                .unwrap();
+                .unwrap(),
+            );
         }
         let _ = ch.close(200, "filled").await;
         let _ = c.close(200, "filled").await;

@@ -5,9 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use bindery::Registry;
+use support::bindery;
+
+mod support;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -29,14 +32,6 @@ fn cargo(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn bindery(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bindery"))
-        .args(args)
-        .env("BINDERY_LOG", "error")
-        .output()
-        .expect("the bindery binary runs")
 }
 
 /// The features of the core's `all-bindings`, read from its Cargo.toml through cargo.

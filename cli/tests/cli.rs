@@ -1,15 +1,10 @@
 //! The `bindery` command end to end: the binary is spawned as a user would run it.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn bindery(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bindery"))
-        .args(args)
-        .env("BINDERY_LOG", "error")
-        .output()
-        .expect("the bindery binary runs")
-}
+use support::bindery;
+
+mod support;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

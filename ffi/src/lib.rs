@@ -50,6 +50,9 @@ pub const BINDERY_ERR_HANDLER_FAILED: i32 = 11;
 
 /// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
 pub const BINDERY_MAX_WORKER_THREADS: u32 = 1024;
+// The header needs the number written out; the core's limit is the one that holds.
+const _: () =
+    assert!(BINDERY_MAX_WORKER_THREADS as usize == bindery_core::runtime::MAX_WORKER_THREADS);
 
 /// A key/value pair of metadata: two NUL-terminated UTF-8 strings.
 #[repr(C)]

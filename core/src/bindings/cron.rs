@@ -19,10 +19,10 @@ use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
 use crate::component::values::parse_go_duration;
 use crate::component::Metadata;
 use crate::error::{Error, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["delete"];
 const FIELDS: &[Field] = &[Field::required("schedule", FieldKind::Text, "@every 30s")];

@@ -24,10 +24,10 @@ use reqwest::Method;
 use crate::binding::{
     BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_quantity};
 use crate::component::Metadata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &[
     "create", "get", "head", "post", "put", "patch", "delete", "options", "trace",

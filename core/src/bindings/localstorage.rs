@@ -25,9 +25,9 @@ use tokio::sync::OnceCell;
 use crate::binding::{
     BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
 use crate::component::Metadata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create", "get", "list", "delete"];
 const FIELDS: &[Field] = &[Field::required("rootPath", FieldKind::Text, "./data")];

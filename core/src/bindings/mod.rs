@@ -1,33 +1,43 @@
-//! One module per binding type, each behind the cargo feature of its family.
+//! The bindings bindery ships: one module per binding type, grouped in one folder per family
+//! or provider (`messaging/`, `sql/`), with what they share in `common/`. Each binding is
+//! behind its own cargo feature; `builtin` is the one list of them.
 
-#[cfg(any(feature = "rabbitmq", feature = "mqtt", feature = "kafka"))]
-pub(crate) mod broker;
+pub(crate) mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
-#[cfg(any(feature = "redis", feature = "postgresql", feature = "mysql"))]
-pub(crate) mod dbutil;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
-#[cfg(feature = "mqtt")]
-pub mod mqtt;
-#[cfg(feature = "mysql")]
-pub mod mysql;
-#[cfg(feature = "postgresql")]
-pub mod postgresql;
-#[cfg(feature = "rabbitmq")]
-pub mod rabbitmq;
+#[cfg(feature = "_messaging")]
+pub mod messaging;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(
-    feature = "redis",
-    feature = "postgresql",
-    feature = "mysql",
-    feature = "rabbitmq",
-    feature = "mqtt",
-    feature = "kafka"
-))]
-pub(crate) mod tls;
+#[cfg(feature = "_sql")]
+pub mod sql;
+
+use crate::binding::BindingSpec;
+
+/// Every binding type compiled in: one line a binding.
+pub fn builtin() -> Vec<BindingSpec> {
+    vec![
+        #[cfg(feature = "cron")]
+        cron::spec(),
+        #[cfg(feature = "http")]
+        http::spec(),
+        #[cfg(feature = "localstorage")]
+        localstorage::spec(),
+        #[cfg(feature = "rabbitmq")]
+        messaging::rabbitmq::spec(),
+        #[cfg(feature = "mqtt")]
+        messaging::mqtt::spec(),
+        #[cfg(feature = "kafka")]
+        messaging::kafka::spec(),
+        #[cfg(feature = "redis")]
+        redis::spec(),
+        #[cfg(feature = "postgresql")]
+        sql::postgresql::spec(),
+        #[cfg(feature = "mysql")]
+        sql::mysql::spec(),
+    ]
+}

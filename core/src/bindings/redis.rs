@@ -30,12 +30,13 @@ use ::redis::{
 use async_trait::async_trait;
 
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::{parse_pem_pair, scrub, TlsTrouble};
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::scrub;
+use crate::bindings::common::tls::{parse_pem_pair, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create", "get", "delete", "increment"];
 const REDIS_TYPES: &[&str] = &["node", "cluster"];
@@ -547,7 +548,7 @@ impl OutputBinding for Redis {
         }
         let address = crate::redact::url(&self.address()).into_owned(); // for messages
         if self.settings.tls.is_some() {
-            crate::bindings::tls::ensure_provider();
+            crate::bindings::common::tls::ensure_provider();
         }
         let client = self
             .client()

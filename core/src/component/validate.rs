@@ -13,9 +13,10 @@ use crate::binding::{
     BindingConfig, BindingParts, Direction, InputBinding, InputContext, InvokeRequest,
     InvokeResponse, OutputBinding,
 };
+use crate::binding::{BindingSpec, FieldKind};
 use crate::error::Result;
 use crate::redact::{self, Secrets};
-use crate::registry::{BindingSpec, FieldKind, Registry};
+use crate::registry::Registry;
 
 /// Dapr's metadata names that every binding takes, besides its own fields.
 pub const BUILTIN_FIELDS: [&str; 2] = ["direction", "route"];

@@ -53,18 +53,21 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 
-use super::broker::{self, Backoff, TlsFiles};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::backoff::{self, Backoff};
+use crate::bindings::common::delivery;
+use crate::bindings::common::gotext;
+use crate::bindings::common::tls::{self, TlsFiles};
 use crate::component::values::{parse_go_bool, parse_int};
 use crate::component::Metadata;
 use crate::error::{Error, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = broker::fields_with_backoff![
+const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::required("queueName", FieldKind::Text, "myqueue"),
     Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672"),
     Field::optional("durable", FieldKind::Bool, "true"),
@@ -201,7 +204,7 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
         }
     }
     if let Some(v) = md.get_nonempty("reconnectWaitInSeconds") {
-        if let Err(e) = broker::seconds_or_duration(v) {
+        if let Err(e) = gotext::seconds_or_duration(v) {
             problems.push(field_problem(
                 "reconnectWaitInSeconds",
                 format!("metadata field \"reconnectWaitInSeconds\": {e}"),
@@ -227,7 +230,7 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
         ));
     }
     problems.extend(Backoff::check(md));
-    problems.extend(broker::check_tls(md, "caCert", "clientCert", "clientKey"));
+    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
     problems
 }
 
@@ -244,7 +247,7 @@ fn external_sasl(md: &Metadata) -> bool {
 struct Config {
     name: String,
     uri: AMQPUri,
-    tls: Option<Arc<broker::rustls::ClientConfig>>,
+    tls: Option<Arc<tls::rustls::ClientConfig>>,
     queue: String,
     durable: bool,
     delete_when_unused: bool,
@@ -292,7 +295,7 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             .unwrap_or("text/plain")
             .to_string(),
         reconnect_wait: match md.get_nonempty("reconnectWaitInSeconds") {
-            Some(v) => broker::seconds_or_duration(v).map_err(Error::invalid_argument)?,
+            Some(v) => gotext::seconds_or_duration(v).map_err(Error::invalid_argument)?,
             None => DEFAULT_RECONNECT_WAIT,
         },
         backoff: Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?,
@@ -624,7 +627,7 @@ impl Rabbit {
     /// requeues the unacked ones after it too.
     async fn handle_run_in_order(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
         let cfg = &self.cfg;
-        let gave_up = broker::deliver_run(ctx, &cfg.backoff, self, run).await?;
+        let gave_up = delivery::deliver_run(ctx, &cfg.backoff, self, run).await?;
         let _ = run[gave_up.index]
             .acker
             .nack(BasicNackOptions {
@@ -656,7 +659,7 @@ impl Rabbit {
         waiting: &mut Vec<Waiting>,
     ) -> Option<End> {
         while !run.is_empty() {
-            let verdict = broker::settle_run(ctx, self, &run).await;
+            let verdict = delivery::settle_run(ctx, self, &run).await;
             let acked = verdict.acked.min(run.len());
             let Some(reason) = verdict.failed else {
                 if acked < run.len() && ctx.shutdown.is_cancelled() {
@@ -726,7 +729,7 @@ impl Rabbit {
                 .await;
             return None;
         }
-        let verdict = broker::settle_run(ctx, self, std::slice::from_ref(&w.delivery)).await;
+        let verdict = delivery::settle_run(ctx, self, std::slice::from_ref(&w.delivery)).await;
         match verdict.failed {
             _ if verdict.acked > 0 => None,
             _ if ctx.shutdown.is_cancelled() => Some(End::Shutdown),
@@ -771,15 +774,15 @@ fn event_metadata(headers: &Option<FieldTable>) -> MetadataMap {
                 _ => continue,
             };
             md.insert(
-                broker::query_escape(k.as_str()),
-                broker::query_escape(&text),
+                gotext::query_escape(k.as_str()),
+                gotext::query_escape(&text),
             );
         }
     }
     md
 }
 
-impl broker::RunSource for Rabbit {
+impl delivery::RunSource for Rabbit {
     type Msg = Delivery;
 
     fn event(&self, d: &Delivery) -> (Vec<u8>, MetadataMap) {
@@ -845,7 +848,7 @@ impl InputBinding for Rabbit {
                     }
                     Err(e) => {
                         tracing::warn!(component = %cfg.name, "{e}; trying again in {:?}", cfg.reconnect_wait);
-                        if !broker::pause(cfg.reconnect_wait, &ctx.shutdown).await {
+                        if !delivery::pause(cfg.reconnect_wait, &ctx.shutdown).await {
                             return Ok(());
                         }
                         continue;
@@ -868,7 +871,7 @@ impl InputBinding for Rabbit {
                     cfg.reconnect_wait
                 }
             };
-            if !broker::pause(wait, &ctx.shutdown).await {
+            if !delivery::pause(wait, &ctx.shutdown).await {
                 return Ok(());
             }
         }

@@ -1,4 +1,8 @@
-//! The traits every binding implements, and the types that cross them.
+//! The contract: the traits every binding implements, the types that cross them, and the
+//! schema a binding type declares (`schema`).
+
+mod schema;
+pub use schema::{BindingSpec, Check, Factory, Field, FieldKind, FieldProblem};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

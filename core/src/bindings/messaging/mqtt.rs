@@ -37,18 +37,20 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::broker::{self, Backoff, TlsFiles};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::backoff::{self, Backoff};
+use crate::bindings::common::delivery;
+use crate::bindings::common::tls::{self, TlsFiles};
 use crate::component::values::parse_go_bool;
 use crate::component::Metadata;
 use crate::error::{Error, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = broker::fields_with_backoff![
+const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::required("url", FieldKind::Text, "tcp://localhost:1883"),
     Field::required("topic", FieldKind::Text, "mytopic"),
     Field::required("consumerID", FieldKind::Text, "{uuid}"),
@@ -228,7 +230,7 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
         }
     }
     problems.extend(Backoff::check(md));
-    problems.extend(broker::check_tls(md, "caCert", "clientCert", "clientKey"));
+    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
     problems
 }
 
@@ -249,7 +251,7 @@ fn publish_topic(topic: &str) -> &str {
 struct Config {
     name: String,
     endpoint: Endpoint,
-    tls: Option<Arc<broker::rustls::ClientConfig>>,
+    tls: Option<Arc<tls::rustls::ClientConfig>>,
     topic: String,
     client_id: String,
     retain: bool,
@@ -635,7 +637,7 @@ impl Input {
                 Ok(s) => return Some(s),
                 Err(e) => {
                     tracing::warn!(component = %self.cfg.name, "{e}; trying again in {wait:?}");
-                    if !broker::pause(wait, shutdown).await {
+                    if !delivery::pause(wait, shutdown).await {
                         return None;
                     }
                     wait = (wait * 2).min(RECONNECT_MAX);
@@ -691,7 +693,7 @@ impl Input {
         let source = Acking { cfg, s };
         let mut from = 0;
         loop {
-            let gave_up = broker::deliver_run(ctx, &cfg.backoff, &source, &run[from..]).await?;
+            let gave_up = delivery::deliver_run(ctx, &cfg.backoff, &source, &run[from..]).await?;
             if ctx.shutdown.is_cancelled() {
                 return Some(End::Shutdown);
             }
@@ -703,7 +705,7 @@ impl Input {
                     topic = %m.publish.topic,
                     "the handler failed on a message ({reason}) and its retries are used up; with cleanSession true the broker cannot deliver it again, so it is lost (set cleanSession to false, or backOffMaxRetries to -1, to keep it)"
                 );
-                broker::RunSource::settle(&source, m).await;
+                delivery::RunSource::settle(&source, m).await;
                 from += gave_up.index + 1;
                 continue;
             }
@@ -724,7 +726,7 @@ struct Acking<'a> {
     s: &'a Session,
 }
 
-impl broker::RunSource for Acking<'_> {
+impl delivery::RunSource for Acking<'_> {
     type Msg = Incoming;
 
     fn event(&self, m: &Incoming) -> (Vec<u8>, MetadataMap) {
@@ -794,7 +796,7 @@ async fn drive(
                     "lost the connection to the MQTT broker at {} ({e}); reconnecting in {wait:?}",
                     cfg.endpoint.display()
                 );
-                if !broker::pause(wait, &stop).await {
+                if !delivery::pause(wait, &stop).await {
                     return;
                 }
                 wait = (wait * 2).min(RECONNECT_MAX);
@@ -830,13 +832,13 @@ impl InputBinding for Input {
                 }
                 End::HandBack(wait) => {
                     s.close().await;
-                    if !broker::pause(wait, &ctx.shutdown).await {
+                    if !delivery::pause(wait, &ctx.shutdown).await {
                         return Ok(());
                     }
                 }
                 End::Lost => {
                     s.close().await;
-                    if !broker::pause(RECONNECT_FIRST, &ctx.shutdown).await {
+                    if !delivery::pause(RECONNECT_FIRST, &ctx.shutdown).await {
                         return Ok(());
                     }
                 }

@@ -54,21 +54,23 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::broker::{self, Backoff, Outcome};
 use crate::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     MetadataMap, OutputBinding, RunStep,
 };
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::backoff::{self, Backoff};
+use crate::bindings::common::delivery::{self, Outcome};
+use crate::bindings::common::{gotext, tls};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["create"];
 const AUTH_TYPES: &[&str] = &["none", "password", "mtls", "certificate", "oidc", "awsiam"];
 const OFFSETS: &[&str] = &["newest", "oldest"];
 
-const FIELDS: &[Field] = broker::fields_with_backoff![
+const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::required("brokers", FieldKind::Text, "localhost:9092"),
     Field::optional("topics", FieldKind::Text, "orders,payments"),
     Field::optional("publishTopic", FieldKind::Text, "orders"),
@@ -309,7 +311,7 @@ fn check(md: &Metadata) -> Vec<FieldProblem> {
         }
     }
     problems.extend(Backoff::check(md));
-    problems.extend(broker::check_tls(md, "caCert", "clientCert", "clientKey"));
+    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
     problems
 }
 
@@ -375,7 +377,7 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         let pem = |f: &str| -> Result<Option<String>> {
             md.get_nonempty(f)
                 .map(|v| {
-                    broker::pem_or_file(f, v)
+                    tls::pem_or_file(f, v)
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                         .map_err(Error::invalid_argument)
                 })
@@ -710,7 +712,7 @@ impl Kafka {
         let (data, metadata) = self.event(msg);
         let mut failed_first = Some(reason);
         loop {
-            let outcome = broker::deliver(
+            let outcome = delivery::deliver(
                 &ctx.sink,
                 &ctx.shutdown,
                 &cfg.backoff,
@@ -727,7 +729,7 @@ impl Kafka {
                     }
                     let wait = cfg.backoff.delay(retries + 1);
                     tracing::warn!(component = %cfg.name, "the handler failed on Kafka message {at} ({reason}); delivering it again in {wait:?}, before any later message of its partition");
-                    if !broker::pause(wait, &ctx.shutdown).await {
+                    if !delivery::pause(wait, &ctx.shutdown).await {
                         return false;
                     }
                 }
@@ -811,7 +813,7 @@ fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
     let esc = |s: &[u8]| {
         let s = String::from_utf8_lossy(s);
         if escape {
-            broker::query_escape(&s)
+            gotext::query_escape(&s)
         } else {
             s.into_owned()
         }
@@ -917,7 +919,7 @@ impl InputBinding for Kafka {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(component = %cfg.name, "consuming from Kafka at {}: {e}; trying again in {:?}", crate::redact::url(&cfg.brokers), cfg.retry_interval);
-                    if !broker::pause(cfg.retry_interval, &ctx.shutdown).await {
+                    if !delivery::pause(cfg.retry_interval, &ctx.shutdown).await {
                         break;
                     }
                     continue;

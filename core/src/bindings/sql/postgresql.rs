@@ -42,16 +42,16 @@ use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::bytes::BytesMut;
 
+use super::{json_kind, json_params, required_sql, timed, Json, Param};
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::{
-    base64, json_kind, json_params, parse_pem_pair, read_pem_certs, required_sql, rfc3339_nano,
-    rustls, scrub, timed, Json, Param, TlsTrouble,
-};
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::gotext::{base64, rfc3339_nano};
+use crate::bindings::common::scrub;
+use crate::bindings::common::tls::{parse_pem_pair, read_pem_certs, rustls, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
@@ -850,7 +850,7 @@ impl OutputBinding for Postgres {
 impl TlsSettings {
     /// The rustls connector for these settings; reads the files they name.
     fn connector(&self) -> std::result::Result<MakeRustlsConnect, String> {
-        let provider = crate::bindings::tls::provider();
+        let provider = crate::bindings::common::tls::provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup failed: {e}"))?;
@@ -863,7 +863,7 @@ impl TlsSettings {
                 }))
         } else {
             let certs = match self.root_cert.as_deref() {
-                None | Some("system") => crate::bindings::tls::system_roots()?,
+                None | Some("system") => crate::bindings::common::tls::system_roots()?,
                 Some(path) => read_pem_certs("sslrootcert", path)?,
             };
             let mut roots = rustls::RootCertStore::empty();

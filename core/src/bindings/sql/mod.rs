@@ -1,205 +1,22 @@
-//! Helpers shared by the bindings that talk to a database server (`redis`, `postgresql`,
-//! `mysql`): Go's text forms for durations and times (Dapr's response metadata uses them),
-//! a JSON tree that can hold exact decimal numbers, base64, the `params` request metadata,
-//! scrubbing secrets out of error text, and TLS (rustls with ring: the system's roots, PEM
-//! files, and telling what a failed handshake means).
+//! What the SQL bindings (`postgresql`, `mysql`) share: a JSON tree that keeps exact decimal
+//! numbers, the `sql` and `params` request metadata, and Dapr's timing metadata.
 
-// Some helpers serve only the SQL bindings.
-#![cfg_attr(not(all(feature = "postgresql", feature = "mysql")), allow(dead_code))]
+// Some helpers serve one of the two.
+#![cfg_attr(not(feature = "all-bindings"), allow(dead_code))]
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::binding::{InvokeResponse, MetadataMap};
+use crate::bindings::common::gotext::{go_duration, rfc3339_nano};
 use crate::error::{Error, Result};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-pub(crate) use tokio_rustls::rustls;
-
-/// Go's `time.Duration.String()`: `0s`, `850ns`, `1.5µs`, `294µs`, `1.234567ms`, `2.5s`,
-/// `1m1s`, `1h0m0s`.
-pub(crate) fn go_duration(d: Duration) -> String {
-    let n = d.as_nanos();
-    if n == 0 {
-        return "0s".into();
-    }
-    if n < 1_000 {
-        return format!("{n}ns");
-    }
-    if n < 1_000_000 {
-        return format!("{}µs", fraction(n, 3));
-    }
-    if n < 1_000_000_000 {
-        return format!("{}ms", fraction(n, 6));
-    }
-    let secs = n / 1_000_000_000;
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if h > 0 || m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    let _ = write!(
-        out,
-        "{}s",
-        fraction(s * 1_000_000_000 + n % 1_000_000_000, 9)
-    );
-    out
-}
-
-/// `v / 10^digits` as a decimal with the fraction's trailing zeros dropped.
-fn fraction(v: u128, digits: u32) -> String {
-    let scale = 10u128.pow(digits);
-    let (int, frac) = (v / scale, v % scale);
-    if frac == 0 {
-        return int.to_string();
-    }
-    let frac = format!("{frac:0width$}", width = digits as usize);
-    format!("{int}.{}", frac.trim_end_matches('0'))
-}
-
-/// Go's `time.RFC3339Nano`: `2020-09-24T11:13:46.405097Z` (the fraction's trailing zeros
-/// dropped, no fraction when it is zero; `Z` for UTC, else the offset).
-pub(crate) fn rfc3339_nano<Tz: chrono::TimeZone>(t: DateTime<Tz>) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    let Some(dot) = s.rfind('.') else {
-        return s;
-    };
-    let end = s[dot + 1..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(s.len(), |i| dot + 1 + i);
-    let frac = s[dot + 1..end].trim_end_matches('0');
-    if frac.is_empty() {
-        format!("{}{}", &s[..dot], &s[end..])
-    } else {
-        format!("{}.{frac}{}", &s[..dot], &s[end..])
-    }
-}
-
-/// Standard base64 with padding, as Go's `encoding/base64.StdEncoding` writes it.
-pub(crate) fn base64(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-/// Replace every secret in `text` with `***`. Secrets are the values of sensitive metadata
-/// (passwords, connection strings); an error text from a driver passes through here before it
-/// reaches an `Error`.
-pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    // Longest first, so a connection string goes before the password inside it.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
-}
-
-/// The certificates of a PEM file (`field` names it in errors).
-pub(crate) fn read_pem_certs(
-    field: &str,
-    path: &str,
-) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {field} {path:?}: {e}"))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("{field} {path:?} is not PEM certificates: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{field} {path:?} holds no PEM certificate"));
-    }
-    Ok(certs)
-}
-
-/// A PEM certificate chain and private key: checks that both parse.
-pub(crate) fn parse_pem_pair(
-    cert_field: &str,
-    cert: &[u8],
-    key_field: &str,
-    key: &[u8],
-) -> std::result::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let chain = CertificateDer::pem_slice_iter(cert)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("{cert_field} is not a PEM certificate: {e}"))?;
-    if chain.is_empty() {
-        return Err(format!(
-            "{cert_field} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key)
-        .map_err(|e| format!("{key_field} is not a PEM private key: {e}"))?;
-    Ok((chain, key))
-}
-
-/// What a failed TLS connection's error text says went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TlsTrouble {
-    /// The server's certificate is not signed by a trusted CA.
-    Untrusted,
-    /// The certificate is not issued for the name connected to.
-    WrongName,
-    /// The certificate has expired or is not valid yet.
-    Expired,
-    /// Another problem with the server's certificate.
-    BadCertificate,
-    /// The server did not answer in TLS.
-    NotTls,
-}
-
-impl TlsTrouble {
-    /// Read a driver's error text (rustls's words).
-    pub(crate) fn of(text: &str) -> Option<TlsTrouble> {
-        if text.contains("UnknownIssuer") || text.contains("UnknownRevocationStatus") {
-            Some(TlsTrouble::Untrusted)
-        } else if text.contains("not valid for name") || text.contains("NotValidForName") {
-            Some(TlsTrouble::WrongName)
-        } else if text.contains("certificate expired")
-            || text.contains("Expired")
-            || text.contains("NotValidYet")
-            || text.contains("not valid yet")
-        {
-            Some(TlsTrouble::Expired)
-        } else if text.contains("invalid peer certificate") {
-            Some(TlsTrouble::BadCertificate)
-        } else if text.contains("received corrupt message") || text.contains("InvalidContentType") {
-            Some(TlsTrouble::NotTls)
-        } else {
-            None
-        }
-    }
-
-    /// What it means, for an error message; `trust` says how to trust a CA in this binding.
-    pub(crate) fn explain(self, trust: &str, skip: &str) -> String {
-        match self {
-            TlsTrouble::Untrusted => format!(
-                "TLS: the server's certificate is not signed by a trusted CA; {trust}, or {skip}"
-            ),
-            TlsTrouble::WrongName => format!(
-                "TLS: the server's certificate is not issued for the host name connected to; connect by a name the certificate lists, or {skip}"
-            ),
-            TlsTrouble::Expired => {
-                "TLS: the server's certificate has expired or is not valid yet; renew it on the server".into()
-            }
-            TlsTrouble::BadCertificate => format!(
-                "TLS: the server's certificate was refused; {trust}, or {skip}"
-            ),
-            TlsTrouble::NotTls => {
-                "TLS: the server did not answer in TLS; it may take plain connections only".into()
-            }
-        }
-    }
-}
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgresql")]
+pub mod postgresql;
 
 /// A JSON value for query results. Unlike `serde_json::Value` it keeps a decimal number's
 /// exact text (`Number`), so a `numeric(30,10)` reaches the app with every digit.
@@ -458,77 +275,6 @@ pub(crate) async fn timed(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_go_writes_them() {
-        let cases = [
-            (Duration::ZERO, "0s"),
-            (Duration::from_nanos(850), "850ns"),
-            (Duration::from_nanos(1_500), "1.5µs"),
-            (Duration::from_micros(294), "294µs"),
-            (Duration::from_nanos(1_234_567), "1.234567ms"),
-            (Duration::from_millis(2_500), "2.5s"),
-            (Duration::from_secs(61), "1m1s"),
-            (Duration::from_secs(120), "2m0s"),
-            (Duration::from_secs(3600), "1h0m0s"),
-            (Duration::from_millis(3_723_500), "1h2m3.5s"),
-        ];
-        for (d, want) in cases {
-            assert_eq!(go_duration(d), want, "{d:?}");
-        }
-    }
-
-    #[test]
-    fn times_read_as_go_rfc3339_nano() {
-        let t = DateTime::parse_from_rfc3339("2020-09-24T11:13:46.405097Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(rfc3339_nano(t), "2020-09-24T11:13:46.405097Z");
-        let t = DateTime::parse_from_rfc3339("2020-09-24T04:13:46Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(rfc3339_nano(t), "2020-09-24T04:13:46Z");
-        let t = DateTime::parse_from_rfc3339("2020-09-24T04:13:46.5+02:00").unwrap();
-        assert_eq!(rfc3339_nano(t), "2020-09-24T04:13:46.5+02:00");
-    }
-
-    #[test]
-    fn base64_pads() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(&[0xde, 0xad, 0xbe, 0xef]), "3q2+7w==");
-    }
-
-    #[test]
-    fn scrub_hides_every_secret() {
-        let text = "cannot connect to postgres://u:hunter22@h/db: password hunter22 refused";
-        let out = scrub(
-            text,
-            &["hunter22".into(), "postgres://u:hunter22@h/db".into()],
-        );
-        assert!(!out.contains("hunter22"), "{out}");
-        assert_eq!(out, "cannot connect to ***: password *** refused");
-    }
-
-    #[test]
-    fn tls_troubles_are_told_from_rustls_words() {
-        let of = TlsTrouble::of;
-        assert_eq!(
-            of("io error: invalid peer certificate: UnknownIssuer"),
-            Some(TlsTrouble::Untrusted)
-        );
-        assert_eq!(
-            of("invalid peer certificate: certificate not valid for name \"db\"; certificate is only valid for localhost"),
-            Some(TlsTrouble::WrongName)
-        );
-        assert_eq!(
-            of("received corrupt message of type InvalidContentType"),
-            Some(TlsTrouble::NotTls)
-        );
-        assert_eq!(of("connection refused"), None);
-    }
 
     fn params_of(text: &str) -> Vec<Param> {
         let mut md = MetadataMap::new();

@@ -44,17 +44,17 @@ use mysql_async::{
     SslOpts, Value,
 };
 
+use super::{json_params, required_sql, timed, Json, Param};
 use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::bindings::dbutil::rustls::pki_types::CertificateDer;
-use crate::bindings::dbutil::{
-    base64, json_params, read_pem_certs, required_sql, rfc3339_nano, scrub, timed, Json, Param,
-    TlsTrouble,
-};
+use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::bindings::common::gotext::{base64, rfc3339_nano};
+use crate::bindings::common::scrub;
+use crate::bindings::common::tls::rustls::pki_types::CertificateDer;
+use crate::bindings::common::tls::{read_pem_certs, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
 use crate::component::Metadata;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{BindingSpec, Field, FieldKind, FieldProblem};
 
 const OPERATIONS: &[&str] = &["exec", "query", "close"];
 const FIELDS: &[Field] = &[
@@ -504,7 +504,7 @@ impl Mysql {
             Tls::Preferred | Tls::SkipVerify => {
                 Some(SslOpts::default().with_danger_accept_invalid_certs(true))
             }
-            Tls::Verify => Some(trusting(crate::bindings::tls::system_roots()?)),
+            Tls::Verify => Some(trusting(crate::bindings::common::tls::system_roots()?)),
             Tls::Custom => {
                 let path = self
                     .pem_path
@@ -855,7 +855,7 @@ impl OutputBinding for Mysql {
             )
         })?;
         if ssl.is_some() {
-            crate::bindings::tls::ensure_provider();
+            crate::bindings::common::tls::ensure_provider();
         }
         let context = match ssl {
             Some(_) => format!("unable to ping the DB at {} over TLS", self.target),

@@ -4,32 +4,83 @@ use super::{BindingConfig, BindingParts};
 use crate::component::Metadata;
 use crate::error::Result;
 
-/// The kind of value a metadata field takes, checked before anything starts.
+/// The kind of value a metadata field takes, read as Dapr reads it (`github.com/dapr/kit`):
+/// `DecodeMetadata` for most components, `config.Decode` for some (redis, the `backOff*`
+/// retry settings), which differ on booleans and on a duration given as a bare number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
     /// Any text.
     Text,
-    /// A Go boolean: true/false/1/0.
+    /// A boolean as `DecodeMetadata` reads one: `y yes true t on 1` (any case) are true,
+    /// anything else is false, never an error (bindery warns on a spelling that is neither a
+    /// true nor a false one).
     Bool,
+    /// A boolean as Go's `strconv.ParseBool` reads one (`config.Decode`): `1 t T TRUE true
+    /// True`, `0 f F FALSE false False`; anything else is an error.
+    StrictBool,
     /// A whole number.
     Int,
-    /// A Go duration: 10s, 1m30s, 500ms.
+    /// A decimal number.
+    Float,
+    /// A duration as `DecodeMetadata` reads one: a Go duration (10s, 1m30s, 500ms) or a
+    /// bare whole number of seconds.
     Duration,
+    /// A duration as `config.Decode` reads one: a Go duration or a bare whole number of
+    /// milliseconds.
+    DurationMs,
     /// A byte size as a Kubernetes quantity: 100Mi, 1024.
     Size,
-    /// One of a fixed set of words.
+    /// One of a fixed set of words (any case).
     OneOf(&'static [&'static str]),
+}
+
+impl FieldKind {
+    /// What a value of this kind is, for messages and listings.
+    pub fn describe(&self) -> String {
+        match self {
+            FieldKind::Text => "text".into(),
+            FieldKind::Bool => "boolean (true or false)".into(),
+            FieldKind::StrictBool => "boolean (true or false)".into(),
+            FieldKind::Int => "whole number".into(),
+            FieldKind::Float => "number".into(),
+            FieldKind::Duration => {
+                "duration (e.g. 10s, 1m30s, 500ms; a bare number is seconds)".into()
+            }
+            FieldKind::DurationMs => {
+                "duration (e.g. 10s, 1m30s, 500ms; a bare number is milliseconds)".into()
+            }
+            FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)".into(),
+            FieldKind::OneOf(words) => format!("one of {}", words.join(", ")),
+        }
+    }
+
+    /// A short name of the kind: `text`, `bool`, `int`, `float`, `duration`, `size`, `enum`.
+    pub fn short_name(&self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Bool | FieldKind::StrictBool => "bool",
+            FieldKind::Int => "int",
+            FieldKind::Float => "float",
+            FieldKind::Duration | FieldKind::DurationMs => "duration",
+            FieldKind::Size => "size",
+            FieldKind::OneOf(_) => "enum",
+        }
+    }
 }
 
 /// One metadata field of a binding type.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
-    /// The field name, spelled as Dapr spells it.
+    /// The field name, spelled as Dapr spells it (matched in any case).
     pub name: &'static str,
     /// The kind of value.
     pub kind: FieldKind,
     /// Whether the component must give it.
     pub required: bool,
+    /// Whether its value is a secret (a password, key, token, connection string, SAS, client
+    /// secret): the runtime scrubs it from every error, diagnostic and log line, whether the
+    /// component gives it as a value or through `secretKeyRef`.
+    pub sensitive: bool,
     /// An example value, shown in the fix of a message.
     pub example: &'static str,
 }
@@ -41,6 +92,7 @@ impl Field {
             name,
             kind,
             required: true,
+            sensitive: false,
             example,
         }
     }
@@ -51,7 +103,16 @@ impl Field {
             name,
             kind,
             required: false,
+            sensitive: false,
             example,
+        }
+    }
+
+    /// The same field, marked sensitive.
+    pub const fn sensitive(self) -> Self {
+        Field {
+            sensitive: true,
+            ..self
         }
     }
 }

@@ -42,7 +42,7 @@ const FIELDS: &[Field] = &[
     Field::optional("responseTimeout", FieldKind::Duration, "10s"),
     Field::optional("maxResponseBodySize", FieldKind::Size, "100Mi"),
     Field::optional("errorIfNot2XX", FieldKind::Bool, "true"),
-    Field::optional("securityToken", FieldKind::Text, "<token>"),
+    Field::optional("securityToken", FieldKind::Text, "<token>").sensitive(),
     Field::optional("securityTokenHeader", FieldKind::Text, "Authorization"),
     Field::optional("MTLSRootCA", FieldKind::Text, "/path/to/root.pem"),
     Field::optional("MTLSClientCert", FieldKind::Text, "/path/to/client.pem"),

@@ -452,9 +452,17 @@ fn check_binding(
             Some(v) if !v.value.trim().is_empty() => {
                 let res = match f.kind {
                     FieldKind::Text => Ok(()),
-                    FieldKind::Bool => parse_go_bool(&v.value).map(drop),
+                    FieldKind::Bool | FieldKind::StrictBool => parse_go_bool(&v.value).map(drop),
                     FieldKind::Int => parse_int(&v.value).map(drop),
-                    FieldKind::Duration => parse_go_duration(&v.value).map(drop),
+                    FieldKind::Float => v
+                        .value
+                        .trim()
+                        .parse::<f64>()
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    FieldKind::Duration | FieldKind::DurationMs => {
+                        parse_go_duration(&v.value).map(drop)
+                    }
                     FieldKind::Size => parse_quantity(&v.value).map(drop),
                     FieldKind::OneOf(words) => {
                         if words.iter().any(|w| w.eq_ignore_ascii_case(v.value.trim())) {
@@ -542,7 +550,9 @@ fn possible_direction(spec: &BindingSpec) -> &'static str {
 fn kind_name(kind: FieldKind) -> &'static str {
     match kind {
         FieldKind::Text => "text",
-        FieldKind::Bool => "boolean (true or false)",
+        FieldKind::Bool | FieldKind::StrictBool => "boolean (true or false)",
+        FieldKind::Float => "number",
+        FieldKind::DurationMs => "Go duration (e.g. 10s, 1m30s, 500ms)",
         FieldKind::Int => "whole number",
         FieldKind::Duration => "Go duration (e.g. 10s, 1m30s, 500ms)",
         FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)",

@@ -51,7 +51,7 @@ use crate::error::{Error, Result};
 
 const OPERATIONS: &[&str] = &["create"];
 const FIELDS: &[Field] = backoff::fields_with_backoff![
-    Field::required("url", FieldKind::Text, "tcp://localhost:1883"),
+    Field::required("url", FieldKind::Text, "tcp://localhost:1883").sensitive(),
     Field::required("topic", FieldKind::Text, "mytopic"),
     Field::required("consumerID", FieldKind::Text, "{uuid}"),
     Field::optional("retain", FieldKind::Bool, "false"),
@@ -66,7 +66,8 @@ const FIELDS: &[Field] = backoff::fields_with_backoff![
         "clientKey",
         FieldKind::Text,
         "-----BEGIN PRIVATE KEY-----...",
-    ),
+    )
+    .sensitive(),
     Field::optional("qos", FieldKind::Int, "1"),
 ];
 

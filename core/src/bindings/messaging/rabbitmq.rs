@@ -69,7 +69,7 @@ use crate::error::{Error, Result};
 const OPERATIONS: &[&str] = &["create"];
 const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::required("queueName", FieldKind::Text, "myqueue"),
-    Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672"),
+    Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672").sensitive(),
     Field::optional("durable", FieldKind::Bool, "true"),
     Field::optional("deleteWhenUnused", FieldKind::Bool, "false"),
     Field::optional("exclusive", FieldKind::Bool, "false"),
@@ -88,7 +88,8 @@ const FIELDS: &[Field] = backoff::fields_with_backoff![
         "clientKey",
         FieldKind::Text,
         "-----BEGIN PRIVATE KEY-----...",
-    ),
+    )
+    .sensitive(),
     Field::optional("externalSasl", FieldKind::Bool, "false"),
     Field::optional("saslExternal", FieldKind::Bool, "false"),
 ];

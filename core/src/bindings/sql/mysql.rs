@@ -62,7 +62,8 @@ const FIELDS: &[Field] = &[
         "url",
         FieldKind::Text,
         "user:password@tcp(localhost:3306)/dbname",
-    ),
+    )
+    .sensitive(),
     Field::optional("pemPath", FieldKind::Text, "/path/to/ca.pem"),
     Field::optional("maxIdleConns", FieldKind::Int, "10"),
     Field::optional("maxOpenConns", FieldKind::Int, "10"),

@@ -70,12 +70,14 @@ const FIELDS: &[Field] = &[
         "connectionString",
         FieldKind::Text,
         "host=localhost user=postgres password=secret port=5432 dbname=app",
-    ),
+    )
+    .sensitive(),
     Field::optional(
         "url",
         FieldKind::Text,
         "postgres://user:secret@localhost:5432/app",
-    ),
+    )
+    .sensitive(),
     Field::optional("timeout", FieldKind::Text, "20s"),
     Field::optional("timeoutInSeconds", FieldKind::Text, "20"),
     Field::optional("maxConns", FieldKind::Int, "4"),
@@ -89,7 +91,7 @@ const FIELDS: &[Field] = &[
     Field::optional("useAWSIAM", FieldKind::Bool, "false"),
     Field::optional("awsRegion", FieldKind::Text, "us-east-1"),
     Field::optional("awsAccessKey", FieldKind::Text, "<access key>"),
-    Field::optional("awsSecretKey", FieldKind::Text, "<secret key>"),
+    Field::optional("awsSecretKey", FieldKind::Text, "<secret key>").sensitive(),
 ];
 
 /// Dapr's default timeout for database operations.

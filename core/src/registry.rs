@@ -1,6 +1,6 @@
 //! Binding types by `spec.type` and `spec.version`, with the schema of their metadata.
 
-pub use crate::binding::{BindingSpec, Check, Factory, Field, FieldKind, FieldProblem};
+pub use crate::binding::{BindingSpec, Factory, Field, FieldKind, FieldProblem, Settings};
 
 /// The set of binding types a runtime knows.
 #[derive(Debug, Clone)]

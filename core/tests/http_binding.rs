@@ -495,17 +495,37 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
     );
 }
 
+/// Request metadata `errorIfNot2XX` is read as Dapr reads it (`IsTruthy`): `off`, `no` and a
+/// word that is no boolean at all are false, so a 404 is answered, not an error; `on` and
+/// `yes` are true.
 #[tokio::test]
-async fn a_bad_error_if_not_2xx_in_request_metadata_is_an_invalid_argument() {
+async fn error_if_not_2xx_in_request_metadata_reads_as_dapr_reads_it() {
     let server = serve().await;
     let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("errorIfNot2XX", "maybe")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("errorIfNot2XX"), "{err}");
-    assert!(server.requests().is_empty(), "nothing is sent");
+    for off in ["off", "no", "maybe", "F"] {
+        let resp = rt
+            .invoke(
+                NAME,
+                "get",
+                Vec::new(),
+                md(&[("path", "status/404"), ("errorIfNot2XX", off)]),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{off}: {e}"));
+        assert_eq!(resp.metadata["statusCode"], "404", "{off}");
+    }
+    for on in ["on", "yes", "Y", "1"] {
+        let err = rt
+            .invoke(
+                NAME,
+                "get",
+                Vec::new(),
+                md(&[("path", "status/404"), ("errorIfNot2XX", on)]),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("404"), "{on}: {err}");
+    }
 }
 
 #[tokio::test]

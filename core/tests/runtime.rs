@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery::binding::{
-    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    OutputBinding,
+    BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding,
+    Settings,
 };
 use bindery::registry::{BindingSpec, Field, FieldKind};
 use bindery::{
@@ -125,21 +125,18 @@ impl OutputBinding for Probe {
     }
 }
 
-fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
+fn build_probe(s: &mut Settings) -> bindery::Result<BindingParts> {
     let probe = Arc::new(Probe {
-        name: cfg.name.clone(),
-        fail_init: cfg.metadata.get("failInit") == Some("true"),
-        runs: cfg.metadata.get("runs") == Some("true"),
+        name: s.name().to_string(),
+        fail_init: s.flag("failInit", false),
+        runs: s.flag("runs", false),
     });
+    let direction = s.direction();
     Ok(BindingParts {
-        input: cfg
-            .direction
+        input: direction
             .input
             .then(|| probe.clone() as Arc<dyn InputBinding>),
-        output: cfg
-            .direction
-            .output
-            .then_some(probe as Arc<dyn OutputBinding>),
+        output: direction.output.then_some(probe as Arc<dyn OutputBinding>),
     })
 }
 
@@ -158,7 +155,6 @@ fn registry() -> Registry {
         output: true,
         operations: &["echo"],
         fields: PROBE_FIELDS,
-        check: None,
         build: build_probe,
     });
     r

@@ -271,11 +271,10 @@ mod scrubbing {
 
     use async_trait::async_trait;
     use bindery::binding::{
-        BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-        OutputBinding,
+        BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding,
+        Settings,
     };
-    use bindery::component::Metadata;
-    use bindery::registry::{BindingSpec, Field, FieldKind, FieldProblem};
+    use bindery::registry::{BindingSpec, Field, FieldKind};
     use bindery::{Error, Registry, Runtime};
 
     use super::file_store;
@@ -327,15 +326,15 @@ mod scrubbing {
         }
     }
 
-    /// A binding type whose check, factory and connection all quote their `url` carelessly.
-    fn careless_check(md: &Metadata) -> Vec<FieldProblem> {
-        match md.get("url") {
-            Some(u) if md.get("failCheck") == Some("true") => vec![FieldProblem {
-                field: Some("url".into()),
-                message: format!("bad url {}", careless(u)),
-                fix: Some(format!("not {}", careless(u))),
-            }],
-            _ => Vec::new(),
+    /// A binding type whose settings check, factory and connection all quote their `url`
+    /// carelessly.
+    fn careless_check(s: &mut Settings) {
+        if let (Some(u), true) = (s.text("url"), s.flag("failCheck", false)) {
+            s.problem(
+                "url",
+                format!("bad url {}", careless(u)),
+                format!("not {}", careless(u)),
+            );
         }
     }
 
@@ -367,9 +366,10 @@ mod scrubbing {
         }
     }
 
-    fn careless_build(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
-        let url = cfg.metadata.get("url").unwrap_or_default().to_string();
-        if cfg.metadata.get("failBuild") == Some("true") {
+    fn careless_build(s: &mut Settings) -> bindery::Result<BindingParts> {
+        careless_check(s);
+        let url = s.text_or_empty("url").to_string();
+        if s.flag("failBuild", false) {
             return Err(Error::invalid_argument(format!(
                 "cannot build {}",
                 careless(&url)
@@ -399,7 +399,6 @@ mod scrubbing {
             output: true,
             operations: &["get"],
             fields: FIELDS,
-            check: Some(careless_check),
             build: careless_build,
         });
         r

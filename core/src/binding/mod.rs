@@ -1,8 +1,13 @@
 //! The contract: the traits every binding implements, the types that cross them, and the
 //! schema a binding type declares (`schema`).
 
+mod config;
 mod schema;
-pub use schema::{BindingSpec, Check, Factory, Field, FieldKind, FieldProblem};
+pub(crate) use config::typed_value;
+#[cfg(test)]
+pub(crate) use config::with_settings;
+pub use config::Settings;
+pub use schema::{BindingSpec, Factory, Field, FieldKind, FieldProblem};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

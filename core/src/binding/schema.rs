@@ -1,7 +1,7 @@
 //! What a binding type declares: its type names, directions, operations and metadata fields.
 
-use super::{BindingConfig, BindingParts};
-use crate::component::Metadata;
+use super::config::Settings;
+use super::BindingParts;
 use crate::error::Result;
 
 /// The kind of value a metadata field takes, read as Dapr reads it (`github.com/dapr/kit`):
@@ -117,7 +117,8 @@ impl Field {
     }
 }
 
-/// A problem a binding type's own check found in its metadata.
+/// A problem found in a component's metadata: an error (the component does not load) or a
+/// warning (it loads, as in Dapr, but likely not as meant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldProblem {
     /// The field it is about, if one.
@@ -126,13 +127,26 @@ pub struct FieldProblem {
     pub message: String,
     /// How to fix it.
     pub fix: Option<String>,
+    /// A warning rather than an error.
+    pub warning: bool,
 }
 
-/// Builds a binding from its configuration; must do no I/O (that belongs in `init`).
-pub type Factory = fn(&BindingConfig) -> Result<BindingParts>;
+impl FieldProblem {
+    /// An error about `field`.
+    pub fn error(field: &str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        FieldProblem {
+            field: Some(field.into()),
+            message: message.into(),
+            fix: Some(fix.into()),
+            warning: false,
+        }
+    }
+}
 
-/// Checks metadata beyond field kinds (e.g. a cron schedule); must do no I/O.
-pub type Check = fn(&Metadata) -> Vec<FieldProblem>;
+/// Builds a binding from its settings (`Settings`: the declared fields, parsed at load),
+/// reporting what is wrong with them through `Settings::problem`; must do no network I/O
+/// (that belongs in `init`). Its parts are used only when no error was reported.
+pub type Factory = fn(&mut Settings<'_>) -> Result<BindingParts>;
 
 /// A binding type.
 #[derive(Debug, Clone)]
@@ -151,8 +165,6 @@ pub struct BindingSpec {
     pub operations: &'static [&'static str],
     /// Its metadata fields (besides Dapr's built-in `direction` and `route`).
     pub fields: &'static [Field],
-    /// Its own checks, beyond field kinds.
-    pub check: Option<Check>,
     /// Its factory.
     pub build: Factory,
 }

@@ -16,13 +16,12 @@ use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 
 use crate::binding::{
-    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding,
+    BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::component::values::parse_go_duration;
-use crate::component::Metadata;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const OPERATIONS: &[&str] = &["delete"];
 const FIELDS: &[Field] = &[Field::required("schedule", FieldKind::Text, "@every 30s")];
@@ -37,41 +36,36 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    match md.get_nonempty("schedule") {
-        Some(s) => match Schedule::parse(s) {
-            Ok(_) => Vec::new(),
-            Err(e) => vec![FieldProblem {
-                field: Some("schedule".into()),
-                message: e.message,
-                fix: e.fix,
-            }],
-        },
-        None => Vec::new(),
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let schedule = match s.text("schedule").map(Schedule::parse) {
+        Some(Ok(schedule)) => schedule,
+        Some(Err(e)) => {
+            s.problem("schedule", e.message, e.fix.unwrap_or_default());
+            return Ok(BindingParts::default());
+        }
+        None => return Ok(BindingParts::default()),
+    };
+    if let Some(w) = schedule.warning() {
+        s.warn(
+            "schedule",
+            w.message.clone(),
+            w.fix.clone().unwrap_or_default(),
+        );
     }
-}
-
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let text = cfg.metadata.get_nonempty("schedule").unwrap_or_default();
-    let schedule = Schedule::parse(text).map_err(|e| Error::invalid_argument(e.message))?;
     let cron = Arc::new(Cron {
         schedule,
         stopped: CancellationToken::new(),
     });
+    let direction = s.direction();
     Ok(BindingParts {
-        input: cfg
-            .direction
+        input: direction
             .input
             .then(|| cron.clone() as Arc<dyn InputBinding>),
-        output: cfg
-            .direction
-            .output
-            .then_some(cron as Arc<dyn OutputBinding>),
+        output: direction.output.then_some(cron as Arc<dyn OutputBinding>),
     })
 }
 
@@ -115,6 +109,8 @@ pub struct Schedule {
     text: String,
     zone: Zone,
     kind: Kind,
+    /// How a schedule that loads is read, when it is likely not as meant.
+    warning: Option<ScheduleError>,
 }
 
 fn err(message: impl Into<String>, fix: Option<String>) -> ScheduleError {
@@ -193,6 +189,7 @@ impl Schedule {
                 Some("write e.g. \"@every 30s\" or \"0 */5 * * * *\"".into()),
             ));
         }
+        let mut warning = None;
         let kind = if let Some(d) = rest.strip_prefix("@every") {
             let d = d.trim();
             let dur = parse_go_duration(d).map_err(|e| {
@@ -236,34 +233,39 @@ impl Schedule {
                     ));
                 }
             };
-            Kind::Cron(Box::new(Self::parse_fields(expr, original)?))
+            Kind::Cron(Box::new(Self::parse_fields(expr, original, &mut warning)?))
         } else {
-            Kind::Cron(Box::new(Self::parse_fields(rest, original)?))
+            Kind::Cron(Box::new(Self::parse_fields(rest, original, &mut warning)?))
         };
         Ok(Schedule {
             text: original.to_string(),
             zone,
             kind,
+            warning,
         })
     }
 
     fn parse_fields(
         expr: &str,
         original: &str,
+        warning: &mut Option<ScheduleError>,
     ) -> std::result::Result<cron::Schedule, ScheduleError> {
-        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let mut fields: Vec<&str> = expr.split_whitespace().collect();
         match fields.len() {
             6 => {}
             5 => {
+                // Dapr's parser takes the seconds field as optional: five fields are
+                // standard cron, minute first, firing at second 0.
                 let prefix = original.strip_suffix(expr).unwrap_or("");
-                return Err(err(
-                    format!("cron schedule {original:?} has 5 fields; bindery reads 6, with seconds first (seconds minutes hours day-of-month month day-of-week)"),
-                    Some(format!("to fire at second 0 of the same minutes, write \"{prefix}0 {expr}\"")),
+                *warning = Some(err(
+                    format!("cron schedule {original:?} has 5 fields: it is read as standard cron (minute hour day-of-month month day-of-week), firing at second 0, as Dapr reads it"),
+                    Some(format!("write the 6-field form, seconds first, to say so: \"{prefix}0 {expr}\"")),
                 ));
+                fields.insert(0, "0");
             }
             n => {
                 return Err(err(
-                    format!("cron schedule {original:?} has {n} fields; it needs 6: seconds minutes hours day-of-month month day-of-week"),
+                    format!("cron schedule {original:?} has {n} fields; it needs 6 (seconds minutes hours day-of-month month day-of-week) or 5 (standard cron, minute first)"),
                     Some("e.g. \"0 */5 * * * *\" fires every five minutes; \"@every 30s\" every thirty seconds".into()),
                 ))
             }
@@ -280,6 +282,28 @@ impl Schedule {
                 Some("fields are seconds(0-59) minutes(0-59) hours(0-23) day-of-month(1-31) month(1-12 or JAN-DEC) day-of-week(0-6 or SUN-SAT); each takes *, lists a,b, ranges a-b and steps */n".into()),
             )
         })
+    }
+
+    /// How the schedule is read, when it loads but likely not as meant (5 fields).
+    pub fn warning(&self) -> Option<&ScheduleError> {
+        self.warning.as_ref()
+    }
+
+    /// The next `n` fire times strictly after `t`, in the schedule's zone's offset.
+    pub fn next_times(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<chrono::FixedOffset>> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = t;
+        while out.len() < n {
+            let Some(next) = self.next_after(at) else {
+                break;
+            };
+            out.push(match self.zone {
+                Zone::Local => next.with_timezone(&Local).fixed_offset(),
+                Zone::Named(tz) => next.with_timezone(&tz).fixed_offset(),
+            });
+            at = next;
+        }
+        out
     }
 
     /// The schedule as written.

@@ -21,12 +21,9 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
-use crate::binding::{
-    BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
-};
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
-use crate::component::values::{parse_go_bool, parse_go_duration, parse_quantity};
-use crate::component::Metadata;
+use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
+use crate::component::values::parse_truthy;
 use crate::error::{Error, ErrorKind, Result};
 
 const OPERATIONS: &[&str] = &[
@@ -116,127 +113,127 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if let Some(u) = md.get_nonempty("url") {
-        match reqwest::Url::parse(u) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => problems.push(FieldProblem {
-                field: Some("url".into()),
-                message: format!("url scheme {:?} is not http or https", url.scheme()),
-                fix: Some("write the url as http://host:port/path or https://...".into()),
-            }),
-            Err(e) => problems.push(FieldProblem {
-                field: Some("url".into()),
-                message: format!("url {:?} is not a URL: {e}", crate::redact::url(u)),
-                fix: Some("write the url as http://host:port/path or https://...".into()),
-            }),
-        }
-    }
-    let cert = md.get_nonempty("MTLSClientCert").is_some();
-    let key = md.get_nonempty("MTLSClientKey").is_some();
-    if cert != key {
-        problems.push(FieldProblem {
-            field: Some(
-                if cert {
-                    "MTLSClientCert"
-                } else {
-                    "MTLSClientKey"
-                }
-                .into(),
-            ),
-            message: "MTLSClientCert and MTLSClientKey go together; only one is given".into(),
-            fix: Some("give both, or neither".into()),
-        });
-    }
-    if md.get_nonempty("securityToken").is_some()
-        && md.get_nonempty("securityTokenHeader").is_none()
-    {
-        problems.push(FieldProblem {
-            field: Some("securityToken".into()),
-            message:
-                "securityToken is given without securityTokenHeader, so it would never be sent"
-                    .into(),
-            fix: Some("add securityTokenHeader, e.g. \"Authorization\"".into()),
-        });
-    }
-    problems
-}
-
 /// PEM text as given, or the contents of the file it names.
-fn pem_or_file(value: &str) -> Result<Vec<u8>> {
+fn pem_or_file(value: &str) -> std::result::Result<Vec<u8>, String> {
     if value.contains("-----BEGIN") {
         return Ok(value.as_bytes().to_vec());
     }
-    std::fs::read(value)
-        .map_err(|e| Error::invalid_argument(format!("cannot read PEM file {value:?}: {e}")))
+    std::fs::read(value).map_err(|e| format!("cannot read PEM file {value:?}: {e}"))
 }
 
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let url = md.get_nonempty("url").unwrap_or_default().to_string();
+const URL_FIX: &str = "write the url as http://host:port/path or https://...";
+const PEM_FIX: &str = "give PEM text (-----BEGIN ...) or the path of a PEM file";
+
+/// The component's `responseTimeout`: `DEFAULT_RESPONSE_TIMEOUT` when not given, no limit for 0.
+fn response_timeout(s: &Settings) -> Option<Duration> {
+    match s.duration("responseTimeout") {
+        None => Some(DEFAULT_RESPONSE_TIMEOUT),
+        Some(t) => (!t.is_zero()).then_some(t),
+    }
+}
+
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let url = s.parse("url", URL_FIX, |u| match reqwest::Url::parse(u) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(u.to_string()),
+        Ok(url) => Err(format!(
+            "url scheme {:?} is not http or https",
+            url.scheme()
+        )),
+        Err(e) => Err(format!("url {:?} is not a URL: {e}", crate::redact::url(u))),
+    });
     // Redirects are followed in `invoke`, which drops credentials on the way to another origin.
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none());
-    let timeout = response_timeout(md.get_nonempty("responseTimeout"))?;
-    if let Some(ca) = md.get_nonempty("MTLSRootCA") {
+    let timeout = response_timeout(s);
+    let roots = s.parse("MTLSRootCA", PEM_FIX, |ca| {
         let pem = pem_or_file(ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            Error::invalid_argument("MTLSRootCA holds no PEM certificate").with_source(e)
-        })?;
-        for c in certs {
-            builder = builder.add_root_certificate(c);
+        reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| "MTLSRootCA holds no PEM certificate".to_string())
+    });
+    for c in roots.into_iter().flatten() {
+        builder = builder.add_root_certificate(c);
+    }
+    match (s.text("MTLSClientCert"), s.text("MTLSClientKey")) {
+        (Some(_), Some(_)) => {
+            let cert = s.parse("MTLSClientCert", PEM_FIX, pem_or_file);
+            let key = s.parse("MTLSClientKey", PEM_FIX, pem_or_file);
+            if let (Some(mut pem), Some(key)) = (cert, key) {
+                pem.push(b'\n');
+                pem.extend(key);
+                match reqwest::Identity::from_pem(&pem) {
+                    Ok(id) => builder = builder.identity(id),
+                    Err(_) => s.problem(
+                        "MTLSClientCert",
+                        "MTLSClientCert/MTLSClientKey are not a PEM certificate and key",
+                        PEM_FIX,
+                    ),
+                }
+            }
         }
+        (Some(_), None) | (None, Some(_)) => s.problem(
+            if s.text("MTLSClientCert").is_some() {
+                "MTLSClientCert"
+            } else {
+                "MTLSClientKey"
+            },
+            "MTLSClientCert and MTLSClientKey go together; only one is given",
+            "give both, or neither",
+        ),
+        (None, None) => {}
     }
-    if let (Some(cert), Some(key)) = (
-        md.get_nonempty("MTLSClientCert"),
-        md.get_nonempty("MTLSClientKey"),
-    ) {
-        let mut pem = pem_or_file(cert)?;
-        pem.push(b'\n');
-        pem.extend(pem_or_file(key)?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|_| {
-            Error::invalid_argument(
-                "MTLSClientCert/MTLSClientKey are not a PEM certificate and key",
-            )
-        })?;
-        builder = builder.identity(id);
-    }
+    let max_body = s
+        .size("maxResponseBodySize")
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BODY_SIZE);
+    let error_if_not_2xx = s.flag("errorIfNot2XX", true);
+    let token = match (s.text("securityTokenHeader"), s.text("securityToken")) {
+        (Some(_), Some(t)) => {
+            let header = s.parse(
+                "securityTokenHeader",
+                "write a header name, e.g. \"Authorization\"",
+                |h| {
+                    HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| format!("securityTokenHeader {h:?} is not a header name"))
+                },
+            );
+            let value = match HeaderValue::from_str(t) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    Some(v)
+                }
+                Err(_) => {
+                    s.problem(
+                        "securityToken",
+                        "securityToken is not a valid header value",
+                        "remove line breaks and control characters from the token",
+                    );
+                    None
+                }
+            };
+            header.zip(value)
+        }
+        (None, Some(_)) => {
+            s.problem(
+                "securityToken",
+                "securityToken is given without securityTokenHeader, so it would never be sent",
+                "add securityTokenHeader, e.g. \"Authorization\"",
+            );
+            None
+        }
+        _ => None,
+    };
+    let (Some(url), true) = (url, s.ok()) else {
+        return Ok(BindingParts::default());
+    };
     let client = builder
         .build()
         .map_err(|e| Error::internal("cannot build the HTTP client").with_source(e))?;
-    let max_body = match md.get_nonempty("maxResponseBodySize") {
-        Some(v) => parse_quantity(v).map_err(Error::invalid_argument)?,
-        None => DEFAULT_MAX_RESPONSE_BODY_SIZE,
-    };
-    let error_if_not_2xx = match md.get_nonempty("errorIfNot2XX") {
-        Some(v) => parse_go_bool(v).map_err(Error::invalid_argument)?,
-        None => true,
-    };
-    let token = match (
-        md.get_nonempty("securityTokenHeader"),
-        md.get_nonempty("securityToken"),
-    ) {
-        (Some(h), Some(t)) => Some((
-            HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                Error::invalid_argument(format!("securityTokenHeader {h:?} is not a header name"))
-            })?,
-            {
-                let mut v = HeaderValue::from_str(t).map_err(|_| {
-                    Error::invalid_argument("securityToken is not a valid header value")
-                })?;
-                v.set_sensitive(true);
-                v
-            },
-        )),
-        _ => None,
-    };
     Ok(BindingParts {
         input: None,
         output: Some(Arc::new(Http {
@@ -248,17 +245,6 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             timeout,
         })),
     })
-}
-
-/// The component's `responseTimeout`: `DEFAULT_RESPONSE_TIMEOUT` when not given, no limit for 0.
-fn response_timeout(value: Option<&str>) -> Result<Option<Duration>> {
-    match value {
-        None => Ok(Some(DEFAULT_RESPONSE_TIMEOUT)),
-        Some(v) => {
-            let t = parse_go_duration(v).map_err(Error::invalid_argument)?;
-            Ok((!t.is_zero()).then_some(t))
-        }
-    }
 }
 
 struct Http {
@@ -473,9 +459,10 @@ impl OutputBinding for Http {
         if !headers.contains_key(reqwest::header::ACCEPT) {
             headers.insert(reqwest::header::ACCEPT, json);
         }
+        // As Dapr: a value given is read as a truthy boolean (anything but y, yes, true, t, on
+        // or 1 is false).
         let error_if_not_2xx = match req.metadata.get("errorIfNot2XX").filter(|v| !v.is_empty()) {
-            Some(v) => parse_go_bool(v)
-                .map_err(|e| Error::invalid_argument(format!("errorIfNot2XX: {e}")))?,
+            Some(v) => parse_truthy(v).0,
             None => self.error_if_not_2xx,
         };
 
@@ -585,18 +572,22 @@ mod tests {
 
     #[test]
     fn response_timeout_is_bounded_unless_zero_is_asked_for() {
-        assert_eq!(
-            response_timeout(None).unwrap(),
-            Some(DEFAULT_RESPONSE_TIMEOUT)
-        );
+        let timeout = |pairs: &[(&str, &str)]| {
+            crate::binding::with_settings(pairs, FIELDS, |s| response_timeout(s)).0
+        };
+        assert_eq!(timeout(&[]), Some(DEFAULT_RESPONSE_TIMEOUT));
         assert_eq!(DEFAULT_RESPONSE_TIMEOUT, Duration::from_secs(60));
         assert_eq!(
-            response_timeout(Some("1500ms")).unwrap(),
+            timeout(&[("responseTimeout", "1500ms")]),
             Some(Duration::from_millis(1500))
         );
-        assert_eq!(response_timeout(Some("0")).unwrap(), None);
-        assert_eq!(response_timeout(Some("0s")).unwrap(), None);
-        assert!(response_timeout(Some("soon")).is_err());
+        // A bare number is seconds, as Dapr's DecodeMetadata reads it.
+        assert_eq!(
+            timeout(&[("responseTimeout", "10")]),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(timeout(&[("responseTimeout", "0")]), None);
+        assert_eq!(timeout(&[("responseTimeout", "0s")]), None);
     }
 
     #[test]

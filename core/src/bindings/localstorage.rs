@@ -22,11 +22,8 @@ use rustix::io::Errno;
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
-use crate::binding::{
-    BindingConfig, BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding,
-};
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
-use crate::component::Metadata;
+use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::error::{Error, ErrorKind, Result};
 
 const OPERATIONS: &[&str] = &["create", "get", "list", "delete"];
@@ -43,7 +40,6 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
@@ -59,33 +55,24 @@ fn absolute(p: &str) -> PathBuf {
     }
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let Some(root) = md.get_nonempty("rootPath") else {
-        return Vec::new();
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let Some(given) = s.text("rootPath") else {
+        return Ok(BindingParts::default());
     };
-    let abs = absolute(root);
-    if DISALLOWED_ROOTS.iter().any(|d| abs.starts_with(d)) {
-        return vec![FieldProblem {
-            field: Some("rootPath".into()),
-            message: format!("rootPath {root:?} points to a disallowed location"),
-            fix: Some(format!(
-                "choose a folder outside {}",
-                DISALLOWED_ROOTS.join(", ")
-            )),
-        }];
+    let root = absolute(given);
+    if DISALLOWED_ROOTS.iter().any(|d| root.starts_with(d)) {
+        s.problem(
+            "rootPath",
+            format!("rootPath {given:?} points to a disallowed location"),
+            format!("choose a folder outside {}", DISALLOWED_ROOTS.join(", ")),
+        );
+    } else if root.is_file() {
+        s.problem(
+            "rootPath",
+            format!("rootPath {given:?} is a file, not a folder"),
+            "point rootPath at a folder (it is created when missing)",
+        );
     }
-    if abs.is_file() {
-        return vec![FieldProblem {
-            field: Some("rootPath".into()),
-            message: format!("rootPath {root:?} is a file, not a folder"),
-            fix: Some("point rootPath at a folder (it is created when missing)".into()),
-        }];
-    }
-    Vec::new()
-}
-
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let root = absolute(cfg.metadata.get_nonempty("rootPath").unwrap_or_default());
     Ok(BindingParts {
         input: None,
         output: Some(Arc::new(LocalStorage {

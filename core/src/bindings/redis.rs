@@ -29,12 +29,10 @@ use ::redis::{
 };
 use async_trait::async_trait;
 
-use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
-use crate::bindings::common::scrub;
+use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::tls::{parse_pem_pair, TlsTrouble};
-use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
-use crate::component::Metadata;
+use crate::component::values::{parse_go_bool, parse_go_duration};
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -61,8 +59,8 @@ const FIELDS: &[Field] = &[
     Field::optional("redisUsername", FieldKind::Text, "default"),
     Field::optional("redisDB", FieldKind::Int, "0"),
     Field::optional("redisType", FieldKind::OneOf(REDIS_TYPES), "node"),
-    Field::optional("enableTLS", FieldKind::Bool, "false"),
-    Field::optional("insecureSkipTLSVerify", FieldKind::Bool, "false"),
+    Field::optional("enableTLS", FieldKind::StrictBool, "false"),
+    Field::optional("insecureSkipTLSVerify", FieldKind::StrictBool, "false"),
     Field::optional("clientCert", FieldKind::Text, "<PEM certificate>"),
     Field::optional("clientKey", FieldKind::Text, "<PEM key>").sensitive(),
     Field::optional("redisMaxRetries", FieldKind::Int, "3"),
@@ -77,13 +75,13 @@ const FIELDS: &[Field] = &[
     Field::optional("minIdleConns", FieldKind::Int, "2"),
     Field::optional("idleCheckFrequency", FieldKind::Text, "1m"),
     Field::optional("idleTimeout", FieldKind::Text, "5m"),
-    Field::optional("failover", FieldKind::Bool, "false"),
+    Field::optional("failover", FieldKind::StrictBool, "false"),
     Field::optional("sentinelMasterName", FieldKind::Text, "mymaster"),
     Field::optional("sentinelUsername", FieldKind::Text, "default"),
     Field::optional("sentinelPassword", FieldKind::Text, "<password>").sensitive(),
-    Field::optional("useEntraID", FieldKind::Bool, "false"),
-    Field::optional("useAzureAD", FieldKind::Bool, "false"),
-    Field::optional("useOIDC", FieldKind::Bool, "false"),
+    Field::optional("useEntraID", FieldKind::StrictBool, "false"),
+    Field::optional("useAzureAD", FieldKind::StrictBool, "false"),
+    Field::optional("useOIDC", FieldKind::StrictBool, "false"),
 ];
 
 /// Dapr's defaults for a binding: go-redis's 3 retries, 8ms..512ms backoff, 5s dial, 3s read.
@@ -102,23 +100,8 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
-}
-
-fn problem(field: &str, message: impl Into<String>, fix: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: Some(field.into()),
-        message: message.into(),
-        fix: Some(fix.into()),
-    }
-}
-
-fn is_true(md: &Metadata, field: &str) -> bool {
-    md.get_nonempty(field)
-        .and_then(|v| parse_go_bool(v).ok())
-        .unwrap_or(false)
 }
 
 /// A Dapr redis duration: `None` when disabled (`-1` or any negative), else the duration.
@@ -180,112 +163,9 @@ fn host_and_port(
     Ok((name, port))
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if md
-        .get_nonempty("redisType")
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("cluster"))
-    {
-        problems.push(problem(
-            "redisType",
-            "redisType \"cluster\" (Redis Cluster) is not supported by bindery's bindings.redis; it talks to one Redis node",
-            "point redisHost at a single node and set redisType to \"node\" (or remove it)",
-        ));
-    }
-    if is_true(md, "failover") {
-        problems.push(problem(
-            "failover",
-            "failover (Redis Sentinel) is not supported by bindery's bindings.redis",
-            "point redisHost at the Redis primary and set failover to false",
-        ));
-    }
-    let (cert, key) = (md.get_nonempty("clientCert"), md.get_nonempty("clientKey"));
-    match (cert, key) {
-        (Some(c), Some(k)) => {
-            if let Err(e) = parse_pem_pair("clientCert", c.as_bytes(), "clientKey", k.as_bytes()) {
-                let field = if e.starts_with("clientKey") {
-                    "clientKey"
-                } else {
-                    "clientCert"
-                };
-                problems.push(problem(
-                    field,
-                    e,
-                    "give the PEM text itself (-----BEGIN CERTIFICATE----- ... / -----BEGIN PRIVATE KEY----- ...), best from a secretKeyRef",
-                ));
-            }
-        }
-        (Some(_), None) | (None, Some(_)) => problems.push(problem(
-            if cert.is_some() {
-                "clientKey"
-            } else {
-                "clientCert"
-            },
-            "clientCert and clientKey go together; only one is given",
-            "give both (PEM text), or neither",
-        )),
-        (None, None) => {}
-    }
-    for field in ["useEntraID", "useAzureAD", "useOIDC"] {
-        if is_true(md, field) {
-            problems.push(problem(
-                field,
-                format!("{field} authentication is not supported by bindery's bindings.redis"),
-                "authenticate with redisUsername/redisPassword instead",
-            ));
-        }
-    }
-    let port_field = md.get_nonempty("redisPort").and_then(|p| parse_int(p).ok());
-    if let Some(p) = port_field.filter(|p| !(0..=65535).contains(p)) {
-        problems.push(problem(
-            "redisPort",
-            format!("redisPort {p} is not a port number"),
-            "write a port between 1 and 65535, e.g. \"6379\"",
-        ));
-    }
-    if let Some(host) = md.get_nonempty("redisHost") {
-        if host.contains(',') {
-            problems.push(problem(
-                "redisHost",
-                "redisHost lists several addresses; that is a cluster or Sentinel setup, which bindery's bindings.redis does not support",
-                "give one address, host:port, e.g. \"localhost:6379\"",
-            ));
-        } else if let Err(e) = host_and_port(host, port_field.and_then(|p| u16::try_from(p).ok())) {
-            problems.push(problem(
-                "redisHost",
-                e,
-                "write redisHost as host:port, e.g. \"localhost:6379\"",
-            ));
-        }
-    }
-    if let Some(db) = md
-        .get_nonempty("redisDB")
-        .and_then(|v| parse_int(v).ok())
-        .filter(|db| *db < 0)
-    {
-        problems.push(problem(
-            "redisDB",
-            format!("redisDB {db} is negative"),
-            "write a database number, e.g. \"0\"",
-        ));
-    }
-    for field in DURATION_FIELDS {
-        if let Some(v) = md.entry(field).filter(|e| !e.value.trim().is_empty()) {
-            if let Err(e) = parse_redis_duration(&v.value) {
-                problems.push(problem(
-                    field,
-                    format!("metadata field {field:?}: {e}"),
-                    "write e.g. \"500ms\", \"5s\", or -1 to disable",
-                ));
-            }
-        }
-    }
-    problems
-}
-
-/// The settings `build` reads from the metadata; no I/O.
+/// What `build` reads from the settings; no I/O.
 #[derive(Clone)]
-struct Settings {
+struct Options {
     host: String,
     port: u16,
     username: Option<String>,
@@ -308,71 +188,130 @@ struct Tls {
     client: Option<(String, String)>,
 }
 
-fn duration_field(
-    md: &Metadata,
-    field: &str,
-    default: Option<Duration>,
-) -> Result<Option<Duration>> {
-    match md.get_nonempty(field) {
-        Some(v) => parse_redis_duration(v)
-            .map_err(|e| Error::invalid_argument(format!("metadata field {field:?}: {e}"))),
-        None => Ok(default),
-    }
-}
+const DURATION_FIX: &str = "write e.g. \"500ms\", \"5s\", or -1 to disable";
 
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let port_field = match md.get_nonempty("redisPort") {
-        Some(p) => Some(
-            parse_int(p)
-                .ok()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| Error::invalid_argument("redisPort is not a port number"))?,
-        ),
-        None => None,
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    if s.word("redisType") == Some("cluster") {
+        s.problem(
+            "redisType",
+            "redisType \"cluster\" (Redis Cluster) is not supported by bindery's bindings.redis; it talks to one Redis node",
+            "point redisHost at a single node and set redisType to \"node\" (or remove it)",
+        );
+    }
+    if s.flag("failover", false) {
+        s.problem(
+            "failover",
+            "failover (Redis Sentinel) is not supported by bindery's bindings.redis",
+            "point redisHost at the Redis primary and set failover to false",
+        );
+    }
+    let client = match (s.text("clientCert"), s.text("clientKey")) {
+        (Some(c), Some(k)) => {
+            match parse_pem_pair("clientCert", c.as_bytes(), "clientKey", k.as_bytes()) {
+                Ok(_) => Some((c.to_string(), k.to_string())),
+                Err(e) => {
+                    let field = if e.starts_with("clientKey") {
+                        "clientKey"
+                    } else {
+                        "clientCert"
+                    };
+                    s.problem(field, e, "give the PEM text itself (-----BEGIN CERTIFICATE----- ... / -----BEGIN PRIVATE KEY----- ...), best from a secretKeyRef");
+                    None
+                }
+            }
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if s.text("clientCert").is_some() {
+                "clientKey"
+            } else {
+                "clientCert"
+            };
+            s.problem(
+                missing,
+                "clientCert and clientKey go together; only one is given",
+                "give both (PEM text), or neither",
+            );
+            None
+        }
+        (None, None) => None,
     };
-    let (host, port) = host_and_port(md.get_nonempty("redisHost").unwrap_or_default(), port_field)
-        .map_err(Error::invalid_argument)?;
-    let int = |field: &str| -> Result<Option<i64>> {
-        md.get_nonempty(field)
-            .map(|v| parse_int(v).map_err(|e| Error::invalid_argument(format!("{field}: {e}"))))
-            .transpose()
+    for field in ["useEntraID", "useAzureAD", "useOIDC"] {
+        if s.flag(field, false) {
+            s.problem(
+                field,
+                format!("{field} authentication is not supported by bindery's bindings.redis"),
+                "authenticate with redisUsername/redisPassword instead",
+            );
+        }
+    }
+    let port_field = match s.int("redisPort") {
+        Some(p) if !(0..=65535).contains(&p) => {
+            s.problem(
+                "redisPort",
+                format!("redisPort {p} is not a port number"),
+                "write a port between 1 and 65535, e.g. \"6379\"",
+            );
+            None
+        }
+        p => p.and_then(|p| u16::try_from(p).ok()),
     };
-    let max_retries = match int("redisMaxRetries")? {
+    let address = s.parse(
+        "redisHost",
+        "write redisHost as host:port, e.g. \"localhost:6379\"",
+        |host| {
+            if host.contains(',') {
+                return Err("redisHost lists several addresses; that is a cluster or Sentinel setup, which bindery's bindings.redis does not support".into());
+            }
+            host_and_port(host, port_field)
+        },
+    );
+    let db = s.int("redisDB").unwrap_or(0);
+    if db < 0 {
+        s.problem(
+            "redisDB",
+            format!("redisDB {db} is negative"),
+            "write a database number, e.g. \"0\"",
+        );
+    }
+    let mut durations = std::collections::HashMap::new();
+    for field in DURATION_FIELDS {
+        let parsed = s.parse(field, DURATION_FIX, |v| {
+            parse_redis_duration(v).map_err(|e| format!("metadata field {field:?}: {e}"))
+        });
+        if let Some(d) = parsed {
+            durations.insert(*field, d);
+        }
+    }
+    let duration =
+        |field: &str, default: Duration| durations.get(field).copied().unwrap_or(Some(default));
+    let max_retries = match s.int("redisMaxRetries") {
         Some(n) if n < 0 => 0, // -1 disables retries, as in go-redis
         Some(n) => n as usize,
         None => DEFAULT_MAX_RETRIES,
     };
-    let settings = Settings {
+    let (Some((host, port)), true) = (address, s.ok()) else {
+        return Ok(BindingParts::default());
+    };
+    let options = Options {
         host,
         port,
-        username: md.get_nonempty("redisUsername").map(str::to_string),
-        password: md
-            .get("redisPassword")
-            .filter(|p| !p.is_empty())
-            .map(str::to_string),
-        db: int("redisDB")?.unwrap_or(0),
+        username: s.text("redisUsername").map(str::to_string),
+        password: s.text("redisPassword").map(str::to_string),
+        db,
         max_retries,
-        max_retry_interval: duration_field(
-            md,
-            "redisMaxRetryInterval",
-            Some(DEFAULT_MAX_RETRY_INTERVAL),
-        )?
-        .unwrap_or(DEFAULT_MAX_RETRY_INTERVAL),
-        dial_timeout: duration_field(md, "dialTimeout", Some(DEFAULT_DIAL_TIMEOUT))?,
-        read_timeout: duration_field(md, "readTimeout", Some(DEFAULT_READ_TIMEOUT))?,
-        tls: is_true(md, "enableTLS").then(|| Tls {
-            insecure: is_true(md, "insecureSkipTLSVerify"),
-            client: md
-                .get_nonempty("clientCert")
-                .zip(md.get_nonempty("clientKey"))
-                .map(|(c, k)| (c.to_string(), k.to_string())),
+        max_retry_interval: duration("redisMaxRetryInterval", DEFAULT_MAX_RETRY_INTERVAL)
+            .unwrap_or(DEFAULT_MAX_RETRY_INTERVAL),
+        dial_timeout: duration("dialTimeout", DEFAULT_DIAL_TIMEOUT),
+        read_timeout: duration("readTimeout", DEFAULT_READ_TIMEOUT),
+        tls: s.flag("enableTLS", false).then(|| Tls {
+            insecure: s.flag("insecureSkipTLSVerify", false),
+            client,
         }),
     };
     Ok(BindingParts {
         input: None,
         output: Some(Arc::new(Redis {
-            settings,
+            options,
             conn: Mutex::new(State::New),
         })),
     })
@@ -385,31 +324,23 @@ enum State {
 }
 
 struct Redis {
-    settings: Settings,
+    options: Options,
     conn: Mutex<State>,
 }
 
 impl Redis {
-    fn secrets(&self) -> Vec<String> {
-        let mut secrets: Vec<String> = self.settings.password.iter().cloned().collect();
-        if let Some((_, key)) = self.settings.tls.as_ref().and_then(|t| t.client.as_ref()) {
-            secrets.push(key.clone());
-        }
-        secrets
-    }
-
     fn address(&self) -> String {
-        if self.settings.host.contains(':') {
-            format!("[{}]:{}", self.settings.host, self.settings.port)
+        if self.options.host.contains(':') {
+            format!("[{}]:{}", self.options.host, self.options.port)
         } else {
-            format!("{}:{}", self.settings.host, self.settings.port)
+            format!("{}:{}", self.options.host, self.options.port)
         }
     }
 
     fn connection_info(&self) -> ConnectionInfo {
-        let (host, port) = (self.settings.host.clone(), self.settings.port);
+        let (host, port) = (self.options.host.clone(), self.options.port);
         ConnectionInfo {
-            addr: match &self.settings.tls {
+            addr: match &self.options.tls {
                 Some(tls) => ConnectionAddr::TcpTls {
                     host,
                     port,
@@ -419,9 +350,9 @@ impl Redis {
                 None => ConnectionAddr::Tcp(host, port),
             },
             redis: RedisConnectionInfo {
-                db: self.settings.db,
-                username: self.settings.username.clone(),
-                password: self.settings.password.clone(),
+                db: self.options.db,
+                username: self.options.username.clone(),
+                password: self.options.password.clone(),
                 ..Default::default()
             },
         }
@@ -440,7 +371,7 @@ impl Redis {
 
     /// The client for `connection_info`, with the client certificate when one is given.
     fn client(&self) -> ::redis::RedisResult<::redis::Client> {
-        match self.settings.tls.as_ref().and_then(|t| t.client.as_ref()) {
+        match self.options.tls.as_ref().and_then(|t| t.client.as_ref()) {
             Some((cert, key)) => ::redis::Client::build_with_tls(
                 self.connection_info(),
                 TlsCertificates {
@@ -455,16 +386,16 @@ impl Redis {
         }
     }
 
-    /// A redis error as a bindery error, with no secret in its text, and what a TLS failure
+    /// A redis error as a bindery error (the runtime scrubs the sensitive fields from it), and what a TLS failure
     /// (or a plain connection to a TLS port) means.
     fn error(&self, context: &str, e: ::redis::RedisError) -> Error {
         let mut text = if e.kind() == ::redis::ErrorKind::AuthenticationFailed {
             "the server refused the username or password (redisUsername/redisPassword)".to_string()
         } else {
-            scrub(&source_chain(&e), &self.secrets())
+            source_chain(&e)
         };
-        let trouble = TlsTrouble::of(&text).filter(|_| self.settings.tls.is_some());
-        match (trouble, &self.settings.tls) {
+        let trouble = TlsTrouble::of(&text).filter(|_| self.options.tls.is_some());
+        match (trouble, &self.options.tls) {
             (Some(trouble), Some(_)) => {
                 let explained = match trouble {
                     TlsTrouble::NotTls => "TLS: the server did not answer in TLS; it takes plain connections, so set enableTLS to false".to_string(),
@@ -547,7 +478,7 @@ impl OutputBinding for Redis {
             return Ok(());
         }
         let address = crate::redact::url(&self.address()).into_owned(); // for messages
-        if self.settings.tls.is_some() {
+        if self.options.tls.is_some() {
             crate::bindings::common::tls::ensure_provider();
         }
         let client = self
@@ -556,13 +487,13 @@ impl OutputBinding for Redis {
         // One plain connection and PING first: its error is the server's answer (refused,
         // wrong password), where the manager would retry it into a timeout.
         let mut probe_cfg = AsyncConnectionConfig::new();
-        if let Some(t) = self.settings.dial_timeout {
+        if let Some(t) = self.options.dial_timeout {
             probe_cfg = probe_cfg.set_connection_timeout(t);
         }
-        if let Some(t) = self.settings.read_timeout {
+        if let Some(t) = self.options.read_timeout {
             probe_cfg = probe_cfg.set_response_timeout(t);
         }
-        let context = match &self.settings.tls {
+        let context = match &self.options.tls {
             Some(_) => format!("error connecting to redis at {address} over TLS"),
             None => format!("error connecting to redis at {address}"),
         };
@@ -577,13 +508,13 @@ impl OutputBinding for Redis {
         drop(probe);
 
         let mut cfg = ConnectionManagerConfig::new()
-            .set_number_of_retries(self.settings.max_retries)
+            .set_number_of_retries(self.options.max_retries)
             .set_factor(2)
-            .set_max_delay(self.settings.max_retry_interval.as_millis() as u64);
-        if let Some(t) = self.settings.dial_timeout {
+            .set_max_delay(self.options.max_retry_interval.as_millis() as u64);
+        if let Some(t) = self.options.dial_timeout {
             cfg = cfg.set_connection_timeout(t);
         }
-        if let Some(t) = self.settings.read_timeout {
+        if let Some(t) = self.options.read_timeout {
             cfg = cfg.set_response_timeout(t);
         }
         let manager = ConnectionManager::new_with_config(client, cfg)

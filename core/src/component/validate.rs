@@ -7,13 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::secrets::{self, SecretStore, SECRET_STORE_TYPES};
-use super::values::{parse_go_bool, parse_go_duration, parse_int, parse_quantity};
 use super::{nearest, Component, Diagnostic, Metadata, MetadataSource, MetadataValue};
+use crate::binding::{typed_value, BindingSpec, Settings};
 use crate::binding::{
     BindingConfig, BindingParts, Direction, InputBinding, InputContext, InvokeRequest,
     InvokeResponse, OutputBinding,
 };
-use crate::binding::{BindingSpec, FieldKind};
 use crate::error::Result;
 use crate::redact::{self, Secrets};
 use crate::registry::Registry;
@@ -239,16 +238,66 @@ fn unknown_field(c: &Component, name: &str, known: &[&str], loc: super::Location
     }
 }
 
-/// Replace Dapr's template tags in a metadata value.
-fn template(value: &str, app_id: Option<&str>) -> String {
+/// Replace Dapr's template tags in a metadata value, as daprd does: `{uuid}` (a new one each),
+/// `{podName}` (`POD_NAME`, else this host's name), `{namespace}` (`<NAMESPACE>.<app id>`,
+/// the namespace `default` when `NAMESPACE` is not set) and `{appID}`. Without an app id the
+/// last two stay as written; the second value says so.
+fn template(value: &str, app_id: Option<&str>) -> (String, bool) {
     let mut v = value.to_string();
     while let Some(i) = v.find("{uuid}") {
         v.replace_range(i..i + 6, &uuid::Uuid::new_v4().to_string());
     }
-    if let Some(id) = app_id {
-        v = v.replace("{appID}", id);
+    if v.contains("{podName}") {
+        v = v.replace("{podName}", &pod_name());
     }
-    v
+    let mut missing_app_id = false;
+    match app_id {
+        Some(id) => {
+            let namespace = std::env::var("NAMESPACE").unwrap_or_else(|_| "default".into());
+            v = v
+                .replace("{namespace}", &format!("{namespace}.{id}"))
+                .replace("{appID}", id);
+        }
+        None => missing_app_id = v.contains("{namespace}") || v.contains("{appID}"),
+    }
+    (v, missing_app_id)
+}
+
+/// `POD_NAME`, as Kubernetes sets it for daprd, else this host's name.
+fn pod_name() -> String {
+    if let Some(p) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
+        return p;
+    }
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is valid for writes of its length, which is what is passed.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            if let Ok(h) = std::str::from_utf8(&buf[..end]) {
+                if !h.is_empty() {
+                    return h.to_string();
+                }
+            }
+        }
+    }
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+}
+
+/// Register the value of a sensitive field for scrubbing: the password alone of a URL or DSN
+/// (the rest of it names a host, which messages need), else the whole value.
+fn add_sensitive(secrets: &mut Secrets, value: &str) {
+    match redact::userinfo(value) {
+        Some((user, Some(password))) if !password.is_empty() => {
+            secrets.add(password);
+            secrets.add(&format!("{user}:{password}"));
+        }
+        // A URL's userinfo without a password may be a token (https://<token>@host).
+        Some((user, None)) if !user.is_empty() && value.contains("://") => secrets.add(user),
+        Some(_) => {}
+        None if value.contains("://") => {}
+        None => secrets.add(value),
+    }
 }
 
 fn check_binding(
@@ -271,14 +320,29 @@ fn check_binding(
         .chain(BUILTIN_FIELDS)
         .collect();
     for m in &c.metadata {
-        if let Some(prev) = values.iter().find(|v| v.name.eq_ignore_ascii_case(&m.name)) {
+        if let Some(i) = values.iter().position(|v| v.name == m.name) {
+            // Dapr reads the list into a map: the last entry of a name wins.
+            diags.push(
+                Diagnostic::warning(
+                    m.location.clone(),
+                    name,
+                    format!(
+                        "metadata field {:?} is given twice, at lines {} and {}; the last one wins, as in Dapr",
+                        m.name, values[i].location.line, m.location.line
+                    ),
+                )
+                .with_fix("keep one of the two entries"),
+            );
+            values.remove(i);
+        } else if let Some(prev) = values.iter().find(|v| v.name.eq_ignore_ascii_case(&m.name)) {
+            // Dapr's DecodeMetadata refuses two keys that differ only in case.
             diags.push(
                 Diagnostic::error(
                     m.location.clone(),
                     name,
                     format!(
-                        "metadata field {:?} is given twice (first at line {})",
-                        m.name, prev.location.line
+                        "metadata field {:?} is given twice, as {:?} at line {} and {:?} here; Dapr refuses keys that differ only in case",
+                        m.name, prev.name, prev.location.line, m.name
                     ),
                 )
                 .with_fix("keep one of the two entries"),
@@ -289,7 +353,23 @@ fn check_binding(
             diags.push(unknown_field(c, &m.name, &known, m.location.clone()));
         }
         let (value, secret) = match &m.source {
-            MetadataSource::Value(v) => (template(v, app_id), false),
+            MetadataSource::Value(v) => {
+                let (v, missing_app_id) = template(v, app_id);
+                if missing_app_id {
+                    diags.push(
+                        Diagnostic::warning(
+                            m.value_location.clone(),
+                            name,
+                            format!(
+                                "metadata field {:?} uses {{appID}} or {{namespace}}, but no app id is set, so it stays as written",
+                                m.name
+                            ),
+                        )
+                        .with_fix("give the runtime an app id (RuntimeBuilder::app_id, `--app-id` on the CLI, `app_id=` in Python, `appId` in Node)"),
+                    );
+                }
+                (v, false)
+            }
             MetadataSource::SecretRef { name: sname, key } => {
                 let Some(store_name) = &c.secret_store else {
                     let fix = if stores.is_empty() {
@@ -427,7 +507,8 @@ fn check_binding(
         None => format!("/{}", c.name),
     };
 
-    // Fields: required ones present, every value of the right kind.
+    // Fields: required ones present, every value of the right kind, parsed once.
+    let mut typed = HashMap::new();
     for f in spec.fields {
         match metadata.entry(f.name) {
             None if f.required => diags.push(
@@ -450,77 +531,84 @@ fn check_binding(
                 .with_fix(format!("give it a value, e.g. \"{}\"", f.example)),
             ),
             Some(v) if !v.value.trim().is_empty() => {
-                let res = match f.kind {
-                    FieldKind::Text => Ok(()),
-                    FieldKind::Bool | FieldKind::StrictBool => parse_go_bool(&v.value).map(drop),
-                    FieldKind::Int => parse_int(&v.value).map(drop),
-                    FieldKind::Float => v
-                        .value
-                        .trim()
-                        .parse::<f64>()
-                        .map(drop)
-                        .map_err(|e| e.to_string()),
-                    FieldKind::Duration | FieldKind::DurationMs => {
-                        parse_go_duration(&v.value).map(drop)
-                    }
-                    FieldKind::Size => parse_quantity(&v.value).map(drop),
-                    FieldKind::OneOf(words) => {
-                        if words.iter().any(|w| w.eq_ignore_ascii_case(v.value.trim())) {
-                            Ok(())
-                        } else {
-                            Err(format!("{:?} is not one of {}", v.value, words.join(", ")))
+                if f.sensitive && !v.secret {
+                    add_sensitive(secrets, &v.value);
+                }
+                match typed_value(f.kind, &v.value) {
+                    Ok((t, note)) => {
+                        if let Some(t) = t {
+                            typed.insert(f.name.to_ascii_lowercase(), t);
+                        }
+                        if let Some(note) = note {
+                            diags.push(
+                                Diagnostic::warning(
+                                    v.location.clone(),
+                                    name,
+                                    format!("metadata field {:?}: {note}", f.name),
+                                )
+                                .with_fix("write true or false"),
+                            );
                         }
                     }
-                };
-                if let Err(e) = res {
-                    let msg = if v.secret {
-                        format!(
-                            "metadata field {:?} (from a secret) is not a {}",
-                            f.name,
-                            kind_name(f.kind)
-                        )
-                    } else {
-                        format!("metadata field {:?}: {e}", f.name)
-                    };
-                    diags.push(
-                        Diagnostic::error(v.location.clone(), name, msg).with_fix(format!(
-                            "write a {}, e.g. \"{}\"",
-                            kind_name(f.kind),
-                            f.example
-                        )),
-                    );
+                    Err(e) => {
+                        let msg = if v.secret || f.sensitive {
+                            format!(
+                                "metadata field {:?} ({}) is not a {}",
+                                f.name,
+                                if v.secret {
+                                    "from a secret"
+                                } else {
+                                    "a sensitive field"
+                                },
+                                f.kind.describe()
+                            )
+                        } else {
+                            format!("metadata field {:?}: {e}", f.name)
+                        };
+                        diags.push(Diagnostic::error(v.location.clone(), name, msg).with_fix(
+                            format!("write a {}, e.g. \"{}\"", f.kind.describe(), f.example),
+                        ));
+                    }
                 }
             }
             _ => {}
         }
     }
 
-    if let Some(check) = spec.check {
-        for p in check(&metadata) {
-            let loc = p
-                .field
-                .as_deref()
-                .and_then(|f| metadata.entry(f))
-                .map(|e| e.location.clone())
-                .unwrap_or_else(|| c.name_location.clone());
-            let mut d = Diagnostic::error(loc, name, p.message);
-            if let Some(fix) = p.fix {
-                d = d.with_fix(fix);
-            }
-            diags.push(d);
-        }
-    }
-
-    if diags.iter().filter(|d| d.is_error()).count() > before {
-        return None;
-    }
+    // The binding's own reading of its settings: it reports through `Settings`, at the
+    // field's line. It runs even when a field was refused above (that field reads as
+    // missing), so that every problem is reported at once; its parts are used only when
+    // there is no error.
     let config = BindingConfig {
         name: c.name.clone(),
         type_name: spec.type_name.to_string(),
         metadata,
         direction,
     };
-    match (spec.build)(&config) {
+    let mut settings = Settings::new(&config, spec.fields, typed);
+    let built = (spec.build)(&mut settings);
+    for p in settings.into_problems() {
+        let loc = p
+            .field
+            .as_deref()
+            .and_then(|f| config.metadata.entry(f))
+            .map(|e| e.location.clone())
+            .unwrap_or_else(|| c.name_location.clone());
+        let mut d = if p.warning {
+            Diagnostic::warning(loc, name, p.message)
+        } else {
+            Diagnostic::error(loc, name, p.message)
+        };
+        if let Some(fix) = p.fix {
+            d = d.with_fix(fix);
+        }
+        diags.push(d);
+    }
+
+    if diags.iter().filter(|d| d.is_error()).count() > before {
+        return None;
+    }
+    match built {
         Ok(parts) => Some(ValidBinding {
             component: c.clone(),
             spec: spec.clone(),
@@ -544,19 +632,6 @@ fn possible_direction(spec: &BindingSpec) -> &'static str {
         (true, true) => "input, output",
         (true, false) => "input",
         _ => "output",
-    }
-}
-
-fn kind_name(kind: FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text => "text",
-        FieldKind::Bool | FieldKind::StrictBool => "boolean (true or false)",
-        FieldKind::Float => "number",
-        FieldKind::DurationMs => "Go duration (e.g. 10s, 1m30s, 500ms)",
-        FieldKind::Int => "whole number",
-        FieldKind::Duration => "Go duration (e.g. 10s, 1m30s, 500ms)",
-        FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)",
-        FieldKind::OneOf(_) => "listed word",
     }
 }
 

@@ -79,6 +79,59 @@ pub fn parse_ttl(key: &str, value: &str) -> Result<Duration, String> {
     }
 }
 
+/// How a duration given as a bare number reads: Dapr's `DecodeMetadata` takes it as seconds,
+/// its `config.Decode` (redis, the retry settings) as milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareNumber {
+    /// `"10"` is ten seconds.
+    Seconds,
+    /// `"10"` is ten milliseconds.
+    Milliseconds,
+}
+
+/// Parse a duration as Dapr's metadata decoders do: a Go duration, or a bare whole number in
+/// the unit `bare` says. Negative durations are refused, as by `parse_go_duration`.
+pub fn parse_duration(s: &str, bare: BareNumber) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        if n < 0 {
+            return Err(format!("{t:?} is negative"));
+        }
+        return Ok(match bare {
+            BareNumber::Seconds => Duration::from_secs(n as u64),
+            BareNumber::Milliseconds => Duration::from_millis(n as u64),
+        });
+    }
+    parse_go_duration(t).map_err(|e| {
+        let unit = match bare {
+            BareNumber::Seconds => "seconds",
+            BareNumber::Milliseconds => "milliseconds",
+        };
+        format!("{e}; write a Go duration (\"10s\", \"1m30s\") or a whole number of {unit}")
+    })
+}
+
+/// Read a boolean as Dapr's `IsTruthy` (and so `DecodeMetadata`) does: `y yes true t on 1`
+/// in any case are true, anything else false. The second value says whether the spelling is
+/// a recognised one (a true one, or `n no false f off 0`, or empty).
+pub fn parse_truthy(s: &str) -> (bool, bool) {
+    let t = s.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "y" | "yes" | "true" | "t" | "on" | "1" => (true, true),
+        "" | "n" | "no" | "false" | "f" | "off" | "0" => (false, true),
+        _ => (false, false),
+    }
+}
+
+/// Parse a decimal number.
+pub fn parse_float(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    t.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| format!("{t:?} is not a number"))
+}
+
 /// Parse a boolean as Go's `strconv.ParseBool` does.
 pub fn parse_go_bool(s: &str) -> Result<bool, String> {
     match s.trim() {

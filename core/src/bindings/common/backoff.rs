@@ -1,8 +1,7 @@
 //! Dapr's retry settings for the in-process redelivery of the broker bindings, read with the
-//! `backOff` prefix as Dapr's MQTT and RabbitMQ components read `github.com/dapr/kit/retry`:
-//! The delays are configured with the metadata names of Dapr's retry settings
-//! (`github.com/dapr/kit/retry`, read with the `backOff` prefix by Dapr's MQTT and RabbitMQ
-//! components): `backOffPolicy` (`constant`, the default, or `exponential`),
+//! `backOff` prefix as Dapr's MQTT and RabbitMQ components read `github.com/dapr/kit/retry`
+//! (with `config.Decode`: a duration given as a bare number is milliseconds, a boolean must be
+//! Go's spelling): `backOffPolicy` (`constant`, the default, or `exponential`),
 //! `backOffDuration` (constant delay, default 5s), `backOffInitialInterval` (500ms),
 //! `backOffMaxInterval` (60s), `backOffMultiplier` (1.5), `backOffRandomizationFactor` (0.5),
 //! `backOffMaxElapsedTime` (15m, exponential only) and `backOffMaxRetries` (default 0, as in
@@ -11,9 +10,7 @@
 
 use std::time::Duration;
 
-use crate::binding::{Field, FieldKind, FieldProblem};
-use crate::component::values::{parse_go_duration, parse_int};
-use crate::component::Metadata;
+use crate::binding::{Field, FieldKind, Settings};
 
 /// The back-off policies of Dapr's retry settings.
 pub(crate) const POLICIES: &[&str] = &["constant", "exponential"];
@@ -21,17 +18,17 @@ pub(crate) const POLICIES: &[&str] = &["constant", "exponential"];
 pub(crate) const BACKOFF_POLICY: Field =
     Field::optional("backOffPolicy", FieldKind::OneOf(POLICIES), "constant");
 pub(crate) const BACKOFF_DURATION: Field =
-    Field::optional("backOffDuration", FieldKind::Duration, "5s");
+    Field::optional("backOffDuration", FieldKind::DurationMs, "5s");
 pub(crate) const BACKOFF_INITIAL_INTERVAL: Field =
-    Field::optional("backOffInitialInterval", FieldKind::Duration, "500ms");
+    Field::optional("backOffInitialInterval", FieldKind::DurationMs, "500ms");
 pub(crate) const BACKOFF_MAX_INTERVAL: Field =
-    Field::optional("backOffMaxInterval", FieldKind::Duration, "60s");
+    Field::optional("backOffMaxInterval", FieldKind::DurationMs, "60s");
 pub(crate) const BACKOFF_MULTIPLIER: Field =
-    Field::optional("backOffMultiplier", FieldKind::Text, "1.5");
+    Field::optional("backOffMultiplier", FieldKind::Float, "1.5");
 pub(crate) const BACKOFF_RANDOMIZATION_FACTOR: Field =
-    Field::optional("backOffRandomizationFactor", FieldKind::Text, "0.5");
+    Field::optional("backOffRandomizationFactor", FieldKind::Float, "0.5");
 pub(crate) const BACKOFF_MAX_ELAPSED_TIME: Field =
-    Field::optional("backOffMaxElapsedTime", FieldKind::Duration, "15m");
+    Field::optional("backOffMaxElapsedTime", FieldKind::DurationMs, "15m");
 pub(crate) const BACKOFF_MAX_RETRIES: Field =
     Field::optional("backOffMaxRetries", FieldKind::Int, "3");
 
@@ -84,99 +81,55 @@ impl Default for Backoff {
     }
 }
 
-fn problem(field: &str, message: String, fix: &str) -> FieldProblem {
-    FieldProblem {
-        field: Some(field.to_string()),
-        message,
-        fix: Some(fix.to_string()),
-    }
-}
-
-fn parse_float(md: &Metadata, name: &str, min: f64) -> Result<Option<f64>, FieldProblem> {
-    let Some(v) = md.get_nonempty(name) else {
-        return Ok(None);
-    };
-    match v.trim().parse::<f64>() {
-        Ok(f) if f.is_finite() && f >= min => Ok(Some(f)),
-        _ => Err(problem(
-            name,
-            format!("metadata field {name:?}: {v:?} is not a number of at least {min}"),
-            "write a decimal number, e.g. \"1.5\"",
-        )),
-    }
-}
-
 impl Backoff {
-    /// Read the `backOff*` fields; field kinds were checked already.
-    pub(crate) fn from_metadata(md: &Metadata) -> Result<Backoff, FieldProblem> {
-        let mut b = Backoff::default();
-        if let Some(p) = md.get_nonempty("backOffPolicy") {
-            b.exponential = p.trim().eq_ignore_ascii_case("exponential");
-        }
-        let duration = |name: &str| -> Result<Option<Duration>, FieldProblem> {
-            match md.get_nonempty(name) {
-                None => Ok(None),
-                Some(v) => parse_go_duration(v).map(Some).map_err(|e| {
-                    problem(
-                        name,
-                        format!("metadata field {name:?}: {e}"),
-                        "write a Go duration, e.g. \"500ms\" or \"5s\"",
-                    )
-                }),
-            }
+    /// Read the `backOff*` fields, reporting at its field a value out of range.
+    pub(crate) fn read(s: &mut Settings) -> Backoff {
+        let mut b = Backoff {
+            exponential: s.word("backOffPolicy") == Some("exponential"),
+            ..Backoff::default()
         };
-        if let Some(d) = duration("backOffDuration")? {
+        if let Some(d) = s.duration("backOffDuration") {
             b.duration = d;
         }
-        if let Some(d) = duration("backOffInitialInterval")? {
+        if let Some(d) = s.duration("backOffInitialInterval") {
             b.initial = d;
         }
-        if let Some(d) = duration("backOffMaxInterval")? {
+        if let Some(d) = s.duration("backOffMaxInterval") {
             b.max_interval = d;
         }
-        if let Some(d) = duration("backOffMaxElapsedTime")? {
+        if let Some(d) = s.duration("backOffMaxElapsedTime") {
             // As in Go's backoff package: 0 means no limit.
             b.max_elapsed = (!d.is_zero()).then_some(d);
         }
-        if let Some(m) = parse_float(md, "backOffMultiplier", 1.0)? {
-            b.multiplier = m;
+        match s.float("backOffMultiplier") {
+            Some(m) if m < 1.0 => s.problem(
+                "backOffMultiplier",
+                format!("metadata field \"backOffMultiplier\": {m} is less than 1"),
+                "write a decimal number of at least 1, e.g. \"1.5\"",
+            ),
+            Some(m) => b.multiplier = m,
+            None => {}
         }
-        if let Some(r) = parse_float(md, "backOffRandomizationFactor", 0.0)? {
-            if r > 1.0 {
-                return Err(problem(
-                    "backOffRandomizationFactor",
-                    format!("metadata field \"backOffRandomizationFactor\": {r} is more than 1"),
-                    "write a number from 0 to 1, e.g. \"0.5\"",
-                ));
-            }
-            b.randomization = r;
+        match s.float("backOffRandomizationFactor") {
+            Some(r) if !(0.0..=1.0).contains(&r) => s.problem(
+                "backOffRandomizationFactor",
+                format!("metadata field \"backOffRandomizationFactor\": {r} is not from 0 to 1"),
+                "write a number from 0 to 1, e.g. \"0.5\"",
+            ),
+            Some(r) => b.randomization = r,
+            None => {}
         }
-        if let Some(v) = md.get_nonempty("backOffMaxRetries") {
-            let n = parse_int(v).map_err(|e| {
-                problem(
-                    "backOffMaxRetries",
-                    format!("metadata field \"backOffMaxRetries\": {e}"),
-                    "write a whole number, e.g. \"3\", or \"-1\" to retry until the handler succeeds",
-                )
-            })?;
-            b.max_retries = match n {
-                -1 => None,
-                n if n >= 0 => Some(n as u64),
-                n => {
-                    return Err(problem(
-                        "backOffMaxRetries",
-                        format!("metadata field \"backOffMaxRetries\": {n} is below -1"),
-                        "write 0 or more, or \"-1\" to retry until the handler succeeds",
-                    ))
-                }
-            };
+        match s.int("backOffMaxRetries") {
+            Some(-1) => b.max_retries = None,
+            Some(n) if n >= 0 => b.max_retries = Some(n as u64),
+            Some(n) => s.problem(
+                "backOffMaxRetries",
+                format!("metadata field \"backOffMaxRetries\": {n} is below -1"),
+                "write 0 or more, or \"-1\" to retry until the handler succeeds",
+            ),
+            None => {}
         }
-        Ok(b)
-    }
-
-    /// The problems of the `backOff*` fields, for a binding's `check`.
-    pub(crate) fn check(md: &Metadata) -> Vec<FieldProblem> {
-        Backoff::from_metadata(md).err().into_iter().collect()
+        b
     }
 
     /// Whether another in-process retry is allowed after `retries` retries over `elapsed`.
@@ -205,38 +158,38 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binding::FieldProblem;
 
-    fn md(pairs: &[(&str, &str)]) -> Metadata {
-        Metadata::from_pairs(pairs.iter().copied())
+    const FIELDS: &[Field] = fields_with_backoff![];
+
+    fn read(pairs: &[(&str, &str)]) -> (Backoff, Vec<FieldProblem>) {
+        crate::binding::with_settings(pairs, FIELDS, Backoff::read)
     }
 
     #[test]
     fn backoff_defaults_are_dapr_s() {
-        let b = Backoff::from_metadata(&md(&[])).unwrap();
+        let (b, _) = read(&[]);
         assert_eq!(b.delay(1), Duration::from_secs(5));
         assert!(!b.allows(0, Duration::ZERO), "0 retries by default");
     }
 
     #[test]
     fn backoff_constant_and_exponential() {
-        let b = Backoff::from_metadata(&md(&[
-            ("backOffDuration", "100ms"),
-            ("backOffMaxRetries", "2"),
-        ]))
-        .unwrap();
+        let (b, p) = read(&[("backOffDuration", "100ms"), ("backOffMaxRetries", "2")]);
+        assert!(p.is_empty(), "{p:?}");
         assert_eq!(b.delay(3), Duration::from_millis(100));
         assert!(b.allows(1, Duration::ZERO));
         assert!(!b.allows(2, Duration::ZERO));
 
-        let b = Backoff::from_metadata(&md(&[
+        let (b, p) = read(&[
             ("backOffPolicy", "Exponential"),
             ("backOffInitialInterval", "1s"),
             ("backOffMultiplier", "2"),
             ("backOffRandomizationFactor", "0"),
             ("backOffMaxInterval", "5s"),
             ("backOffMaxRetries", "-1"),
-        ]))
-        .unwrap();
+        ]);
+        assert!(p.is_empty(), "{p:?}");
         assert_eq!(b.delay(1), Duration::from_secs(1));
         assert_eq!(b.delay(3), Duration::from_secs(4));
         assert_eq!(b.delay(9), Duration::from_secs(5));
@@ -245,10 +198,16 @@ mod tests {
     }
 
     #[test]
+    fn backoff_bare_numbers_are_milliseconds_as_config_decode_reads_them() {
+        let (b, _) = read(&[("backOffDuration", "250")]);
+        assert_eq!(b.delay(1), Duration::from_millis(250));
+    }
+
+    #[test]
     fn backoff_problems_name_the_field() {
-        let p = Backoff::check(&md(&[("backOffMaxRetries", "-2")]));
+        let (_, p) = read(&[("backOffMaxRetries", "-2")]);
         assert_eq!(p[0].field.as_deref(), Some("backOffMaxRetries"));
-        let p = Backoff::check(&md(&[("backOffMultiplier", "x")]));
+        let (_, p) = read(&[("backOffMultiplier", "0.5")]);
         assert_eq!(p[0].field.as_deref(), Some("backOffMultiplier"));
     }
 }

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
 
-use crate::component::values::parse_go_duration;
-
 /// Go's `time.Duration.String()`: `0s`, `850ns`, `1.5µs`, `294µs`, `1.234567ms`, `2.5s`,
 /// `1m1s`, `1h0m0s`.
 pub(crate) fn go_duration(d: Duration) -> String {
@@ -94,16 +92,6 @@ pub(crate) fn query_escape(s: &str) -> String {
     out
 }
 
-/// A duration the way Dapr's metadata decoder reads one: a Go duration, or whole seconds.
-pub(crate) fn seconds_or_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    if let Ok(n) = v.parse::<u64>() {
-        return Ok(Duration::from_secs(n));
-    }
-    parse_go_duration(v)
-        .map_err(|e| format!("{e}; write whole seconds (\"5\") or a Go duration (\"5s\")"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,15 +142,5 @@ mod tests {
     #[test]
     fn go_query_escape() {
         assert_eq!(query_escape("a b&c=d/é~"), "a+b%26c%3Dd%2F%C3%A9~");
-    }
-
-    #[test]
-    fn durations_in_seconds_or_go_form() {
-        assert_eq!(seconds_or_duration("5").unwrap(), Duration::from_secs(5));
-        assert_eq!(
-            seconds_or_duration("250ms").unwrap(),
-            Duration::from_millis(250)
-        );
-        assert!(seconds_or_duration("soon").is_err());
     }
 }

@@ -13,35 +13,3 @@ pub(crate) mod delivery;
 pub(crate) mod gotext;
 #[cfg(feature = "_tls")]
 pub(crate) mod tls;
-
-/// Replace every secret in `text` with `***`. Secrets are the values of sensitive metadata
-/// (passwords, connection strings); an error text from a driver passes through here before it
-/// reaches an `Error`.
-pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    // Longest first, so a connection string goes before the password inside it.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_hides_every_secret() {
-        let text = "cannot connect to postgres://u:hunter22@h/db: password hunter22 refused";
-        let out = scrub(
-            text,
-            &["hunter22".into(), "postgres://u:hunter22@h/db".into()],
-        );
-        assert!(!out.contains("hunter22"), "{out}");
-        assert_eq!(out, "cannot connect to ***: password *** refused");
-    }
-}

@@ -7,16 +7,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub(crate) use tokio_rustls::rustls;
 
-use crate::binding::FieldProblem;
-use crate::component::Metadata;
-
-fn problem(field: &str, message: String, fix: &str) -> FieldProblem {
-    FieldProblem {
-        field: Some(field.into()),
-        message,
-        fix: Some(fix.into()),
-    }
-}
+use crate::binding::Settings;
 
 /// The process's rustls provider if one is installed, else ring (the one bindery compiles in).
 pub(crate) fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
@@ -62,41 +53,7 @@ pub(crate) fn pem_or_file(field: &str, value: &str) -> Result<Vec<u8>, String> {
     })
 }
 
-/// Check the TLS fields: each PEM, and `clientCert` with `clientKey`.
-pub(crate) fn check_tls(md: &Metadata, ca: &str, cert: &str, key: &str) -> Vec<FieldProblem> {
-    let mut out = Vec::new();
-    let files = TlsFiles::from_metadata(md, ca, cert, key);
-    let built = files.and_then(|f| {
-        if f.is_set() {
-            f.client_config().map(drop)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(e) = built {
-        let field = [ca, cert, key]
-            .into_iter()
-            .find(|f| e.starts_with(*f))
-            .unwrap_or(cert);
-        out.push(problem(
-            field,
-            e,
-            "give PEM text (-----BEGIN CERTIFICATE----- ...) or the path of a PEM file",
-        ));
-    }
-    let (has_cert, has_key) = (
-        md.get_nonempty(cert).is_some(),
-        md.get_nonempty(key).is_some(),
-    );
-    if has_cert != has_key {
-        out.push(problem(
-            if has_cert { cert } else { key },
-            format!("{cert} and {key} go together; only one is given"),
-            "give both, or neither",
-        ));
-    }
-    out
-}
+const PEM_FIX: &str = "give PEM text (-----BEGIN CERTIFICATE----- ...) or the path of a PEM file";
 
 /// The PEM inputs of a TLS connection.
 #[derive(Debug, Clone, Default)]
@@ -106,19 +63,48 @@ pub(crate) struct TlsFiles {
 }
 
 impl TlsFiles {
-    pub(crate) fn from_metadata(
-        md: &Metadata,
-        ca: &str,
-        cert: &str,
-        key: &str,
-    ) -> Result<TlsFiles, String> {
-        let read = |f: &str| md.get_nonempty(f).map(|v| pem_or_file(f, v)).transpose();
-        let ca_pem = read(ca)?;
-        let client = match (read(cert)?, read(key)?) {
+    /// Read the CA field `ca` and the client certificate and key fields `cert` and `key`
+    /// (each PEM text or the path of a PEM file), reporting at its field what does not read,
+    /// a certificate without its key (or the other way round), and what does not make a TLS
+    /// client configuration.
+    pub(crate) fn read(s: &mut Settings, ca: &str, cert: &str, key: &str) -> TlsFiles {
+        let read = |s: &mut Settings, f: &str| s.parse(f, PEM_FIX, |v| pem_or_file(f, v));
+        let ca_pem = read(s, ca);
+        let client = match (read(s, cert), read(s, key)) {
             (Some(c), Some(k)) => Some((c, k)),
             _ => None,
         };
-        Ok(TlsFiles { ca: ca_pem, client })
+        let (has_cert, has_key) = (s.text(cert).is_some(), s.text(key).is_some());
+        if has_cert != has_key {
+            s.problem(
+                if has_cert { cert } else { key },
+                format!("{cert} and {key} go together; only one is given"),
+                "give both, or neither",
+            );
+        }
+        let files = TlsFiles { ca: ca_pem, client };
+        if files.is_set() && s.ok() {
+            if let Err(e) = files.client_config() {
+                let field = [ca, cert, key]
+                    .into_iter()
+                    .find(|f| e.starts_with(*f))
+                    .unwrap_or(cert);
+                s.problem(field, e, PEM_FIX);
+            }
+        }
+        files
+    }
+
+    /// The CA's PEM text, when given.
+    pub(crate) fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
+    }
+
+    /// The client certificate's and key's PEM text, when given.
+    pub(crate) fn client_pem(&self) -> Option<(&[u8], &[u8])> {
+        self.client
+            .as_ref()
+            .map(|(c, k)| (c.as_slice(), k.as_slice()))
     }
 
     /// Whether any TLS field was given.

@@ -55,15 +55,14 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::binding::{
-    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding, RunStep,
+    BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding, RunStep,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery::{self, Outcome};
-use crate::bindings::common::{gotext, tls};
-use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
-use crate::component::Metadata;
+use crate::bindings::common::gotext;
+use crate::bindings::common::tls::TlsFiles;
 use crate::error::{Error, ErrorKind, Result};
 
 const OPERATIONS: &[&str] = &["create"];
@@ -78,7 +77,7 @@ const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::optional("consumerID", FieldKind::Text, "group1"),
     Field::optional("clientID", FieldKind::Text, "my-dapr-app"),
     Field::optional("authType", FieldKind::OneOf(AUTH_TYPES), "none"),
-    Field::optional("authRequired", FieldKind::Bool, "false"),
+    Field::optional("authRequired", FieldKind::StrictBool, "false"),
     Field::optional("saslUsername", FieldKind::Text, "myuser"),
     Field::optional("saslPassword", FieldKind::Text, "mypassword").sensitive(),
     Field::optional("saslMechanism", FieldKind::Text, "SHA-512"),
@@ -86,7 +85,7 @@ const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::optional("maxMessageBytes", FieldKind::Int, "1048576"),
     Field::optional("version", FieldKind::Text, "2.0.0"),
     Field::optional("consumeRetryEnabled", FieldKind::Bool, "true"),
-    Field::optional("consumeRetryInterval", FieldKind::Text, "200ms"),
+    Field::optional("consumeRetryInterval", FieldKind::DurationMs, "200ms"),
     Field::optional("heartbeatInterval", FieldKind::Duration, "3s"),
     Field::optional("sessionTimeout", FieldKind::Duration, "10s"),
     Field::optional(
@@ -162,23 +161,8 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
-}
-
-fn field_problem(field: &str, message: impl Into<String>, fix: &str) -> FieldProblem {
-    FieldProblem {
-        field: Some(field.into()),
-        message: message.into(),
-        fix: Some(fix.into()),
-    }
-}
-
-fn bool_field(md: &Metadata, name: &str, default: bool) -> bool {
-    md.get_nonempty(name)
-        .and_then(|v| parse_go_bool(v).ok())
-        .unwrap_or(default)
 }
 
 fn list(v: Option<&str>) -> Vec<String> {
@@ -187,16 +171,6 @@ fn list(v: Option<&str>) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
-}
-
-/// Dapr's `consumeRetryInterval`: a number is milliseconds, else a Go duration.
-fn parse_retry_interval(v: &str) -> std::result::Result<Duration, String> {
-    let v = v.trim();
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(Duration::from_millis(n as u64));
-    }
-    parse_go_duration(v)
-        .map_err(|e| format!("{e}; write milliseconds (\"200\") or a Go duration (\"200ms\")"))
 }
 
 /// Sarama's `ParseKafkaVersion`: 0.8.2.0 ... 0.11.0.2 (four parts) or 1.0.0 and later.
@@ -209,111 +183,68 @@ fn valid_version(v: &str) -> bool {
 }
 
 /// The authentication type, as Dapr derives it (`authType`, else the deprecated `authRequired`).
-fn auth_type(md: &Metadata) -> std::result::Result<String, FieldProblem> {
-    if let Some(a) = md.get_nonempty("authType") {
-        return Ok(a.trim().to_ascii_lowercase());
+fn auth_type(s: &mut Settings) -> Option<&'static str> {
+    if let Some(a) = s.word("authType") {
+        return Some(a);
     }
-    if let Some(r) = md.get_nonempty("authRequired") {
-        return match parse_go_bool(r) {
-            Ok(true) if md.get_nonempty("saslPassword").is_some() => Ok("password".into()),
-            Ok(true) => Ok("mtls".into()),
-            Ok(false) => Ok("none".into()),
-            // The field kind check reports it.
-            Err(_) => Ok("none".into()),
-        };
+    match s.bool("authRequired") {
+        Some(true) if s.text("saslPassword").is_some() => return Some("password"),
+        Some(true) => return Some("mtls"),
+        Some(false) => return Some("none"),
+        // Refused at load when it is not a boolean.
+        None if s.metadata().get_nonempty("authRequired").is_some() => return Some("none"),
+        None => {}
     }
-    Err(field_problem(
+    s.problem(
         "authType",
         "bindings.kafka needs the metadata field \"authType\" (none, password, mtls or certificate)",
         "add\n  - name: authType\n    value: \"none\"",
-    ))
+    );
+    None
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if md.get_nonempty("brokers").is_some() && list(md.get("brokers")).is_empty() {
-        problems.push(field_problem(
-            "brokers",
-            "brokers lists no broker",
-            "write host:port pairs separated by commas, e.g. \"localhost:9092\"",
-        ));
-    }
-    match auth_type(md) {
-        Err(p) => problems.push(p),
-        Ok(a) => match a.as_str() {
-            "password" => {
-                for f in ["saslUsername", "saslPassword"] {
-                    if md.get_nonempty(f).is_none() {
-                        problems.push(field_problem(
-                            f,
-                            format!("authType \"password\" needs the metadata field {f:?}"),
-                            &format!("add\n  - name: {f}\n    value: ..."),
-                        ));
-                    }
+/// Check the fields the authentication type needs.
+fn check_auth(s: &mut Settings, auth: &str) {
+    match auth {
+        "password" => {
+            for f in ["saslUsername", "saslPassword"] {
+                if s.text(f).is_none() {
+                    s.problem(
+                        f,
+                        format!("authType \"password\" needs the metadata field {f:?}"),
+                        format!("add\n  - name: {f}\n    value: ..."),
+                    );
                 }
             }
-            "mtls" => {
-                if bool_field(md, "disableTls", false) {
-                    problems.push(field_problem(
-                        "disableTls",
-                        "authType \"mtls\" cannot work with disableTls true",
-                        "remove disableTls, or use another authType",
-                    ));
-                }
-                if md.get_nonempty("clientCert").is_none() && md.get_nonempty("clientKey").is_none()
-                {
-                    problems.push(field_problem(
-                        "clientCert",
-                        "authType \"mtls\" needs clientCert and clientKey",
-                        "give both as PEM text or PEM files",
-                    ));
-                }
+        }
+        "mtls" => {
+            if s.flag("disableTls", false) {
+                s.problem(
+                    "disableTls",
+                    "authType \"mtls\" cannot work with disableTls true",
+                    "remove disableTls, or use another authType",
+                );
             }
-            "certificate" if md.get_nonempty("caCert").is_none() => {
-                problems.push(field_problem(
-                    "caCert",
-                    "authType \"certificate\" needs the metadata field \"caCert\"",
-                    "give the CA certificate as PEM text or a PEM file",
-                ));
+            if s.text("clientCert").is_none() && s.text("clientKey").is_none() {
+                s.problem(
+                    "clientCert",
+                    "authType \"mtls\" needs clientCert and clientKey",
+                    "give both as PEM text or PEM files",
+                );
             }
-            "oidc" | "awsiam" => problems.push(field_problem(
-                "authType",
-                format!("authType {a:?} is not supported by bindery's Kafka binding"),
-                "use none, password, mtls or certificate",
-            )),
-            _ => {}
-        },
-    }
-    if let Some(v) = md.get_nonempty("consumeRetryInterval") {
-        if let Err(e) = parse_retry_interval(v) {
-            problems.push(field_problem(
-                "consumeRetryInterval",
-                format!("metadata field \"consumeRetryInterval\": {e}"),
-                "write a Go duration, e.g. \"200ms\"",
-            ));
         }
+        "certificate" if s.text("caCert").is_none() => s.problem(
+            "caCert",
+            "authType \"certificate\" needs the metadata field \"caCert\"",
+            "give the CA certificate as PEM text or a PEM file",
+        ),
+        "oidc" | "awsiam" => s.problem(
+            "authType",
+            format!("authType {auth:?} is not supported by bindery's Kafka binding"),
+            "use none, password, mtls or certificate",
+        ),
+        _ => {}
     }
-    if let Some(v) = md.get_nonempty("version") {
-        if !valid_version(v) {
-            problems.push(field_problem(
-                "version",
-                format!("metadata field \"version\": {v:?} is not a Kafka version"),
-                "write a version such as \"2.0.0\"",
-            ));
-        }
-    }
-    if let Some(v) = md.get_nonempty("maxMessageBytes") {
-        if matches!(parse_int(v), Ok(n) if !(0..=1_000_000_000).contains(&n)) {
-            problems.push(field_problem(
-                "maxMessageBytes",
-                format!("metadata field \"maxMessageBytes\": {v} is not within 0-1000000000"),
-                "write a byte count, e.g. \"1048576\"",
-            ));
-        }
-    }
-    problems.extend(Backoff::check(md));
-    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
-    problems
 }
 
 struct Config {
@@ -336,17 +267,71 @@ struct Config {
     backoff: Backoff,
 }
 
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let auth = auth_type(md).map_err(|p| Error::invalid_argument(p.message))?;
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let brokers = list(s.text("brokers"));
+    if s.text("brokers").is_some() && brokers.is_empty() {
+        s.problem(
+            "brokers",
+            "brokers lists no broker",
+            "write host:port pairs separated by commas, e.g. \"localhost:9092\"",
+        );
+    }
+    let auth = auth_type(s);
+    if let Some(a) = auth {
+        check_auth(s, a);
+    }
+    if s.text("version").is_some_and(|v| !valid_version(v)) {
+        let v = s.text_or_empty("version");
+        s.problem(
+            "version",
+            format!("metadata field \"version\": {v:?} is not a Kafka version"),
+            "write a version such as \"2.0.0\"",
+        );
+    }
+    let max_message_bytes = s.int("maxMessageBytes");
+    if let Some(n) = max_message_bytes.filter(|n| !(0..=1_000_000_000).contains(n)) {
+        s.problem(
+            "maxMessageBytes",
+            format!("metadata field \"maxMessageBytes\": {n} is not within 0-1000000000"),
+            "write a byte count, e.g. \"1048576\"",
+        );
+    }
+    let backoff = Backoff::read(s);
+    let files = TlsFiles::read(s, "caCert", "clientCert", "clientKey");
+    let group = s
+        .text("consumerGroup")
+        .or_else(|| s.text("consumerID"))
+        .map(|g| g.trim().to_string());
+    let topics = list(s.text("topics"));
+    let publish_topic = s.text("publishTopic").map(|t| t.trim().to_string());
+    let d = s.direction();
+    if d.explicit && d.input && topics.is_empty() {
+        s.component_problem(
+            "bindings.kafka as an input needs the metadata field \"topics\" (comma-separated)",
+            "add\n  - name: topics\n    value: \"orders\"",
+        );
+    }
+    if d.explicit && d.input && group.is_none() {
+        s.component_problem(
+            "bindings.kafka as an input needs the metadata field \"consumerGroup\"",
+            "add\n  - name: consumerGroup\n    value: \"group1\"",
+        );
+    }
+    if d.explicit && d.output && publish_topic.is_none() {
+        s.component_problem(
+            "bindings.kafka as an output needs the metadata field \"publishTopic\"",
+            "add\n  - name: publishTopic\n    value: \"orders\"",
+        );
+    }
+    let (Some(auth), true) = (auth, s.ok()) else {
+        return Ok(BindingParts::default());
+    };
+
     let mut common: Vec<(&'static str, String)> = Vec::new();
-    if let Some(id) = md.get_nonempty("clientID") {
+    if let Some(id) = s.text("clientID") {
         common.push(("client.id", id.trim().to_string()));
     }
-    let tls = match auth.as_str() {
-        "none" => false,
-        _ => !bool_field(md, "disableTls", false),
-    };
+    let tls = auth != "none" && !s.flag("disableTls", false);
     let sasl = auth == "password";
     common.push((
         "security.protocol",
@@ -359,48 +344,33 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         .to_string(),
     ));
     if sasl {
-        let mechanism = match md.get_nonempty("saslMechanism").map(str::trim) {
+        let mechanism = match s.text("saslMechanism").map(str::trim) {
             Some("SHA-256") => "SCRAM-SHA-256",
             Some("SHA-512") => "SCRAM-SHA-512",
             _ => "PLAIN",
         };
         common.push(("sasl.mechanism", mechanism.into()));
-        common.push((
-            "sasl.username",
-            md.get_nonempty("saslUsername").unwrap_or_default().into(),
-        ));
-        common.push((
-            "sasl.password",
-            md.get_nonempty("saslPassword").unwrap_or_default().into(),
-        ));
+        common.push(("sasl.username", s.text_or_empty("saslUsername").into()));
+        common.push(("sasl.password", s.text_or_empty("saslPassword").into()));
     }
     if tls {
-        let pem = |f: &str| -> Result<Option<String>> {
-            md.get_nonempty(f)
-                .map(|v| {
-                    tls::pem_or_file(f, v)
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .map_err(Error::invalid_argument)
-                })
-                .transpose()
-        };
-        if let Some(ca) = pem("caCert")? {
-            common.push(("ssl.ca.pem", ca));
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if let Some(ca) = files.ca_pem() {
+            common.push(("ssl.ca.pem", text(ca)));
         }
         if auth == "mtls" {
-            if let (Some(c), Some(k)) = (pem("clientCert")?, pem("clientKey")?) {
-                common.push(("ssl.certificate.pem", c));
-                common.push(("ssl.key.pem", k));
+            if let Some((c, k)) = files.client_pem() {
+                common.push(("ssl.certificate.pem", text(c)));
+                common.push(("ssl.key.pem", text(k)));
             }
         }
-        if bool_field(md, "skipVerify", false) {
+        if s.flag("skipVerify", false) {
             common.push(("enable.ssl.certificate.verification", "false".into()));
             common.push(("ssl.endpoint.identification.algorithm", "none".into()));
         }
     }
-    if let Some(d) = md
-        .get_nonempty("clientConnectionTopicMetadataRefreshInterval")
-        .and_then(|v| parse_go_duration(v).ok())
+    if let Some(d) = s
+        .duration("clientConnectionTopicMetadataRefreshInterval")
         .filter(|d| !d.is_zero())
     {
         common.push((
@@ -408,58 +378,28 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             d.as_millis().min(3_600_000).to_string(),
         ));
     }
-    let duration = |name: &str| {
-        md.get_nonempty(name)
-            .and_then(|v| parse_go_duration(v).ok())
-    };
-    let int = |name: &str| md.get_nonempty(name).and_then(|v| parse_int(v).ok());
-    let group = md
-        .get_nonempty("consumerGroup")
-        .or_else(|| md.get_nonempty("consumerID"))
-        .map(|g| g.trim().to_string());
-    let topics = list(md.get("topics"));
-    let publish_topic = md
-        .get_nonempty("publishTopic")
-        .map(|t| t.trim().to_string());
-    let d = cfg.direction;
-    if d.explicit && d.input && topics.is_empty() {
-        return Err(Error::invalid_argument(
-            "bindings.kafka as an input needs the metadata field \"topics\" (comma-separated)",
-        ));
-    }
-    if d.explicit && d.input && group.is_none() {
-        return Err(Error::invalid_argument(
-            "bindings.kafka as an input needs the metadata field \"consumerGroup\"",
-        ));
-    }
-    if d.explicit && d.output && publish_topic.is_none() {
-        return Err(Error::invalid_argument(
-            "bindings.kafka as an output needs the metadata field \"publishTopic\"",
-        ));
-    }
     let config = Config {
-        name: cfg.name.clone(),
-        brokers: list(md.get("brokers")).join(","),
+        name: s.name().to_string(),
+        brokers: brokers.join(","),
         topics,
         publish_topic,
         group,
         common,
-        max_message_bytes: int("maxMessageBytes").filter(|n| *n > 0),
-        initial_offset: match md.get_nonempty("initialOffset") {
-            Some(v) if v.trim().eq_ignore_ascii_case("oldest") => "earliest",
+        max_message_bytes: max_message_bytes.filter(|n| *n > 0),
+        initial_offset: match s.word("initialOffset") {
+            Some("oldest") => "earliest",
             _ => "latest",
         },
-        heartbeat: duration("heartbeatInterval"),
-        session_timeout: duration("sessionTimeout"),
-        fetch_min: int("consumerFetchMin"),
-        fetch_default: int("consumerFetchDefault"),
-        escape_headers: bool_field(md, "escapeHeaders", false),
-        retry_enabled: bool_field(md, "consumeRetryEnabled", true),
-        retry_interval: md
-            .get_nonempty("consumeRetryInterval")
-            .and_then(|v| parse_retry_interval(v).ok())
+        heartbeat: s.duration("heartbeatInterval"),
+        session_timeout: s.duration("sessionTimeout"),
+        fetch_min: s.int("consumerFetchMin"),
+        fetch_default: s.int("consumerFetchDefault"),
+        escape_headers: s.flag("escapeHeaders", false),
+        retry_enabled: s.flag("consumeRetryEnabled", true),
+        retry_interval: s
+            .duration("consumeRetryInterval")
             .unwrap_or(DEFAULT_CONSUME_RETRY_INTERVAL),
-        backoff: Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?,
+        backoff,
     };
     let kafka = Arc::new(Kafka {
         cfg: config,
@@ -978,12 +918,14 @@ mod tests {
 
     #[test]
     fn retry_interval_is_milliseconds_or_a_duration() {
-        assert_eq!(
-            parse_retry_interval("200").unwrap(),
-            Duration::from_millis(200)
-        );
-        assert_eq!(parse_retry_interval("1s").unwrap(), Duration::from_secs(1));
-        assert!(parse_retry_interval("soon").is_err());
+        let interval = |v: &str| {
+            crate::binding::with_settings(&[("consumeRetryInterval", v)], FIELDS, |s| {
+                s.duration("consumeRetryInterval")
+            })
+            .0
+        };
+        assert_eq!(interval("200"), Some(Duration::from_millis(200)));
+        assert_eq!(interval("1s"), Some(Duration::from_secs(1)));
     }
 
     #[test]
@@ -996,16 +938,15 @@ mod tests {
 
     #[test]
     fn auth_type_from_deprecated_auth_required() {
-        let md = |p: &[(&str, &str)]| Metadata::from_pairs(p.iter().copied());
-        assert_eq!(auth_type(&md(&[("authType", "None")])).unwrap(), "none");
+        let auth = |p: &[(&str, &str)]| crate::binding::with_settings(p, FIELDS, auth_type);
+        assert_eq!(auth(&[("authType", "None")]).0, Some("none"));
         assert_eq!(
-            auth_type(&md(&[("authRequired", "true"), ("saslPassword", "x")])).unwrap(),
-            "password"
+            auth(&[("authRequired", "true"), ("saslPassword", "x")]).0,
+            Some("password")
         );
-        assert_eq!(
-            auth_type(&md(&[("authRequired", "false")])).unwrap(),
-            "none"
-        );
-        assert!(auth_type(&md(&[])).is_err());
+        assert_eq!(auth(&[("authRequired", "false")]).0, Some("none"));
+        let (none, problems) = auth(&[]);
+        assert_eq!(none, None);
+        assert_eq!(problems[0].field.as_deref(), Some("authType"));
     }
 }

@@ -38,15 +38,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::binding::{
-    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding,
+    BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery;
 use crate::bindings::common::tls::{self, TlsFiles};
 use crate::component::values::parse_go_bool;
-use crate::component::Metadata;
 use crate::error::{Error, Result};
 
 const OPERATIONS: &[&str] = &["create"];
@@ -91,7 +90,6 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
@@ -199,48 +197,6 @@ fn parse_url(url: &str) -> std::result::Result<Endpoint, String> {
     })
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if let Some(u) = md.get_nonempty("url") {
-        if let Err(e) = parse_url(u) {
-            problems.push(FieldProblem {
-                field: Some("url".into()),
-                message: e,
-                fix: Some(URL_FIX.into()),
-            });
-        }
-    }
-    if let Some(id) = md.get_nonempty("consumerID") {
-        if id.starts_with(' ') {
-            problems.push(FieldProblem {
-                field: Some("consumerID".into()),
-                message: "consumerID starts with a space, which MQTT client IDs cannot".into(),
-                fix: Some("remove the leading space".into()),
-            });
-        }
-    }
-    if let Some(t) = md.get_nonempty("topic") {
-        if let Some(rest) = t.strip_prefix("$share/") {
-            if !rest.contains('/') || rest.starts_with('/') {
-                problems.push(FieldProblem {
-                    field: Some("topic".into()),
-                    message: format!("shared subscription {t:?} needs a group and a topic"),
-                    fix: Some("write $share/<group>/<topic>, e.g. $share/workers/orders".into()),
-                });
-            }
-        }
-    }
-    problems.extend(Backoff::check(md));
-    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
-    problems
-}
-
-fn bool_field(md: &Metadata, name: &str, default: bool) -> bool {
-    md.get_nonempty(name)
-        .and_then(|v| parse_go_bool(v).ok())
-        .unwrap_or(default)
-}
-
 /// The topic to publish to for a subscription topic: `$share/<group>/t` publishes to `t`.
 fn publish_topic(topic: &str) -> &str {
     match topic.strip_prefix("$share/") {
@@ -292,49 +248,62 @@ impl Config {
     }
 }
 
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let endpoint =
-        parse_url(md.get_nonempty("url").unwrap_or_default()).map_err(Error::invalid_argument)?;
-    let files = TlsFiles::from_metadata(md, "caCert", "clientCert", "clientKey")
-        .map_err(Error::invalid_argument)?;
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let endpoint = s.parse("url", URL_FIX, parse_url);
+    if s.text("consumerID").is_some_and(|id| id.starts_with(' ')) {
+        s.problem(
+            "consumerID",
+            "consumerID starts with a space, which MQTT client IDs cannot",
+            "remove the leading space",
+        );
+    }
+    if let Some(t) = s.text("topic") {
+        if let Some(rest) = t.strip_prefix("$share/") {
+            if !rest.contains('/') || rest.starts_with('/') {
+                s.problem(
+                    "topic",
+                    format!("shared subscription {t:?} needs a group and a topic"),
+                    "write $share/<group>/<topic>, e.g. $share/workers/orders",
+                );
+            }
+        }
+    }
+    if s.metadata().get_nonempty("qos").is_some() {
+        s.warn(
+            "qos",
+            "metadata field \"qos\" is deprecated (as in Dapr) and ignored; MQTT bindings use QoS 1",
+            "remove it",
+        );
+    }
+    let backoff = Backoff::read(s);
+    let files = TlsFiles::read(s, "caCert", "clientCert", "clientKey");
+    let (Some(endpoint), true) = (endpoint, s.ok()) else {
+        return Ok(BindingParts::default());
+    };
     let tls = if endpoint.tls || files.is_set() {
         Some(files.client_config().map_err(Error::invalid_argument)?)
     } else {
         None
     };
-    if md.get_nonempty("qos").is_some() {
-        tracing::warn!(
-            component = %cfg.name,
-            "metadata field \"qos\" is deprecated (as in Dapr) and ignored; MQTT bindings use QoS 1"
-        );
-    }
-    let backoff = Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?;
     let config = Arc::new(Config {
-        name: cfg.name.clone(),
+        name: s.name().to_string(),
         endpoint,
         tls,
-        topic: md
-            .get_nonempty("topic")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-        client_id: md
-            .get_nonempty("consumerID")
-            .unwrap_or_default()
-            .to_string(),
-        retain: bool_field(md, "retain", false),
-        clean_session: bool_field(md, "cleanSession", false),
+        topic: s.text_or_empty("topic").trim().to_string(),
+        client_id: s.text_or_empty("consumerID").to_string(),
+        retain: s.flag("retain", false),
+        clean_session: s.flag("cleanSession", false),
         backoff,
     });
+    let direction = s.direction();
     Ok(BindingParts {
-        input: cfg.direction.input.then(|| {
+        input: direction.input.then(|| {
             Arc::new(Input {
                 cfg: config.clone(),
                 ready: Mutex::new(None),
             }) as Arc<dyn InputBinding>
         }),
-        output: cfg.direction.output.then(|| {
+        output: direction.output.then(|| {
             Arc::new(Output {
                 cfg: config.clone(),
                 producer: tokio::sync::Mutex::new(None),

@@ -54,16 +54,14 @@ use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 
 use crate::binding::{
-    BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding,
+    BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery;
 use crate::bindings::common::gotext;
 use crate::bindings::common::tls::{self, TlsFiles};
-use crate::component::values::{parse_go_bool, parse_int};
-use crate::component::Metadata;
 use crate::error::{Error, Result};
 
 const OPERATIONS: &[&str] = &["create"];
@@ -77,7 +75,7 @@ const FIELDS: &[Field] = backoff::fields_with_backoff![
     Field::optional("prefetchCount", FieldKind::Int, "10"),
     Field::optional("maxPriority", FieldKind::Int, "5"),
     Field::optional("contentType", FieldKind::Text, "text/plain"),
-    Field::optional("reconnectWaitInSeconds", FieldKind::Text, "5"),
+    Field::optional("reconnectWaitInSeconds", FieldKind::Duration, "5"),
     Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
     Field::optional(
         "clientCert",
@@ -111,7 +109,6 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
@@ -151,98 +148,24 @@ fn safe_url(uri: &AMQPUri) -> String {
     )
 }
 
-fn field_problem(field: &str, message: String, fix: &str) -> FieldProblem {
-    FieldProblem {
-        field: Some(field.into()),
-        message,
-        fix: Some(fix.into()),
-    }
-}
-
-fn int_in(md: &Metadata, name: &str, max: i64) -> std::result::Result<Option<i64>, FieldProblem> {
-    let Some(v) = md.get_nonempty(name) else {
-        return Ok(None);
-    };
-    match parse_int(v) {
-        Ok(n) if (0..=max).contains(&n) => Ok(Some(n)),
-        Ok(n) => Err(field_problem(
-            name,
-            format!("metadata field {name:?}: {n} is not within 0-{max}"),
-            &format!("write a whole number from 0 to {max}"),
-        )),
-        // The field kind check reports a number that is not one.
-        Err(_) => Ok(None),
+/// A whole-number field, reported when not within `0..=max`.
+fn int_in(s: &mut Settings, name: &str, max: i64) -> Option<i64> {
+    match s.int(name)? {
+        n if (0..=max).contains(&n) => Some(n),
+        n => {
+            s.problem(
+                name,
+                format!("metadata field {name:?}: {n} is not within 0-{max}"),
+                format!("write a whole number from 0 to {max}"),
+            );
+            None
+        }
     }
 }
 
 /// Dapr's `TryGetTTL`, as every binding reads it.
 fn parse_ttl(v: &str) -> std::result::Result<Duration, String> {
     crate::component::values::parse_ttl("ttlInSeconds", v)
-}
-
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    let mut scheme = None;
-    if let Some(h) = md.get_nonempty("host") {
-        match parse_host(h) {
-            Ok(uri) => scheme = Some(uri.scheme),
-            Err(e) => problems.push(field_problem("host", e, HOST_FIX)),
-        }
-    }
-    if let Err(p) = int_in(md, "prefetchCount", u16::MAX as i64) {
-        problems.push(p);
-    }
-    if let Err(p) = int_in(md, "maxPriority", 255) {
-        problems.push(p);
-    }
-    if let Some(v) = md.get_nonempty("ttlInSeconds") {
-        if let Err(e) = parse_ttl(v) {
-            problems.push(field_problem(
-                "ttlInSeconds",
-                e,
-                "write whole seconds, e.g. \"60\"",
-            ));
-        }
-    }
-    if let Some(v) = md.get_nonempty("reconnectWaitInSeconds") {
-        if let Err(e) = gotext::seconds_or_duration(v) {
-            problems.push(field_problem(
-                "reconnectWaitInSeconds",
-                format!("metadata field \"reconnectWaitInSeconds\": {e}"),
-                "write whole seconds, e.g. \"5\"",
-            ));
-        }
-    }
-    let tls_given = ["caCert", "clientCert", "clientKey"]
-        .iter()
-        .find(|f| md.get_nonempty(f).is_some());
-    if let (Some(f), Some(AMQPScheme::AMQP)) = (tls_given, &scheme) {
-        problems.push(field_problem(
-            f,
-            format!("{f} is given but host is an amqp:// URL, which does not use TLS"),
-            "write the host as amqps://... to connect with TLS",
-        ));
-    }
-    if external_sasl(md) && md.get_nonempty("clientCert").is_none() {
-        problems.push(field_problem(
-            "externalSasl",
-            "externalSasl takes the user from the TLS client certificate, and no clientCert is given".into(),
-            "add clientCert and clientKey, or remove externalSasl",
-        ));
-    }
-    problems.extend(Backoff::check(md));
-    problems.extend(tls::check_tls(md, "caCert", "clientCert", "clientKey"));
-    problems
-}
-
-fn bool_field(md: &Metadata, name: &str) -> bool {
-    md.get_nonempty(name)
-        .and_then(|v| parse_go_bool(v).ok())
-        .unwrap_or(false)
-}
-
-fn external_sasl(md: &Metadata) -> bool {
-    bool_field(md, "externalSasl") || bool_field(md, "saslExternal")
 }
 
 struct Config {
@@ -261,47 +184,65 @@ struct Config {
     backoff: Backoff,
 }
 
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let mut uri =
-        parse_host(md.get_nonempty("host").unwrap_or_default()).map_err(Error::invalid_argument)?;
-    if external_sasl(md) {
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let uri = s.parse("host", HOST_FIX, parse_host);
+    let prefetch = int_in(s, "prefetchCount", u16::MAX as i64);
+    let max_priority = int_in(s, "maxPriority", 255);
+    let ttl = s.parse(
+        "ttlInSeconds",
+        "write whole seconds, e.g. \"60\"",
+        parse_ttl,
+    );
+    let tls_given = ["caCert", "clientCert", "clientKey"]
+        .into_iter()
+        .find(|f| s.text(f).is_some());
+    if let (Some(f), Some(AMQPScheme::AMQP)) = (tls_given, uri.as_ref().map(|u| &u.scheme)) {
+        s.problem(
+            f,
+            format!("{f} is given but host is an amqp:// URL, which does not use TLS"),
+            "write the host as amqps://... to connect with TLS",
+        );
+    }
+    let external_sasl = s.flag("externalSasl", false) || s.flag("saslExternal", false);
+    if external_sasl && s.text("clientCert").is_none() {
+        s.problem(
+            "externalSasl",
+            "externalSasl takes the user from the TLS client certificate, and no clientCert is given",
+            "add clientCert and clientKey, or remove externalSasl",
+        );
+    }
+    let backoff = Backoff::read(s);
+    let files = TlsFiles::read(s, "caCert", "clientCert", "clientKey");
+    let (Some(mut uri), true) = (uri, s.ok()) else {
+        return Ok(BindingParts::default());
+    };
+    if external_sasl {
         uri.query.auth_mechanism = Some(SASLMechanism::External);
     }
     let tls = if uri.scheme == AMQPScheme::AMQPS {
-        let files = TlsFiles::from_metadata(md, "caCert", "clientCert", "clientKey")
-            .map_err(Error::invalid_argument)?;
         Some(files.client_config().map_err(Error::invalid_argument)?)
     } else {
         None
     };
-    let int = |name: &str| md.get_nonempty(name).and_then(|v| parse_int(v).ok());
     let config = Config {
-        name: cfg.name.clone(),
+        name: s.name().to_string(),
         uri,
         tls,
-        queue: md.get_nonempty("queueName").unwrap_or_default().to_string(),
-        durable: bool_field(md, "durable"),
-        delete_when_unused: bool_field(md, "deleteWhenUnused"),
-        exclusive: bool_field(md, "exclusive"),
-        ttl: md
-            .get_nonempty("ttlInSeconds")
-            .map(parse_ttl)
-            .transpose()
-            .map_err(Error::invalid_argument)?,
-        prefetch: int("prefetchCount").unwrap_or(0).clamp(0, u16::MAX as i64) as u16,
-        max_priority: int("maxPriority").map(|p| p.clamp(0, 255) as u8),
-        content_type: md
-            .get_nonempty("contentType")
-            .unwrap_or("text/plain")
-            .to_string(),
-        reconnect_wait: match md.get_nonempty("reconnectWaitInSeconds") {
-            Some(v) => gotext::seconds_or_duration(v).map_err(Error::invalid_argument)?,
-            None => DEFAULT_RECONNECT_WAIT,
-        },
-        backoff: Backoff::from_metadata(md).map_err(|p| Error::invalid_argument(p.message))?,
+        queue: s.text_or_empty("queueName").to_string(),
+        durable: s.flag("durable", false),
+        delete_when_unused: s.flag("deleteWhenUnused", false),
+        exclusive: s.flag("exclusive", false),
+        ttl,
+        prefetch: prefetch.unwrap_or(0) as u16,
+        max_priority: max_priority.map(|p| p as u8),
+        content_type: s.text("contentType").unwrap_or("text/plain").to_string(),
+        reconnect_wait: s
+            .duration("reconnectWaitInSeconds")
+            .unwrap_or(DEFAULT_RECONNECT_WAIT),
+        backoff,
     };
-    let sides = cfg.direction.input as usize + cfg.direction.output as usize;
+    let direction = s.direction();
+    let sides = direction.input as usize + direction.output as usize;
     let rabbit = Arc::new(Rabbit {
         cfg: config,
         conn: tokio::sync::Mutex::new(None),
@@ -310,14 +251,10 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         open_sides: AtomicUsize::new(sides),
     });
     Ok(BindingParts {
-        input: cfg
-            .direction
+        input: direction
             .input
             .then(|| rabbit.clone() as Arc<dyn InputBinding>),
-        output: cfg
-            .direction
-            .output
-            .then_some(rabbit as Arc<dyn OutputBinding>),
+        output: direction.output.then_some(rabbit as Arc<dyn OutputBinding>),
     })
 }
 

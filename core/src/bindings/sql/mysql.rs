@@ -45,14 +45,12 @@ use mysql_async::{
 };
 
 use super::{json_params, required_sql, timed, Json, Param};
-use crate::binding::{BindingConfig, BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, FieldProblem};
+use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
+use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
-use crate::bindings::common::scrub;
 use crate::bindings::common::tls::rustls::pki_types::CertificateDer;
 use crate::bindings::common::tls::{read_pem_certs, TlsTrouble};
-use crate::component::values::{parse_go_bool, parse_go_duration, parse_int};
-use crate::component::Metadata;
+use crate::component::values::parse_go_bool;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -105,7 +103,6 @@ pub fn spec() -> BindingSpec {
         output: true,
         operations: OPERATIONS,
         fields: FIELDS,
-        check: Some(check),
         build,
     }
 }
@@ -340,64 +337,37 @@ impl Dsn {
     }
 }
 
-fn check(md: &Metadata) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if let Some(url) = md.get_nonempty("url") {
-        match Dsn::parse(url) {
-            Err(e) => problems.push(FieldProblem {
-                field: Some("url".into()),
-                message: format!("url is not a usable MySQL DSN: {e}"),
-                fix: Some(
-                    "write it as the Go MySQL driver takes it: user:password@tcp(host:3306)/dbname"
-                        .into(),
-                ),
-            }),
-            Ok(dsn) if dsn.tls == Tls::Custom && md.get_nonempty("pemPath").is_none() => {
-                problems.push(FieldProblem {
-                    field: Some("url".into()),
-                    message: "the url asks for tls=custom, the TLS config made from pemPath, but pemPath is not set".into(),
-                    fix: Some("add `- name: pemPath` with the path of the CA's PEM file, or use tls=true to trust this machine's CAs".into()),
-                })
-            }
-            Ok(_) => {}
-        }
+fn build(s: &mut Settings) -> Result<BindingParts> {
+    let dsn = s.parse(
+        "url",
+        "write it as the Go MySQL driver takes it: user:password@tcp(host:3306)/dbname",
+        |url| Dsn::parse(url).map_err(|e| format!("url is not a usable MySQL DSN: {e}")),
+    );
+    if dsn.as_ref().is_some_and(|d| d.tls == Tls::Custom) && s.text("pemPath").is_none() {
+        s.problem(
+            "url",
+            "the url asks for tls=custom, the TLS config made from pemPath, but pemPath is not set",
+            "add `- name: pemPath` with the path of the CA's PEM file, or use tls=true to trust this machine's CAs",
+        );
     }
     for field in ["maxIdleConns", "maxOpenConns"] {
-        if let Some(n) = md
-            .get_nonempty(field)
-            .and_then(|v| parse_int(v).ok())
-            .filter(|n| *n > 100_000)
-        {
-            problems.push(FieldProblem {
-                field: Some(field.into()),
-                message: format!("{field} {n} is far more connections than a server takes"),
-                fix: Some("use a number such as 10".into()),
-            });
+        if let Some(n) = s.int(field).filter(|n| *n > 100_000) {
+            s.problem(
+                field,
+                format!("{field} {n} is far more connections than a server takes"),
+                "use a number such as 10",
+            );
         }
     }
-    problems
-}
-
-fn build(cfg: &BindingConfig) -> Result<BindingParts> {
-    let md = &cfg.metadata;
-    let url = md.get_nonempty("url").unwrap_or_default();
-    let dsn = Dsn::parse(url).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidConfig,
-            format!("url is not a usable MySQL DSN: {e}"),
-        )
-    })?;
-    let int = |f: &str| md.get_nonempty(f).and_then(|v| parse_int(v).ok());
-    let dur = |f: &str| -> Result<Option<Duration>> {
-        md.get_nonempty(f)
-            .map(|v| parse_go_duration(v).map_err(|e| Error::invalid_argument(format!("{f}: {e}"))))
-            .transpose()
-            .map(|d| d.filter(|d| !d.is_zero()))
+    let (Some(dsn), true) = (dsn, s.ok()) else {
+        return Ok(BindingParts::default());
     };
-    let max_open = int("maxOpenConns")
+    let dur = |f: &str| s.duration(f).filter(|d| !d.is_zero());
+    let max_open = s
+        .int("maxOpenConns")
         .filter(|n| *n > 0)
         .map_or(DEFAULT_MAX_OPEN, |n| n as usize);
-    let max_idle = match int("maxIdleConns") {
+    let max_idle = match s.int("maxIdleConns") {
         Some(n) if n > 0 => n as usize,
         Some(_) => 0,
         None => DEFAULT_MAX_IDLE,
@@ -407,12 +377,12 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
         PoolOpts::default().with_constraints(PoolConstraints::new(max_idle, max_open).ok_or_else(
             || Error::invalid_argument("maxIdleConns and maxOpenConns do not make a pool"),
         )?);
-    if let Some(idle) = dur("connMaxIdleTime")? {
+    if let Some(idle) = dur("connMaxIdleTime") {
         pool_opts = pool_opts
             .with_inactive_connection_ttl(idle)
             .with_ttl_check_interval(idle.clamp(Duration::from_secs(1), Duration::from_secs(30)));
     }
-    pool_opts = pool_opts.with_abs_conn_ttl(dur("connMaxLifetime")?);
+    pool_opts = pool_opts.with_abs_conn_ttl(dur("connMaxLifetime"));
     let mut builder = OptsBuilder::default()
         .user(dsn.user.clone())
         .pass(dsn.pass.clone())
@@ -437,19 +407,16 @@ fn build(cfg: &BindingConfig) -> Result<BindingParts> {
             path.clone()
         }
     };
-    let mut secrets = vec![url.to_string()];
-    secrets.extend(dsn.pass.clone());
     Ok(BindingParts {
         input: None,
         output: Some(Arc::new(Mysql {
             opts: Opts::from(builder),
             tls: dsn.tls,
             fallback: dsn.fallback,
-            pem_path: md.get_nonempty("pemPath").map(str::to_string),
+            pem_path: s.text("pemPath").map(str::to_string),
             target,
             loc: dsn.loc,
             multi_statements: dsn.multi_statements,
-            secrets,
             state: Mutex::new(State::New),
         })),
     })
@@ -472,7 +439,6 @@ struct Mysql {
     loc: Loc,
     /// The DSN's `multiStatements`.
     multi_statements: bool,
-    secrets: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -531,7 +497,7 @@ impl Mysql {
             }
             _ => source_chain(&e),
         };
-        let mut text = scrub(&text, &self.secrets);
+        let mut text = text;
         let mut retryable = match &e {
             // Deadlock, lock wait timeout, too many connections.
             mysql_async::Error::Server(s) => matches!(s.code, 1213 | 1205 | 1040),

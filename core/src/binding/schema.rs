@@ -44,10 +44,10 @@ impl FieldKind {
             FieldKind::Int => "whole number".into(),
             FieldKind::Float => "number".into(),
             FieldKind::Duration => {
-                "duration (e.g. 10s, 1m30s, 500ms; a bare number is seconds)".into()
+                "Go duration (e.g. 10s, 1m30s, 500ms) or a whole number of seconds".into()
             }
             FieldKind::DurationMs => {
-                "duration (e.g. 10s, 1m30s, 500ms; a bare number is milliseconds)".into()
+                "Go duration (e.g. 10s, 1m30s, 500ms) or a whole number of milliseconds".into()
             }
             FieldKind::Size => "size (e.g. 100Mi, 512Ki or a number of bytes)".into(),
             FieldKind::OneOf(words) => format!("one of {}", words.join(", ")),

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bindery::registry::BindingSpec;
+use bindery::registry::{BindingSpec, FieldKind};
 use bindery::Registry;
 use support::bindery;
 
@@ -436,7 +436,35 @@ fn bindings_json_is_an_array_with_every_type_and_field() {
             .map(|s| s.as_str().unwrap().to_string())
             .collect()
     };
+    let keys = |v: &serde_json::Value| -> BTreeSet<String> {
+        v.as_object()
+            .unwrap_or_else(|| panic!("an object: {v}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let set =
+        |names: &[&str]| -> BTreeSet<String> { names.iter().map(|s| s.to_string()).collect() };
+    // The shape README.md documents, key for key.
+    let spec_keys = set(&[
+        "type",
+        "aliases",
+        "versions",
+        "directions",
+        "operations",
+        "metadata",
+    ]);
+    let field_keys = set(&[
+        "name",
+        "kind",
+        "description",
+        "values",
+        "required",
+        "sensitive",
+        "example",
+    ]);
     for (obj, spec) in listed.iter().zip(specs) {
+        assert_eq!(keys(obj), spec_keys, "{obj}");
         assert_eq!(obj["type"], spec.type_name);
         assert_eq!(strings(&obj["aliases"]), spec.aliases);
         assert_eq!(strings(&obj["versions"]), spec.versions);
@@ -452,10 +480,15 @@ fn bindings_json_is_an_array_with_every_type_and_field() {
         let fields = obj["metadata"].as_array().expect("metadata is an array");
         assert_eq!(fields.len(), spec.fields.len(), "{}", spec.type_name);
         for (f, field) in fields.iter().zip(spec.fields) {
+            assert_eq!(keys(f), field_keys, "{f}");
             assert_eq!(f["name"], field.name);
             assert_eq!(f["kind"], field.kind.short_name());
             assert_eq!(f["description"], field.kind.describe());
-            assert!(f["values"].is_array(), "{f}");
+            let words: &[&str] = match field.kind {
+                FieldKind::OneOf(words) => words,
+                _ => &[],
+            };
+            assert_eq!(strings(&f["values"]), words, "{f}");
             assert_eq!(f["required"], field.required);
             assert_eq!(f["sensitive"], field.sensitive);
             assert_eq!(f["example"], field.example);

@@ -112,7 +112,15 @@ fn registrations() -> Vec<Registration> {
         if line == "}" {
             break;
         }
+        if line.starts_with("//") {
+            continue;
+        }
         if let Some(cfg) = line.strip_prefix("#[cfg(") {
+            assert!(
+                pending.is_none(),
+                "{}: `{line}`: one #[cfg(feature = \"...\")] per binding line of builtin()",
+                path.display()
+            );
             let feature = cfg
                 .strip_prefix("feature = \"")
                 .and_then(|f| f.strip_suffix("\")]"))

@@ -1,5 +1,8 @@
-//! The `bindery` command: validate a components folder, invoke an output binding, or print
-//! an input binding's events. Flags are named as the Dapr CLI names them.
+//! The `bindery` command: validate a components folder, invoke an output binding, print an
+//! input binding's events, or list the binding types it knows. Flags are named as the Dapr
+//! CLI names them.
+
+mod bindings;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "bindery",
     version,
-    about = "Dapr-compatible bindings in-process: validate, invoke, listen"
+    about = "Dapr-compatible bindings in-process: validate, invoke, listen, list bindings"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -87,6 +90,16 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// List the binding types this command knows: aliases, versions, directions, operations
+    /// and metadata fields (kind, required, sensitive, example).
+    Bindings {
+        /// Only these types (type names or aliases); every one when none is given.
+        types: Vec<String>,
+        /// Print JSON: an array of objects {type, aliases, versions, directions, operations,
+        /// metadata: [{name, kind, description, values, required, sensitive, example}]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -130,7 +143,31 @@ fn main() -> ExitCode {
             name,
             count,
         } => run(listen(resources, name, count)),
+        Command::Bindings { types, json } => list_bindings(&types, json),
     }
+}
+
+fn list_bindings(types: &[String], json: bool) -> ExitCode {
+    let registry = Registry::builtin();
+    let specs = match bindings::select(&registry, types) {
+        Ok(specs) => specs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&bindings::to_json(&specs))
+            .expect("a JSON value serializes");
+        text.push('\n');
+        text
+    } else {
+        bindings::to_text(&specs)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    ExitCode::SUCCESS
 }
 
 fn run(fut: impl std::future::Future<Output = Result<(), bindery::Error>>) -> ExitCode {

@@ -216,9 +216,32 @@ fn validate(resources: &Resources) -> ExitCode {
             _ => "output",
         };
         println!("ok: {} ({}, {dir})", b.config.name, b.config.type_name);
+        if let Some(next) = next_fire_times(b) {
+            println!("  {next}");
+        }
     }
     println!("{count} component(s) valid, {warnings} warning(s)");
     ExitCode::SUCCESS
+}
+
+/// For a cron component: its next three fire times in its time zone, so that a schedule read
+/// otherwise than meant is seen before it is deployed.
+fn next_fire_times(b: &component::ValidBinding) -> Option<String> {
+    if b.spec.type_name != "bindings.cron" {
+        return None;
+    }
+    let schedule =
+        bindery::bindings::cron::Schedule::parse(b.config.metadata.get("schedule")?).ok()?;
+    let times: Vec<String> = schedule
+        .next_times(chrono::Utc::now(), 3)
+        .iter()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string())
+        .collect();
+    Some(format!(
+        "next fire times ({}): {}",
+        schedule.zone().name(),
+        times.join(", ")
+    ))
 }
 
 async fn invoke(

@@ -74,9 +74,9 @@ fn validate_prints_every_problem_and_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("cron.yaml:9:5: error in component \"nightly\": cron schedule \"0 3 * * *\" has 5 fields"), "{stdout}");
+    assert!(stdout.contains("cron.yaml:9:5: warning in component \"nightly\": cron schedule \"0 3 * * *\" has 5 fields: it is read as standard cron"), "{stdout}");
     assert!(
-        stdout.contains("fix: to fire at second 0 of the same minutes, write \"0 0 3 * * *\""),
+        stdout.contains("fix: write the 6-field form, seconds first, to say so: \"0 0 3 * * *\""),
         "{stdout}"
     );
     assert!(
@@ -96,9 +96,38 @@ fn validate_prints_every_problem_and_exits_1() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("2 error(s), 1 warning(s) in 2 component(s)"),
+        stdout.contains("1 error(s), 2 warning(s) in 2 component(s)"),
         "{stdout}"
     );
+}
+
+/// `bindery validate` shows when each cron component fires, in its time zone: a standard
+/// 5-field schedule (as Dapr reads it) fires at second 0 of the minute it names.
+#[test]
+fn validate_shows_the_next_fire_times_of_a_cron() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cron.yaml"),
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: nightly\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"CRON_TZ=Europe/Berlin 0 3 * * *\"\n",
+    )
+    .unwrap();
+    let out = bindery(&[
+        "validate",
+        "--resources-path",
+        &dir.path().display().to_string(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("has 5 fields"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("next fire times (Europe/Berlin): "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let times: Vec<&str> = line.split(": ").nth(1).unwrap().split(", ").collect();
+    assert_eq!(times.len(), 3, "{line}");
+    for t in times {
+        assert!(t.contains(" 03:00:00 +0"), "{line}");
+    }
 }
 
 #[test]

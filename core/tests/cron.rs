@@ -236,3 +236,28 @@ fn a_fixed_instant_sanity_check() {
         "Sat"
     );
 }
+
+/// Dapr's cron parser takes the seconds field as optional: `0 3 * * *` is standard cron, minute
+/// first, and fires at 03:00:00.
+#[test]
+fn a_five_field_schedule_fires_at_second_zero_of_the_minute_it_names() {
+    let s = Schedule::parse("CRON_TZ=UTC 0 3 * * *").unwrap();
+    assert!(s.warning().is_some());
+    let from = chrono::DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let next: Vec<String> = s
+        .next_times(from, 3)
+        .iter()
+        .map(|t| t.to_rfc3339())
+        .collect();
+    assert_eq!(
+        next,
+        [
+            "2026-11-30T03:00:00+00:00",
+            "2026-12-01T03:00:00+00:00",
+            "2026-12-02T03:00:00+00:00"
+        ]
+    );
+    assert!(Schedule::parse("0 0 3 * * *").unwrap().warning().is_none());
+}

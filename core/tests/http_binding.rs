@@ -495,6 +495,21 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
     );
 }
 
+/// A component's `errorIfNot2XX: "off"` is false, as Dapr reads it: a 404 is an answer.
+#[tokio::test]
+async fn error_if_not_2xx_off_in_the_component_answers_a_404() {
+    let server = serve().await;
+    let (_dir, rt) = runtime(
+        &server.url,
+        &[("errorIfNot2XX", "off"), ("responseTimeout", "10")],
+    );
+    let resp = rt
+        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata["statusCode"], "404");
+}
+
 /// Request metadata `errorIfNot2XX` is read as Dapr reads it (`IsTruthy`): `off`, `no` and a
 /// word that is no boolean at all are false, so a 404 is answered, not an error; `on` and
 /// `yes` are true.

@@ -383,7 +383,7 @@ mod scrubbing {
     }
 
     const FIELDS: &[Field] = &[
-        Field::required("url", FieldKind::Text, "amqp://host"),
+        Field::required("url", FieldKind::Text, "amqp://host").sensitive(),
         Field::optional("failCheck", FieldKind::Bool, "false"),
         Field::optional("failBuild", FieldKind::Bool, "false"),
         Field::optional("plain", FieldKind::Text, ""),
@@ -491,6 +491,40 @@ mod scrubbing {
         let e = rt.start().await.unwrap_err();
         let text = format!("{e} | {:?}", e);
         assert!(text.contains("<secret>"), "{text}");
+        assert_clean(&text);
+    }
+
+    /// A field the binding declares sensitive is scrubbed by the runtime when the component
+    /// writes its value in the file, not through a secret store: for a URL, its password (the
+    /// host stays, messages need it).
+    #[tokio::test]
+    async fn a_sensitive_field_written_in_the_file_is_scrubbed_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("careless.yaml"),
+            format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: careless\nspec:\n  type: bindings.careless\n  version: v1\n  initTimeout: 2s\n  metadata:\n  - name: url\n    value: {URL}\n  - name: failCheck\n    value: \"true\"\n"),
+        )
+        .unwrap();
+        let all = diagnostics(dir.path());
+        assert!(all.contains("127.0.0.1:5672"), "the host stays: {all}");
+        assert_clean(&all);
+
+        std::fs::write(
+            dir.path().join("careless.yaml"),
+            format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: careless\nspec:\n  type: bindings.careless\n  version: v1\n  initTimeout: 2s\n  metadata:\n  - name: url\n    value: {URL}\n"),
+        )
+        .unwrap();
+        let rt = Runtime::builder()
+            .resources_path(dir.path())
+            .registry(registry())
+            .build()
+            .unwrap();
+        let e = rt
+            .invoke("careless", "get", Vec::new(), Default::default())
+            .await
+            .unwrap_err();
+        let text = format!("{e} | {} | {:?}", e.source_text().unwrap_or(""), e);
+        assert!(text.contains("127.0.0.1:5672"), "the host stays: {text}");
         assert_clean(&text);
     }
 }

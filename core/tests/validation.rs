@@ -803,3 +803,127 @@ fn messages_never_quote_a_url_password() {
         "{all}"
     );
 }
+
+fn http(name: &str, entries: &[(&str, &str)]) -> String {
+    let mut yaml = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n"
+    );
+    for (k, v) in entries {
+        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
+    }
+    yaml
+}
+
+/// Values in the spellings Dapr accepts load without a word: a truthy boolean (`off`), a
+/// duration as a bare number of seconds.
+#[test]
+fn dapr_spellings_of_values_load_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.yaml",
+        &http(
+            "hook",
+            &[
+                ("url", "http://localhost:1234"),
+                ("errorIfNot2XX", "off"),
+                ("responseTimeout", "10"),
+            ],
+        ),
+    );
+    let v = check(dir.path());
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    assert_eq!(v.bindings.len(), 1);
+}
+
+/// A field given twice: the last one wins, as in Dapr, with a warning naming both lines; the
+/// same name in another case is refused, as Dapr's DecodeMetadata refuses it.
+#[test]
+fn a_field_given_twice_last_one_wins_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.yaml",
+        &format!(
+            "{}  - name: schedule\n    value: \"@every 2s\"\n",
+            cron("c", "@every 1s")
+        ),
+    );
+    let v = check(dir.path());
+    assert!(v.is_ok(), "{:#?}", v.diagnostics);
+    assert_eq!(v.diagnostics.len(), 1, "{:#?}", v.diagnostics);
+    let w = &v.diagnostics[0];
+    assert!(
+        w.message
+            .contains("is given twice, at lines 9 and 11; the last one wins"),
+        "{w}"
+    );
+    assert_eq!(w.location.line, 11);
+    assert_eq!(
+        v.bindings[0].config.metadata.get("schedule"),
+        Some("@every 2s")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.yaml",
+        &format!(
+            "{}  - name: Schedule\n    value: \"@every 2s\"\n",
+            cron("c", "@every 1s")
+        ),
+    );
+    let e = only_error(&check(dir.path())).clone();
+    assert!(e.message.contains("differ only in case"), "{e}");
+    assert_eq!(e.location.line, 11);
+}
+
+/// Dapr's templates: `{appID}`, `{namespace}` (`<NAMESPACE>.<app id>`), `{podName}`
+/// (`POD_NAME`, else the host name) and `{uuid}`; without an app id the first two stay as
+/// written, with a warning.
+#[test]
+fn templates_are_replaced_as_daprd_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.yaml",
+        &http(
+            "hook",
+            &[
+                (
+                    "url",
+                    "http://localhost:1234/{namespace}/{appID}/{podName}/{uuid}",
+                ),
+                ("securityTokenHeader", "X-Id"),
+            ],
+        ),
+    );
+    // NAMESPACE and POD_NAME are read by this test only.
+    std::env::set_var("NAMESPACE", "shop");
+    std::env::set_var("POD_NAME", "pod-7");
+    let (components, diags) = component::load_paths(&[dir.path().to_path_buf()]);
+    let v = component::validate(components, &Registry::builtin(), Some("orders"), diags);
+    std::env::remove_var("NAMESPACE");
+    std::env::remove_var("POD_NAME");
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let url = v.bindings[0]
+        .config
+        .metadata
+        .get("url")
+        .unwrap()
+        .to_string();
+    let prefix = "http://localhost:1234/shop.orders/orders/pod-7/";
+    assert!(url.starts_with(prefix), "{url}");
+    assert_eq!(url[prefix.len()..].len(), 36, "a UUID: {url}");
+
+    let v = check(dir.path());
+    assert!(v.is_ok());
+    let w = &v.diagnostics[0];
+    assert!(w.message.contains("no app id is set"), "{w}");
+    assert!(v.bindings[0]
+        .config
+        .metadata
+        .get("url")
+        .unwrap()
+        .contains("{appID}"));
+}

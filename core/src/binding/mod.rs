@@ -2,11 +2,13 @@
 //! schema a binding type declares (`schema`).
 
 mod config;
+mod declare;
 mod schema;
 pub(crate) use config::typed_value;
 #[cfg(test)]
 pub(crate) use config::with_settings;
 pub use config::Settings;
+pub(crate) use declare::{declare, declared};
 pub use schema::{BindingSpec, Factory, Field, FieldKind, FieldProblem};
 
 use std::collections::HashMap;

@@ -15,30 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
     OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::component::values::parse_go_duration;
 use crate::error::Result;
 
-const OPERATIONS: &[&str] = &["delete"];
-const FIELDS: &[Field] = &[Field::required("schedule", FieldKind::Text, "@every 30s")];
-
-/// The `bindings.cron` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.cron",
-        aliases: &[],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("cron.metadata.yaml", build);
 
 fn build(s: &mut Settings) -> Result<BindingParts> {
     let schedule = match s.text("schedule").map(Schedule::parse) {
@@ -404,7 +389,7 @@ impl InputBinding for Cron {
 #[async_trait]
 impl OutputBinding for Cron {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn invoke(&self, _req: InvokeRequest) -> Result<InvokeResponse> {

@@ -21,35 +21,10 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
+use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::component::values::parse_truthy;
 use crate::error::{Error, ErrorKind, Result};
-
-const OPERATIONS: &[&str] = &[
-    "create", "get", "head", "post", "put", "patch", "delete", "options", "trace",
-];
-const RENEGOTIATION: &[&str] = &[
-    "RenegotiateNever",
-    "RenegotiateOnceAsClient",
-    "RenegotiateFreelyAsClient",
-];
-const FIELDS: &[Field] = &[
-    Field::required("url", FieldKind::Text, "http://localhost:8080/webhook"),
-    Field::optional("responseTimeout", FieldKind::Duration, "10s"),
-    Field::optional("maxResponseBodySize", FieldKind::Size, "100Mi"),
-    Field::optional("errorIfNot2XX", FieldKind::Bool, "true"),
-    Field::optional("securityToken", FieldKind::Text, "<token>").sensitive(),
-    Field::optional("securityTokenHeader", FieldKind::Text, "Authorization"),
-    Field::optional("MTLSRootCA", FieldKind::Text, "/path/to/root.pem"),
-    Field::optional("MTLSClientCert", FieldKind::Text, "/path/to/client.pem"),
-    Field::optional("MTLSClientKey", FieldKind::Text, "/path/to/client.key"),
-    Field::optional(
-        "MTLSRenegotiation",
-        FieldKind::OneOf(RENEGOTIATION),
-        "RenegotiateNever",
-    ),
-];
 
 /// Dapr's default response size limit: 100Mi.
 pub const DEFAULT_MAX_RESPONSE_BODY_SIZE: u64 = 100 << 20;
@@ -103,19 +78,7 @@ fn credential_header(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-/// The `bindings.http` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.http",
-        aliases: &[],
-        versions: &["v1"],
-        input: false,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("http.metadata.yaml", build);
 
 /// PEM text as given, or the contents of the file it names.
 fn pem_or_file(value: &str) -> std::result::Result<Vec<u8>, String> {
@@ -373,7 +336,7 @@ impl Http {
 #[async_trait]
 impl OutputBinding for Http {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
@@ -573,7 +536,7 @@ mod tests {
     #[test]
     fn response_timeout_is_bounded_unless_zero_is_asked_for() {
         let timeout = |pairs: &[(&str, &str)]| {
-            crate::binding::with_settings(pairs, FIELDS, |s| response_timeout(s)).0
+            crate::binding::with_settings(pairs, declaration().fields, |s| response_timeout(s)).0
         };
         assert_eq!(timeout(&[]), Some(DEFAULT_RESPONSE_TIMEOUT));
         assert_eq!(DEFAULT_RESPONSE_TIMEOUT, Duration::from_secs(60));

@@ -22,27 +22,13 @@ use rustix::io::Errno;
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
+use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, MetadataMap, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::error::{Error, ErrorKind, Result};
 
-const OPERATIONS: &[&str] = &["create", "get", "list", "delete"];
-const FIELDS: &[Field] = &[Field::required("rootPath", FieldKind::Text, "./data")];
 const DISALLOWED_ROOTS: [&str; 4] = ["/proc", "/sys", "/boot", "/var/run/secrets"];
 
-/// The `bindings.localstorage` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.localstorage",
-        aliases: &[],
-        versions: &["v1"],
-        input: false,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("localstorage.metadata.yaml", build);
 
 fn absolute(p: &str) -> PathBuf {
     let p = Path::new(p);
@@ -604,7 +590,7 @@ fn delete(root: &Root, req: InvokeRequest) -> Result<InvokeResponse> {
 #[async_trait]
 impl OutputBinding for LocalStorage {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {

@@ -29,15 +29,12 @@ use ::redis::{
 };
 use async_trait::async_trait;
 
+use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::tls::{parse_pem_pair, TlsTrouble};
 use crate::component::values::{parse_go_bool, parse_go_duration};
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
-
-const OPERATIONS: &[&str] = &["create", "get", "delete", "increment"];
-const REDIS_TYPES: &[&str] = &["node", "cluster"];
 
 /// Dapr's redis duration fields take a Go duration, a whole number of milliseconds, or -1.
 const DURATION_FIELDS: &[&str] = &[
@@ -52,57 +49,13 @@ const DURATION_FIELDS: &[&str] = &[
     "idleTimeout",
 ];
 
-const FIELDS: &[Field] = &[
-    Field::required("redisHost", FieldKind::Text, "localhost:6379"),
-    Field::optional("redisPort", FieldKind::Int, "6379"),
-    Field::optional("redisPassword", FieldKind::Text, "<password>").sensitive(),
-    Field::optional("redisUsername", FieldKind::Text, "default"),
-    Field::optional("redisDB", FieldKind::Int, "0"),
-    Field::optional("redisType", FieldKind::OneOf(REDIS_TYPES), "node"),
-    Field::optional("enableTLS", FieldKind::StrictBool, "false"),
-    Field::optional("insecureSkipTLSVerify", FieldKind::StrictBool, "false"),
-    Field::optional("clientCert", FieldKind::Text, "<PEM certificate>"),
-    Field::optional("clientKey", FieldKind::Text, "<PEM key>").sensitive(),
-    Field::optional("redisMaxRetries", FieldKind::Int, "3"),
-    Field::optional("redisMinRetryInterval", FieldKind::Text, "8ms"),
-    Field::optional("redisMaxRetryInterval", FieldKind::Text, "512ms"),
-    Field::optional("dialTimeout", FieldKind::Text, "5s"),
-    Field::optional("readTimeout", FieldKind::Text, "3s"),
-    Field::optional("writeTimeout", FieldKind::Text, "3s"),
-    Field::optional("poolSize", FieldKind::Int, "20"),
-    Field::optional("poolTimeout", FieldKind::Text, "4s"),
-    Field::optional("maxConnAge", FieldKind::Text, "30m"),
-    Field::optional("minIdleConns", FieldKind::Int, "2"),
-    Field::optional("idleCheckFrequency", FieldKind::Text, "1m"),
-    Field::optional("idleTimeout", FieldKind::Text, "5m"),
-    Field::optional("failover", FieldKind::StrictBool, "false"),
-    Field::optional("sentinelMasterName", FieldKind::Text, "mymaster"),
-    Field::optional("sentinelUsername", FieldKind::Text, "default"),
-    Field::optional("sentinelPassword", FieldKind::Text, "<password>").sensitive(),
-    Field::optional("useEntraID", FieldKind::StrictBool, "false"),
-    Field::optional("useAzureAD", FieldKind::StrictBool, "false"),
-    Field::optional("useOIDC", FieldKind::StrictBool, "false"),
-];
-
 /// Dapr's defaults for a binding: go-redis's 3 retries, 8ms..512ms backoff, 5s dial, 3s read.
 const DEFAULT_MAX_RETRIES: usize = 3;
 const DEFAULT_MAX_RETRY_INTERVAL: Duration = Duration::from_millis(512);
 const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The `bindings.redis` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.redis",
-        aliases: &[],
-        versions: &["v1"],
-        input: false,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("redis.metadata.yaml", build);
 
 /// A Dapr redis duration: `None` when disabled (`-1` or any negative), else the duration.
 /// A whole number is milliseconds.
@@ -470,7 +423,7 @@ fn ttl_seconds(req: &InvokeRequest) -> Result<Option<u64>> {
 #[async_trait]
 impl OutputBinding for Redis {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {
@@ -528,7 +481,7 @@ impl OutputBinding for Redis {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        if !OPERATIONS.contains(&req.operation.as_str()) {
+        if !declaration().operations.contains(&req.operation.as_str()) {
             return Err(Error::new(
                 ErrorKind::UnsupportedOperation,
                 format!("invalid operation type: {}", req.operation),

@@ -32,25 +32,18 @@ pub(crate) const BACKOFF_MAX_ELAPSED_TIME: Field =
 pub(crate) const BACKOFF_MAX_RETRIES: Field =
     Field::optional("backOffMaxRetries", FieldKind::Int, "3");
 
-/// A broker binding's metadata fields followed by Dapr's retry settings (the `BACKOFF_*`
-/// fields), which every broker binding takes:
-/// `const FIELDS: &[Field] = backoff::fields_with_backoff![...];`.
-macro_rules! fields_with_backoff {
-    ($($field:expr),* $(,)?) => {
-        &[
-            $($field,)*
-            $crate::bindings::common::backoff::BACKOFF_POLICY,
-            $crate::bindings::common::backoff::BACKOFF_DURATION,
-            $crate::bindings::common::backoff::BACKOFF_INITIAL_INTERVAL,
-            $crate::bindings::common::backoff::BACKOFF_MAX_INTERVAL,
-            $crate::bindings::common::backoff::BACKOFF_MULTIPLIER,
-            $crate::bindings::common::backoff::BACKOFF_RANDOMIZATION_FACTOR,
-            $crate::bindings::common::backoff::BACKOFF_MAX_ELAPSED_TIME,
-            $crate::bindings::common::backoff::BACKOFF_MAX_RETRIES,
-        ]
-    };
-}
-pub(crate) use fields_with_backoff;
+/// Dapr's retry settings, which every broker binding takes besides its own fields:
+/// `declare!("<binding>.metadata.yaml", build, backoff::FIELDS);`.
+pub(crate) const FIELDS: &[Field] = &[
+    BACKOFF_POLICY,
+    BACKOFF_DURATION,
+    BACKOFF_INITIAL_INTERVAL,
+    BACKOFF_MAX_INTERVAL,
+    BACKOFF_MULTIPLIER,
+    BACKOFF_RANDOMIZATION_FACTOR,
+    BACKOFF_MAX_ELAPSED_TIME,
+    BACKOFF_MAX_RETRIES,
+];
 
 /// How long to wait between deliveries of an event the handler failed on, and how often.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,8 +152,6 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::binding::FieldProblem;
-
-    const FIELDS: &[Field] = fields_with_backoff![];
 
     fn read(pairs: &[(&str, &str)]) -> (Backoff, Vec<FieldProblem>) {
         crate::binding::with_settings(pairs, FIELDS, Backoff::read)

@@ -54,93 +54,16 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
     OutputBinding, RunStep,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery::{self, Outcome};
 use crate::bindings::common::gotext;
 use crate::bindings::common::tls::TlsFiles;
 use crate::error::{Error, ErrorKind, Result};
-
-const OPERATIONS: &[&str] = &["create"];
-const AUTH_TYPES: &[&str] = &["none", "password", "mtls", "certificate", "oidc", "awsiam"];
-const OFFSETS: &[&str] = &["newest", "oldest"];
-
-const FIELDS: &[Field] = backoff::fields_with_backoff![
-    Field::required("brokers", FieldKind::Text, "localhost:9092"),
-    Field::optional("topics", FieldKind::Text, "orders,payments"),
-    Field::optional("publishTopic", FieldKind::Text, "orders"),
-    Field::optional("consumerGroup", FieldKind::Text, "group1"),
-    Field::optional("consumerID", FieldKind::Text, "group1"),
-    Field::optional("clientID", FieldKind::Text, "my-dapr-app"),
-    Field::optional("authType", FieldKind::OneOf(AUTH_TYPES), "none"),
-    Field::optional("authRequired", FieldKind::StrictBool, "false"),
-    Field::optional("saslUsername", FieldKind::Text, "myuser"),
-    Field::optional("saslPassword", FieldKind::Text, "mypassword").sensitive(),
-    Field::optional("saslMechanism", FieldKind::Text, "SHA-512"),
-    Field::optional("initialOffset", FieldKind::OneOf(OFFSETS), "oldest"),
-    Field::optional("maxMessageBytes", FieldKind::Int, "1048576"),
-    Field::optional("version", FieldKind::Text, "2.0.0"),
-    Field::optional("consumeRetryEnabled", FieldKind::Bool, "true"),
-    Field::optional("consumeRetryInterval", FieldKind::DurationMs, "200ms"),
-    Field::optional("heartbeatInterval", FieldKind::Duration, "3s"),
-    Field::optional("sessionTimeout", FieldKind::Duration, "10s"),
-    Field::optional(
-        "clientConnectionTopicMetadataRefreshInterval",
-        FieldKind::Duration,
-        "8m",
-    ),
-    Field::optional(
-        "clientConnectionKeepAliveInterval",
-        FieldKind::Duration,
-        "0",
-    ),
-    Field::optional("channelBufferSize", FieldKind::Int, "256"),
-    Field::optional("consumerFetchMin", FieldKind::Int, "1"),
-    Field::optional("consumerFetchDefault", FieldKind::Int, "1048576"),
-    Field::optional("escapeHeaders", FieldKind::Bool, "false"),
-    Field::optional("disableTls", FieldKind::Bool, "false"),
-    Field::optional("skipVerify", FieldKind::Bool, "false"),
-    Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
-    Field::optional(
-        "clientCert",
-        FieldKind::Text,
-        "-----BEGIN CERTIFICATE-----...",
-    ),
-    Field::optional(
-        "clientKey",
-        FieldKind::Text,
-        "-----BEGIN PRIVATE KEY-----...",
-    )
-    .sensitive(),
-    Field::optional(
-        "oidcTokenEndpoint",
-        FieldKind::Text,
-        "https://identity.example.com/v1/token",
-    ),
-    Field::optional("oidcClientID", FieldKind::Text, "my-client-id"),
-    Field::optional("oidcClientSecret", FieldKind::Text, "secret").sensitive(),
-    Field::optional("oidcScopes", FieldKind::Text, "openid"),
-    Field::optional("oidcExtensions", FieldKind::Text, "{}"),
-    Field::optional("awsRegion", FieldKind::Text, "us-east-1"),
-    Field::optional("awsAccessKey", FieldKind::Text, "AKIA..."),
-    Field::optional("awsSecretKey", FieldKind::Text, "secret").sensitive(),
-    Field::optional("awsSessionToken", FieldKind::Text, "token").sensitive(),
-    Field::optional("awsIamRoleArn", FieldKind::Text, "arn:aws:iam::1:role/r"),
-    Field::optional("awsStsSessionName", FieldKind::Text, "session"),
-    Field::optional(
-        "schemaRegistryURL",
-        FieldKind::Text,
-        "http://localhost:8081",
-    ),
-    Field::optional("schemaRegistryAPIKey", FieldKind::Text, "key"),
-    Field::optional("schemaRegistryAPISecret", FieldKind::Text, "secret").sensitive(),
-    Field::optional("schemaCachingEnabled", FieldKind::Bool, "true"),
-    Field::optional("schemaLatestVersionCacheTTL", FieldKind::Duration, "5m"),
-];
 
 /// How long the first contact with the brokers may take (within the default `initTimeout`, 5s).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
@@ -151,19 +74,7 @@ const RUN_MAX: usize = 256;
 /// Dapr's default `consumeRetryInterval`.
 const DEFAULT_CONSUME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The `bindings.kafka` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.kafka",
-        aliases: &[],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("kafka.metadata.yaml", build, backoff::FIELDS);
 
 fn list(v: Option<&str>) -> Vec<String> {
     v.unwrap_or_default()
@@ -781,7 +692,7 @@ fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
 #[async_trait]
 impl OutputBinding for Kafka {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {
@@ -919,9 +830,11 @@ mod tests {
     #[test]
     fn retry_interval_is_milliseconds_or_a_duration() {
         let interval = |v: &str| {
-            crate::binding::with_settings(&[("consumeRetryInterval", v)], FIELDS, |s| {
-                s.duration("consumeRetryInterval")
-            })
+            crate::binding::with_settings(
+                &[("consumeRetryInterval", v)],
+                declaration().fields,
+                |s| s.duration("consumeRetryInterval"),
+            )
             .0
         };
         assert_eq!(interval("200"), Some(Duration::from_millis(200)));
@@ -938,7 +851,8 @@ mod tests {
 
     #[test]
     fn auth_type_from_deprecated_auth_required() {
-        let auth = |p: &[(&str, &str)]| crate::binding::with_settings(p, FIELDS, auth_type);
+        let auth =
+            |p: &[(&str, &str)]| crate::binding::with_settings(p, declaration().fields, auth_type);
         assert_eq!(auth(&[("authType", "None")]).0, Some("none"));
         assert_eq!(
             auth(&[("authRequired", "true"), ("saslPassword", "x")]).0,

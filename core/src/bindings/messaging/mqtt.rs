@@ -37,38 +37,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
     OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery;
 use crate::bindings::common::tls::{self, TlsFiles};
 use crate::component::values::parse_go_bool;
 use crate::error::{Error, Result};
-
-const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = backoff::fields_with_backoff![
-    Field::required("url", FieldKind::Text, "tcp://localhost:1883").sensitive(),
-    Field::required("topic", FieldKind::Text, "mytopic"),
-    Field::required("consumerID", FieldKind::Text, "{uuid}"),
-    Field::optional("retain", FieldKind::Bool, "false"),
-    Field::optional("cleanSession", FieldKind::Bool, "false"),
-    Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
-    Field::optional(
-        "clientCert",
-        FieldKind::Text,
-        "-----BEGIN CERTIFICATE-----...",
-    ),
-    Field::optional(
-        "clientKey",
-        FieldKind::Text,
-        "-----BEGIN PRIVATE KEY-----...",
-    )
-    .sensitive(),
-    Field::optional("qos", FieldKind::Int, "1"),
-];
 
 /// How long connecting, subscribing and a publish's PUBACK may take (Dapr's `defaultWait`).
 const WAIT: Duration = Duration::from_secs(10);
@@ -80,19 +58,7 @@ const RUN_MAX: usize = 256;
 /// The largest MQTT packet (256 MB).
 const MAX_PACKET: usize = 268_435_455;
 
-/// The `bindings.mqtt3` type, also known as `bindings.mqtt`.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.mqtt3",
-        aliases: &["bindings.mqtt"],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("mqtt.metadata.yaml", build, backoff::FIELDS);
 
 /// Where the broker is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,7 +382,7 @@ fn has_wildcard(topic: &str) -> bool {
 #[async_trait]
 impl OutputBinding for Output {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {

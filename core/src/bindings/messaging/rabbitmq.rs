@@ -53,44 +53,16 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 
+use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
     OutputBinding,
 };
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery;
 use crate::bindings::common::gotext;
 use crate::bindings::common::tls::{self, TlsFiles};
 use crate::error::{Error, Result};
-
-const OPERATIONS: &[&str] = &["create"];
-const FIELDS: &[Field] = backoff::fields_with_backoff![
-    Field::required("queueName", FieldKind::Text, "myqueue"),
-    Field::required("host", FieldKind::Text, "amqp://guest:guest@localhost:5672").sensitive(),
-    Field::optional("durable", FieldKind::Bool, "true"),
-    Field::optional("deleteWhenUnused", FieldKind::Bool, "false"),
-    Field::optional("exclusive", FieldKind::Bool, "false"),
-    Field::optional("ttlInSeconds", FieldKind::Text, "60"),
-    Field::optional("prefetchCount", FieldKind::Int, "10"),
-    Field::optional("maxPriority", FieldKind::Int, "5"),
-    Field::optional("contentType", FieldKind::Text, "text/plain"),
-    Field::optional("reconnectWaitInSeconds", FieldKind::Duration, "5"),
-    Field::optional("caCert", FieldKind::Text, "-----BEGIN CERTIFICATE-----..."),
-    Field::optional(
-        "clientCert",
-        FieldKind::Text,
-        "-----BEGIN CERTIFICATE-----...",
-    ),
-    Field::optional(
-        "clientKey",
-        FieldKind::Text,
-        "-----BEGIN PRIVATE KEY-----...",
-    )
-    .sensitive(),
-    Field::optional("externalSasl", FieldKind::Bool, "false"),
-    Field::optional("saslExternal", FieldKind::Bool, "false"),
-];
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,19 +71,7 @@ const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(5);
 /// At most this many deliveries already received go to the handler as one run.
 const RUN_MAX: usize = 256;
 
-/// The `bindings.rabbitmq` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.rabbitmq",
-        aliases: &[],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("rabbitmq.metadata.yaml", build, backoff::FIELDS);
 
 const HOST_FIX: &str =
     "write the host as amqp://[user:password@]host[:port][/vhost], or amqps://... for TLS";
@@ -737,7 +697,7 @@ impl delivery::RunSource for Rabbit {
 #[async_trait]
 impl OutputBinding for Rabbit {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {

@@ -45,29 +45,14 @@ use mysql_async::{
 };
 
 use super::{json_params, required_sql, timed, Json, Param};
+use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
 use crate::bindings::common::tls::rustls::pki_types::CertificateDer;
 use crate::bindings::common::tls::{read_pem_certs, TlsTrouble};
 use crate::component::values::parse_go_bool;
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
-
-const OPERATIONS: &[&str] = &["exec", "query", "close"];
-const FIELDS: &[Field] = &[
-    Field::required(
-        "url",
-        FieldKind::Text,
-        "user:password@tcp(localhost:3306)/dbname",
-    )
-    .sensitive(),
-    Field::optional("pemPath", FieldKind::Text, "/path/to/ca.pem"),
-    Field::optional("maxIdleConns", FieldKind::Int, "10"),
-    Field::optional("maxOpenConns", FieldKind::Int, "10"),
-    Field::optional("connMaxLifetime", FieldKind::Duration, "12s"),
-    Field::optional("connMaxIdleTime", FieldKind::Duration, "12s"),
-];
 
 /// The Go driver's defaults: 2 idle connections kept; bindery caps open ones at 10 unless
 /// `maxOpenConns` says otherwise (Go has no cap).
@@ -93,19 +78,7 @@ const IGNORED_PARAMS: &[&str] = &[
     "writeTimeout",
 ];
 
-/// The `bindings.mysql` type.
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.mysql",
-        aliases: &[],
-        versions: &["v1"],
-        input: false,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("mysql.metadata.yaml", build);
 
 /// Where times are read in (the DSN's `loc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -808,7 +781,7 @@ fn generic(v: &Value, binary: bool) -> Json {
 #[async_trait]
 impl OutputBinding for Mysql {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {

@@ -52,8 +52,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::bytes::BytesMut;
 
 use super::{json_kind, json_params, required_sql, timed, Json, Param};
+use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
-use crate::binding::{BindingSpec, Field, FieldKind, Settings};
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
 use crate::bindings::common::tls::{parse_pem_pair, read_pem_certs, rustls, TlsTrouble};
 use crate::component::values::parse_go_duration;
@@ -63,60 +63,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 
-const OPERATIONS: &[&str] = &["exec", "query", "close"];
-const QUERY_EXEC_MODES: &[&str] = &[
-    "cache_statement",
-    "cache_describe",
-    "describe_exec",
-    "exec",
-    "simple_protocol",
-];
-const FIELDS: &[Field] = &[
-    // Required, but Dapr also takes the older name `url`: `check` asks for one of the two.
-    Field::optional(
-        "connectionString",
-        FieldKind::Text,
-        "host=localhost user=postgres password=secret port=5432 dbname=app",
-    )
-    .sensitive(),
-    Field::optional(
-        "url",
-        FieldKind::Text,
-        "postgres://user:secret@localhost:5432/app",
-    )
-    .sensitive(),
-    Field::optional("timeout", FieldKind::Duration, "20s"),
-    Field::optional("timeoutInSeconds", FieldKind::Duration, "20"),
-    Field::optional("maxConns", FieldKind::Int, "4"),
-    Field::optional("connectionMaxIdleTime", FieldKind::Duration, "5m"),
-    Field::optional(
-        "queryExecMode",
-        FieldKind::OneOf(QUERY_EXEC_MODES),
-        "cache_statement",
-    ),
-    Field::optional("useAzureAD", FieldKind::Bool, "false"),
-    Field::optional("useAWSIAM", FieldKind::Bool, "false"),
-    Field::optional("awsRegion", FieldKind::Text, "us-east-1"),
-    Field::optional("awsAccessKey", FieldKind::Text, "<access key>"),
-    Field::optional("awsSecretKey", FieldKind::Text, "<secret key>").sensitive(),
-];
-
 /// Dapr's default timeout for database operations.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The `bindings.postgresql` type (also `bindings.postgres`).
-pub fn spec() -> BindingSpec {
-    BindingSpec {
-        type_name: "bindings.postgresql",
-        aliases: &["bindings.postgres"],
-        versions: &["v1"],
-        input: false,
-        output: true,
-        operations: OPERATIONS,
-        fields: FIELDS,
-        build,
-    }
-}
+declare!("metadata.yaml", build);
 
 fn build(s: &mut Settings) -> Result<BindingParts> {
     // Required, under either name: Dapr also takes the older `url`.
@@ -363,7 +313,7 @@ impl Postgres {
 #[async_trait]
 impl OutputBinding for Postgres {
     fn operations(&self) -> &[&'static str] {
-        OPERATIONS
+        declaration().operations
     }
 
     async fn init(&self) -> Result<()> {

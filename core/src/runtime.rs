@@ -221,6 +221,7 @@ impl RuntimeBuilder {
                         b.config.name.clone(),
                         Arc::new(OutputSlot {
                             binding: o,
+                            operations: b.spec.operations,
                             init: OnceCell::new(),
                             timeout: b.component.init_timeout,
                             ignore_errors: b.component.ignore_errors,
@@ -270,6 +271,8 @@ enum State {
 
 struct OutputSlot {
     binding: Arc<dyn OutputBinding>,
+    /// The operations its type declares (`BindingSpec::operations`).
+    operations: &'static [&'static str],
     init: OnceCell<std::result::Result<(), Error>>,
     timeout: Duration,
     ignore_errors: bool,
@@ -413,12 +416,11 @@ impl Runtime {
                 output: b.parts.output.is_some(),
                 route: b.route.clone(),
                 direction: b.config.metadata.get("direction").map(str::to_string),
-                operations: b
-                    .parts
-                    .output
-                    .as_ref()
-                    .map(|o| o.operations().iter().map(|s| s.to_string()).collect())
-                    .unwrap_or_default(),
+                operations: if b.parts.output.is_some() {
+                    b.spec.operations.iter().map(|s| s.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect()
     }
@@ -699,7 +701,7 @@ impl Runtime {
             }
             return Err(not_found(name, "output binding", &outputs).with_operation(op));
         };
-        let ops = slot.binding.operations();
+        let ops = slot.operations;
         if !ops.contains(&op) {
             let type_name = self.binding(name).map(|b| b.spec.type_name).unwrap_or("");
             let near = component::nearest(op, ops.iter().copied())

@@ -108,9 +108,6 @@ impl InputBinding for Probe {
 
 #[async_trait]
 impl OutputBinding for Probe {
-    fn operations(&self) -> &[&'static str] {
-        &["echo"]
-    }
     async fn init(&self) -> bindery::Result<()> {
         if self.fail_init {
             return Err(bindery::Error::upstream("probe cannot reach its server"));

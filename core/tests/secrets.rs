@@ -342,9 +342,6 @@ mod scrubbing {
 
     #[async_trait]
     impl OutputBinding for Careless {
-        fn operations(&self) -> &[&'static str] {
-            &["get"]
-        }
         async fn init(&self) -> bindery::Result<()> {
             Err(
                 Error::upstream(format!("cannot connect to {}", careless(&self.0)))

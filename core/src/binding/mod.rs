@@ -478,15 +478,13 @@ pub trait InputBinding: Send + Sync + 'static {
 /// An output binding: answers operations.
 #[async_trait]
 pub trait OutputBinding: Send + Sync + 'static {
-    /// The operations this binding supports.
-    fn operations(&self) -> &[&'static str];
-
     /// Connect to the target. Runs at start, bounded by `spec.initTimeout`.
     async fn init(&self) -> Result<()> {
         Ok(())
     }
 
-    /// Run one operation. The runtime has already checked that the operation is listed.
+    /// Run one operation. The runtime has already checked that its type declares the
+    /// operation (`BindingSpec::operations`).
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse>;
 
     /// Release connections; called at shutdown after the inputs stopped.

@@ -388,10 +388,6 @@ impl InputBinding for Cron {
 
 #[async_trait]
 impl OutputBinding for Cron {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn invoke(&self, _req: InvokeRequest) -> Result<InvokeResponse> {
         self.stopped.cancel();
         Ok(InvokeResponse {

@@ -335,10 +335,6 @@ impl Http {
 
 #[async_trait]
 impl OutputBinding for Http {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
         let method = match req.operation.as_str() {
             "create" | "post" => Method::POST,

@@ -589,10 +589,6 @@ fn delete(root: &Root, req: InvokeRequest) -> Result<InvokeResponse> {
 
 #[async_trait]
 impl OutputBinding for LocalStorage {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         self.root().await.map(drop)
     }

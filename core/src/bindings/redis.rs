@@ -422,10 +422,6 @@ fn ttl_seconds(req: &InvokeRequest) -> Result<Option<u64>> {
 
 #[async_trait]
 impl OutputBinding for Redis {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         if !matches!(*self.conn.lock().unwrap(), State::New) {
             return Ok(());

@@ -472,31 +472,23 @@ fn check_binding(
                 .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
             );
         } else {
-            if dir.input && !spec.input {
-                diags.push(
-                    Diagnostic::error(
-                        d.location.clone(),
-                        name,
-                        format!(
-                            "{} is not an input binding, but direction says input",
-                            spec.type_name
-                        ),
-                    )
-                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
-                );
-            }
-            if dir.output && !spec.output {
-                diags.push(
-                    Diagnostic::error(
-                        d.location.clone(),
-                        name,
-                        format!(
-                            "{} is not an output binding, but direction says output",
-                            spec.type_name
-                        ),
-                    )
-                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
-                );
+            for (asked, has, word) in [
+                (dir.input, spec.input, "input"),
+                (dir.output, spec.output, "output"),
+            ] {
+                if asked && !has {
+                    diags.push(
+                        Diagnostic::error(
+                            d.location.clone(),
+                            name,
+                            format!(
+                                "{} is not an {word} binding, but direction says {word}",
+                                spec.type_name
+                            ),
+                        )
+                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+                    );
+                }
             }
             direction = dir;
         }
@@ -661,10 +653,6 @@ struct RedactedOutput {
 
 #[async_trait]
 impl OutputBinding for RedactedOutput {
-    fn operations(&self) -> &[&'static str] {
-        self.inner.operations()
-    }
-
     async fn init(&self) -> Result<()> {
         self.inner
             .init()

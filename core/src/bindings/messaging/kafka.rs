@@ -691,10 +691,6 @@ fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
 
 #[async_trait]
 impl OutputBinding for Kafka {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         self.producer().await.map(drop)
     }

@@ -381,10 +381,6 @@ fn has_wildcard(topic: &str) -> bool {
 
 #[async_trait]
 impl OutputBinding for Output {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         let mut guard = self.producer.lock().await;
         if guard.is_none() {

@@ -696,10 +696,6 @@ impl delivery::RunSource for Rabbit {
 
 #[async_trait]
 impl OutputBinding for Rabbit {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         self.out_channel().await.map(drop)
     }

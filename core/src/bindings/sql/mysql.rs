@@ -780,10 +780,6 @@ fn generic(v: &Value, binary: bool) -> Json {
 
 #[async_trait]
 impl OutputBinding for Mysql {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         if !matches!(*self.state.lock().unwrap(), State::New) {
             return Ok(());

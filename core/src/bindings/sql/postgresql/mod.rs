@@ -312,10 +312,6 @@ impl Postgres {
 
 #[async_trait]
 impl OutputBinding for Postgres {
-    fn operations(&self) -> &[&'static str] {
-        declaration().operations
-    }
-
     async fn init(&self) -> Result<()> {
         if !matches!(*self.state.lock().unwrap(), State::New) {
             return Ok(());

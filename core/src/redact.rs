@@ -12,6 +12,7 @@
 //!   secrets have their errors scrubbed on the way out, and [`register`] adds the values to the
 //!   set that bindery's log writer ([`crate::logging`]) scrubs every line with.
 
+use crate::component::values::unescape;
 use std::borrow::Cow;
 use std::sync::RwLock;
 
@@ -101,23 +102,6 @@ pub fn word(text: &str) -> &str {
     } else {
         PASSWORD_MARK
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn percent_encode(s: &str) -> String {
@@ -229,7 +213,7 @@ impl Secrets {
         push(value.trim().to_string(), &mut plain);
         let copy = plain.clone();
         for v in &copy {
-            if let Some(d) = percent_decode(v) {
+            if let Some(d) = unescape(v, false) {
                 push(d, &mut plain);
             }
             push(percent_encode(v), &mut plain);
@@ -264,8 +248,8 @@ impl Secrets {
             for (u, p) in [
                 (user.to_string(), pass.to_string()),
                 (
-                    percent_decode(user).unwrap_or_else(|| user.to_string()),
-                    percent_decode(pass).unwrap_or_else(|| pass.to_string()),
+                    unescape(user, false).unwrap_or_else(|| user.to_string()),
+                    unescape(pass, false).unwrap_or_else(|| pass.to_string()),
                 ),
             ] {
                 push(p.clone(), &mut plain);

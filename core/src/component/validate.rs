@@ -646,60 +646,47 @@ fn redacting(mut vb: ValidBinding, secrets: Secrets) -> ValidBinding {
     vb
 }
 
-struct RedactedOutput {
-    inner: Arc<dyn OutputBinding>,
+/// A binding with the errors of its calls scrubbed of `secrets`.
+struct Redacted<B: ?Sized> {
+    inner: Arc<B>,
     secrets: Arc<Secrets>,
+}
+
+type RedactedOutput = Redacted<dyn OutputBinding>;
+type RedactedInput = Redacted<dyn InputBinding>;
+
+impl<B: ?Sized> Redacted<B> {
+    async fn scrubbed<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        call.await.map_err(|e| e.redacted(&self.secrets))
+    }
 }
 
 #[async_trait]
 impl OutputBinding for RedactedOutput {
     async fn init(&self) -> Result<()> {
-        self.inner
-            .init()
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.init()).await
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        self.inner
-            .invoke(req)
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.invoke(req)).await
     }
 
     async fn close(&self) -> Result<()> {
-        self.inner
-            .close()
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.close()).await
     }
-}
-
-struct RedactedInput {
-    inner: Arc<dyn InputBinding>,
-    secrets: Arc<Secrets>,
 }
 
 #[async_trait]
 impl InputBinding for RedactedInput {
     async fn init(&self) -> Result<()> {
-        self.inner
-            .init()
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.init()).await
     }
 
     async fn read(&self, ctx: InputContext) -> Result<()> {
-        self.inner
-            .read(ctx)
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.read(ctx)).await
     }
 
     async fn close(&self) -> Result<()> {
-        self.inner
-            .close()
-            .await
-            .map_err(|e| e.redacted(&self.secrets))
+        self.scrubbed(self.inner.close()).await
     }
 }

@@ -78,23 +78,9 @@ impl Endpoint {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Percent-decoded, or as written when it is not valid percent-encoding.
+fn decoded(s: &str) -> String {
+    crate::component::values::unescape(s, false).unwrap_or_else(|| s.to_string())
 }
 
 const URL_FIX: &str =
@@ -123,8 +109,8 @@ fn parse_url(url: &str) -> std::result::Result<Endpoint, String> {
     };
     let (username, password) = match userinfo {
         Some(u) => match u.split_once(':') {
-            Some((n, p)) => (Some(percent_decode(n)), Some(percent_decode(p))),
-            None => (Some(percent_decode(u)), None),
+            Some((n, p)) => (Some(decoded(n)), Some(decoded(p))),
+            None => (Some(decoded(u)), None),
         },
         None => (None, None),
     };

@@ -50,7 +50,7 @@ use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding}
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
 use crate::bindings::common::tls::rustls::pki_types::CertificateDer;
 use crate::bindings::common::tls::{read_pem_certs, TlsTrouble};
-use crate::component::values::parse_go_bool;
+use crate::component::values::{parse_go_bool, unescape};
 use crate::error::source_chain;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -126,30 +126,6 @@ enum Tls {
 enum Addr {
     Tcp(String, u16),
     Unix(String),
-}
-
-fn unescape(s: &str, plus_is_space: bool) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `host:port` (`[v6]:port`), adding MySQL's port 3306 when none is given.

@@ -2,6 +2,7 @@
 //! run-time parameters, and the TLS settings (`sslmode`, `sslrootcert`, ...).
 
 use super::*;
+use crate::component::values::unescape;
 
 /// Options tokio-postgres reads from a connection string itself.
 pub(super) const TOKIO_POSTGRES_KEYS: &[&str] = &[
@@ -223,37 +224,13 @@ pub(super) fn url_pairs(s: &str) -> std::result::Result<Vec<(String, String, Str
     let mut out = Vec::new();
     for raw in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = raw.split_once('=').unwrap_or((raw, ""));
-        let key = percent_decode(k).ok_or("a URL option name is not valid percent-encoding")?;
-        let value = percent_decode(v).ok_or_else(|| {
+        let key = unescape(k, true).ok_or("a URL option name is not valid percent-encoding")?;
+        let value = unescape(v, true).ok_or_else(|| {
             format!("the value of the URL option {key} is not valid percent-encoding")
         })?;
         out.push((key, value, raw.to_string()));
     }
     Ok(out)
-}
-
-pub(super) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The pairs of a libpq key=value string (`host=h port=5432 password='a b\'c'`).

@@ -645,3 +645,80 @@ fn readme_bindings_table_is_up_to_date() {
          committed:\n{table}\ngenerated:\n{generated}"
     );
 }
+
+/// `bindery validate` takes a folder with one component of every binding type the CLI knows,
+/// each written from its declaration alone: its required fields with their examples, plus
+/// any field the binding then says it needs (a requirement that depends on others, such as
+/// Kafka's `authType` or PostgreSQL's `connectionString`-or-`url`), with its example.
+#[test]
+fn validate_takes_one_component_of_every_binding_type() {
+    let registry = Registry::builtin();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |spec: &BindingSpec, fields: &[&str]| {
+        let name = spec.type_name.trim_start_matches("bindings.");
+        let mut yaml = format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {}\n  version: v1\n  metadata:\n",
+            spec.type_name
+        );
+        for f in spec.fields.iter().filter(|f| fields.contains(&f.name)) {
+            yaml.push_str(&format!(
+                "  - name: {}\n    value: {:?}\n",
+                f.name, f.example
+            ));
+        }
+        std::fs::write(dir.path().join(format!("{name}.yaml")), yaml).unwrap();
+    };
+    let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for spec in registry.specs() {
+        let required: Vec<&str> = spec
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect();
+        write(spec, &required);
+        wanted.insert(spec.type_name, required);
+    }
+    let path = dir.path().display().to_string();
+    let mut stdout = String::new();
+    for _ in 0..4 {
+        let out = bindery(&["validate", "--resources-path", &path]);
+        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            break;
+        }
+        // Add each field a binding says it needs, and try again.
+        for line in stdout.lines() {
+            let Some((_, after)) = line.split_once(" needs the metadata field \"") else {
+                continue;
+            };
+            let field = after.split('"').next().unwrap();
+            let spec = registry
+                .specs()
+                .iter()
+                .find(|s| line.contains(&format!("{} ", s.type_name)))
+                .unwrap_or_else(|| panic!("whose need is it? {line}"));
+            let fields = wanted.get_mut(spec.type_name).unwrap();
+            let declared = spec.fields.iter().find(|f| f.name == field);
+            assert!(declared.is_some(), "{field} is not declared: {line}");
+            fields.push(declared.unwrap().name);
+            write(spec, fields);
+        }
+    }
+    assert!(
+        stdout.contains(&format!("{} component(s) valid", registry.specs().len())),
+        "{stdout}"
+    );
+    assert!(
+        wanted["bindings.kafka"].contains(&"authType"),
+        "Kafka asked for authType: {wanted:?}"
+    );
+    for spec in registry.specs() {
+        let name = spec.type_name.trim_start_matches("bindings.");
+        assert!(
+            stdout.contains(&format!("ok: {name} ({}, ", spec.type_name)),
+            "{}: {stdout}",
+            spec.type_name
+        );
+    }
+}

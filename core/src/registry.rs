@@ -33,6 +33,11 @@ impl Registry {
         self.specs.push(spec);
     }
 
+    /// Every binding type, in registration order.
+    pub fn specs(&self) -> &[BindingSpec] {
+        &self.specs
+    }
+
     /// The spec answering to `type_name`.
     pub fn find(&self, type_name: &str) -> Option<&BindingSpec> {
         self.specs.iter().find(|s| s.answers_to(type_name))

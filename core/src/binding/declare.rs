@@ -108,6 +108,17 @@ fn field(y: &Yaml, binding: &str) -> Field {
     }
 }
 
+/// Metadata fields declared on their own (`metadata:` only), shared by several bindings;
+/// `what` names them in a panic. Their strings live as long as the process: call it once.
+pub(crate) fn declared_fields(text: &str, what: &str) -> &'static [Field] {
+    let docs = YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let fields: Vec<Field> = match &docs.first().expect("a declaration")["metadata"] {
+        Yaml::Array(items) => items.iter().map(|f| field(f, what)).collect(),
+        other => panic!("{what}: metadata {other:?} is not a list"),
+    };
+    Box::leak(fields.into_boxed_slice())
+}
+
 /// The spec of a built-in binding from its declaration `text`, its factory, and metadata
 /// fields it shares with others (`extra`, e.g. Dapr's retry settings). The strings live as
 /// long as the process: call it once per binding (`declare!` does).

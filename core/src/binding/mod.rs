@@ -8,7 +8,7 @@ pub(crate) use config::typed_value;
 #[cfg(test)]
 pub(crate) use config::with_settings;
 pub use config::Settings;
-pub(crate) use declare::{declare, declared};
+pub(crate) use declare::{declare, declared, declared_fields};
 pub use schema::{BindingSpec, Factory, Field, FieldKind, FieldProblem};
 
 use std::collections::HashMap;

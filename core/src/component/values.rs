@@ -177,6 +177,32 @@ pub fn parse_quantity(s: &str) -> Result<u64, String> {
     Ok((number * mult).round() as u64)
 }
 
+/// Percent-decode `s` as Go's `url.PathUnescape` (or, with `plus_is_space`, `QueryUnescape`)
+/// does: `None` for a `%` not followed by two hex digits, or bytes that are not UTF-8.
+pub fn unescape(s: &str, plus_is_space: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,30 +252,4 @@ mod tests {
         assert_eq!(parse_quantity("1024").unwrap(), 1024);
         assert!(parse_quantity("10XB").is_err());
     }
-}
-
-/// Percent-decode `s` as Go's `url.PathUnescape` (or, with `plus_is_space`, `QueryUnescape`)
-/// does: `None` for a `%` not followed by two hex digits, or bytes that are not UTF-8.
-pub fn unescape(s: &str, plus_is_space: bool) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }

@@ -10,40 +10,18 @@
 
 use std::time::Duration;
 
-use crate::binding::{Field, FieldKind, Settings};
+use std::sync::OnceLock;
 
-/// The back-off policies of Dapr's retry settings.
-pub(crate) const POLICIES: &[&str] = &["constant", "exponential"];
-
-pub(crate) const BACKOFF_POLICY: Field =
-    Field::optional("backOffPolicy", FieldKind::OneOf(POLICIES), "constant");
-pub(crate) const BACKOFF_DURATION: Field =
-    Field::optional("backOffDuration", FieldKind::DurationMs, "5s");
-pub(crate) const BACKOFF_INITIAL_INTERVAL: Field =
-    Field::optional("backOffInitialInterval", FieldKind::DurationMs, "500ms");
-pub(crate) const BACKOFF_MAX_INTERVAL: Field =
-    Field::optional("backOffMaxInterval", FieldKind::DurationMs, "60s");
-pub(crate) const BACKOFF_MULTIPLIER: Field =
-    Field::optional("backOffMultiplier", FieldKind::Float, "1.5");
-pub(crate) const BACKOFF_RANDOMIZATION_FACTOR: Field =
-    Field::optional("backOffRandomizationFactor", FieldKind::Float, "0.5");
-pub(crate) const BACKOFF_MAX_ELAPSED_TIME: Field =
-    Field::optional("backOffMaxElapsedTime", FieldKind::DurationMs, "15m");
-pub(crate) const BACKOFF_MAX_RETRIES: Field =
-    Field::optional("backOffMaxRetries", FieldKind::Int, "3");
+use crate::binding::{Field, Settings};
 
 /// Dapr's retry settings, which every broker binding takes besides its own fields:
-/// `declare!("<binding>.metadata.yaml", build, backoff::FIELDS);`.
-pub(crate) const FIELDS: &[Field] = &[
-    BACKOFF_POLICY,
-    BACKOFF_DURATION,
-    BACKOFF_INITIAL_INTERVAL,
-    BACKOFF_MAX_INTERVAL,
-    BACKOFF_MULTIPLIER,
-    BACKOFF_RANDOMIZATION_FACTOR,
-    BACKOFF_MAX_ELAPSED_TIME,
-    BACKOFF_MAX_RETRIES,
-];
+/// `declare!("<binding>.metadata.yaml", build, backoff::fields());`.
+pub(crate) fn fields() -> &'static [Field] {
+    static FIELDS: OnceLock<&'static [Field]> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        crate::binding::declared_fields(include_str!("backoff.metadata.yaml"), "backOff*")
+    })
+}
 
 /// How long to wait between deliveries of an event the handler failed on, and how often.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +132,7 @@ mod tests {
     use crate::binding::FieldProblem;
 
     fn read(pairs: &[(&str, &str)]) -> (Backoff, Vec<FieldProblem>) {
-        crate::binding::with_settings(pairs, FIELDS, Backoff::read)
+        crate::binding::with_settings(pairs, fields(), Backoff::read)
     }
 
     #[test]

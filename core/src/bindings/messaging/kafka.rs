@@ -74,7 +74,7 @@ const RUN_MAX: usize = 256;
 /// Dapr's default `consumeRetryInterval`.
 const DEFAULT_CONSUME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
-declare!("kafka.metadata.yaml", build, backoff::FIELDS);
+declare!("kafka.metadata.yaml", build, backoff::fields());
 
 fn list(v: Option<&str>) -> Vec<String> {
     v.unwrap_or_default()

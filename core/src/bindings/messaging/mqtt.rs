@@ -58,7 +58,7 @@ const RUN_MAX: usize = 256;
 /// The largest MQTT packet (256 MB).
 const MAX_PACKET: usize = 268_435_455;
 
-declare!("mqtt.metadata.yaml", build, backoff::FIELDS);
+declare!("mqtt.metadata.yaml", build, backoff::fields());
 
 /// Where the broker is.
 #[derive(Debug, Clone, PartialEq, Eq)]

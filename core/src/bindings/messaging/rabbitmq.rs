@@ -71,7 +71,7 @@ const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(5);
 /// At most this many deliveries already received go to the handler as one run.
 const RUN_MAX: usize = 256;
 
-declare!("rabbitmq.metadata.yaml", build, backoff::FIELDS);
+declare!("rabbitmq.metadata.yaml", build, backoff::fields());
 
 const HOST_FIX: &str =
     "write the host as amqp://[user:password@]host[:port][/vhost], or amqps://... for TLS";

@@ -306,6 +306,7 @@ pub(crate) fn typed_value(
 /// returned and the problems it reported (for tests of a binding's reading of its fields).
 /// Panics when a value does not parse as its field's kind.
 #[cfg(test)]
+#[cfg_attr(not(feature = "all-bindings"), allow(dead_code))]
 pub(crate) fn with_settings<T>(
     pairs: &[(&str, &str)],
     fields: &'static [Field],

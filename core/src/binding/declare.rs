@@ -110,6 +110,7 @@ fn field(y: &Yaml, binding: &str) -> Field {
 
 /// Metadata fields declared on their own (`metadata:` only), shared by several bindings;
 /// `what` names them in a panic. Their strings live as long as the process: call it once.
+#[cfg_attr(not(feature = "all-bindings"), allow(dead_code))]
 pub(crate) fn declared_fields(text: &str, what: &str) -> &'static [Field] {
     let docs = YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
     let fields: Vec<Field> = match &docs.first().expect("a declaration")["metadata"] {

@@ -6,8 +6,10 @@ mod declare;
 mod schema;
 pub(crate) use config::typed_value;
 #[cfg(test)]
+#[cfg_attr(not(feature = "all-bindings"), allow(unused_imports))]
 pub(crate) use config::with_settings;
 pub use config::Settings;
+#[cfg_attr(not(feature = "all-bindings"), allow(unused_imports))]
 pub(crate) use declare::{declare, declared, declared_fields};
 pub use schema::{BindingSpec, Factory, Field, FieldKind, FieldProblem};
 

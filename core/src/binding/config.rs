@@ -20,6 +20,19 @@ pub(crate) enum Typed {
     Word(&'static str),
 }
 
+/// A typed getter of `Settings`: the value of a field declared of one of `kinds`.
+macro_rules! getter {
+    ($(#[$doc:meta])* $name:ident -> $t:ty, $variant:ident, $kinds:pat) => {
+        $(#[$doc])*
+        pub fn $name(&self, name: &str) -> Option<$t> {
+            match self.typed(name, |k| matches!(k, $kinds)) {
+                Some(Typed::$variant(v)) => Some(*v),
+                _ => None,
+            }
+        }
+    };
+}
+
 /// What a binding's factory builds from: the component's name, directions and metadata, the
 /// typed value of every declared field it gives (parsed at load, as Dapr reads it), and the
 /// problems the factory finds in them, each reported at its field's file and line with a fix.
@@ -133,61 +146,35 @@ impl<'a> Settings<'a> {
         self.text(name).unwrap_or_default()
     }
 
-    /// A boolean field's value.
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        match self.typed(name, |k| {
-            matches!(k, FieldKind::Bool | FieldKind::StrictBool)
-        }) {
-            Some(Typed::Bool(b)) => Some(*b),
-            _ => None,
-        }
-    }
+    getter!(
+        /// A boolean field's value.
+        bool -> bool, Bool, FieldKind::Bool | FieldKind::StrictBool
+    );
+    getter!(
+        /// A whole-number field's value.
+        int -> i64, Int, FieldKind::Int
+    );
+    getter!(
+        /// A decimal-number field's value.
+        float -> f64, Float, FieldKind::Float
+    );
+    getter!(
+        /// A duration field's value.
+        duration -> Duration, Duration, FieldKind::Duration | FieldKind::DurationMs
+    );
+    getter!(
+        /// A size field's value, in bytes.
+        size -> u64, Size, FieldKind::Size
+    );
+    getter!(
+        /// A `OneOf` field's word, spelled as declared (the component may write it in any
+        /// case).
+        word -> &'static str, Word, FieldKind::OneOf(_)
+    );
 
     /// A boolean field's value, or `default` when it is not given.
     pub fn flag(&self, name: &str, default: bool) -> bool {
         self.bool(name).unwrap_or(default)
-    }
-
-    /// A whole-number field's value.
-    pub fn int(&self, name: &str) -> Option<i64> {
-        match self.typed(name, |k| matches!(k, FieldKind::Int)) {
-            Some(Typed::Int(n)) => Some(*n),
-            _ => None,
-        }
-    }
-
-    /// A decimal-number field's value.
-    pub fn float(&self, name: &str) -> Option<f64> {
-        match self.typed(name, |k| matches!(k, FieldKind::Float)) {
-            Some(Typed::Float(n)) => Some(*n),
-            _ => None,
-        }
-    }
-
-    /// A duration field's value.
-    pub fn duration(&self, name: &str) -> Option<Duration> {
-        match self.typed(name, |k| {
-            matches!(k, FieldKind::Duration | FieldKind::DurationMs)
-        }) {
-            Some(Typed::Duration(d)) => Some(*d),
-            _ => None,
-        }
-    }
-
-    /// A size field's value, in bytes.
-    pub fn size(&self, name: &str) -> Option<u64> {
-        match self.typed(name, |k| matches!(k, FieldKind::Size)) {
-            Some(Typed::Size(n)) => Some(*n),
-            _ => None,
-        }
-    }
-
-    /// A `OneOf` field's word, spelled as declared (the component may write it in any case).
-    pub fn word(&self, name: &str) -> Option<&'static str> {
-        match self.typed(name, |k| matches!(k, FieldKind::OneOf(_))) {
-            Some(Typed::Word(w)) => Some(w),
-            _ => None,
-        }
     }
 
     /// A text field's value read by the binding's own parser; what the parser refuses is

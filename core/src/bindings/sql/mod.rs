@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::binding::{InvokeResponse, MetadataMap};
+use crate::binding::{InvokeRequest, InvokeResponse, MetadataMap};
 use crate::bindings::common::gotext::{go_duration, rfc3339_nano};
 use crate::error::{Error, Result};
 
@@ -96,6 +96,18 @@ impl Json {
         self.write(&mut out);
         out
     }
+}
+
+/// What an `exec` or `query` asks for: the operation, the statement and its parameters;
+/// `None` for `close`, the one other operation of the SQL bindings (the runtime lets no
+/// other through).
+pub(crate) fn statement(req: &InvokeRequest) -> Result<Option<(&str, String, Vec<Param>)>> {
+    if req.operation == "close" {
+        return Ok(None);
+    }
+    let sql = required_sql(&req.metadata)?;
+    let params = json_params(&req.metadata)?;
+    Ok(Some((req.operation.as_str(), sql, params)))
 }
 
 /// The `sql` request metadata, required by `exec` and `query`.

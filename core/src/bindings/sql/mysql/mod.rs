@@ -50,7 +50,7 @@ use mysql_async::{
     SslOpts, Value,
 };
 
-use super::{json_params, required_sql, timed, Json, Param};
+use super::{statement, timed, Json, Param};
 use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
@@ -388,17 +388,11 @@ impl OutputBinding for Mysql {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let op = req.operation.as_str();
-        if op == "close" {
+        let Some((op, sql, params)) = statement(&req)? else {
             self.close().await?;
             return Ok(InvokeResponse::default());
-        }
-        // Only exec and query are left: the runtime lets no other operation through.
-        let sql = required_sql(&req.metadata)?;
-        let params: Vec<Value> = json_params(&req.metadata)?
-            .iter()
-            .map(param_value)
-            .collect();
+        };
+        let params: Vec<Value> = params.iter().map(param_value).collect();
         let pool = self.pool()?;
         timed(op, &sql, self.run(&pool, op, &sql, params)).await
     }

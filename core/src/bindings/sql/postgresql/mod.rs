@@ -51,7 +51,7 @@ use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::bytes::BytesMut;
 
-use super::{json_kind, json_params, required_sql, timed, Json, Param};
+use super::{json_kind, statement, timed, Json, Param};
 use crate::binding::{declare, Settings};
 use crate::binding::{BindingParts, InvokeRequest, InvokeResponse, OutputBinding};
 use crate::bindings::common::gotext::{base64, rfc3339_nano};
@@ -380,15 +380,11 @@ impl OutputBinding for Postgres {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        let op = req.operation.as_str();
-        if op == "close" {
+        let Some((op, sql, params)) = statement(&req)? else {
             // Like Dapr: close the pool; no response. Closing twice is fine.
             self.close().await?;
             return Ok(InvokeResponse::default());
-        }
-        // Only exec and query are left: the runtime lets no other operation through.
-        let sql = required_sql(&req.metadata)?;
-        let params = json_params(&req.metadata)?;
+        };
         let pool = self.pool()?;
         timed(op, &sql, self.run(&pool, op, &sql, &params)).await
     }

@@ -179,6 +179,7 @@ pub(super) fn array_literal(items: &[Param]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::sql::json_params;
 
     #[test]
     fn json_arrays_become_array_literals() {

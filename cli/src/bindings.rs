@@ -10,11 +10,7 @@ use serde_json::{json, Value};
 
 /// Every binding type of `registry` (aliases folded into their type), sorted by type name.
 pub fn specs(registry: &Registry) -> Vec<&BindingSpec> {
-    let mut specs: Vec<&BindingSpec> = registry
-        .type_names()
-        .into_iter()
-        .filter_map(|name| registry.find(name).filter(|s| s.type_name == name))
-        .collect();
+    let mut specs: Vec<&BindingSpec> = registry.specs().iter().collect();
     specs.sort_by_key(|s| s.type_name);
     specs
 }

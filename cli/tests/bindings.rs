@@ -171,11 +171,7 @@ fn features_of_types() -> BTreeMap<&'static str, String> {
 
 /// Every binding type of `registry`, aliases folded into their type, sorted by type name.
 fn specs(registry: &Registry) -> Vec<&BindingSpec> {
-    let mut specs: Vec<&BindingSpec> = registry
-        .type_names()
-        .into_iter()
-        .filter_map(|name| registry.find(name).filter(|s| s.type_name == name))
-        .collect();
+    let mut specs: Vec<&BindingSpec> = registry.specs().iter().collect();
     specs.sort_by_key(|s| s.type_name);
     specs
 }
@@ -592,12 +588,7 @@ fn bindings_table() -> String {
         if spec.output {
             directions.push("output");
         }
-        let required: Vec<&str> = spec
-            .fields
-            .iter()
-            .filter(|f| f.required)
-            .map(|f| f.name)
-            .collect();
+        let required = spec.required_fields();
         let feature = &features[spec.type_name];
         let feature = if defaults.contains(feature) {
             format!("`{feature}` (default)")
@@ -670,12 +661,7 @@ fn validate_takes_one_component_of_every_binding_type() {
     };
     let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for spec in registry.specs() {
-        let required: Vec<&str> = spec
-            .fields
-            .iter()
-            .filter(|f| f.required)
-            .map(|f| f.name)
-            .collect();
+        let required = spec.required_fields();
         write(spec, &required);
         wanted.insert(spec.type_name, required);
     }

@@ -175,6 +175,15 @@ impl BindingSpec {
         self.type_name == type_name || self.aliases.contains(&type_name)
     }
 
+    /// The names of the fields a component must give.
+    pub fn required_fields(&self) -> Vec<&'static str> {
+        self.fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect()
+    }
+
     /// Whether `version` is accepted (empty is `v1`).
     pub fn accepts_version(&self, version: &str) -> bool {
         let v = if version.is_empty() { "v1" } else { version };

@@ -36,21 +36,14 @@ fn validate_accepts_the_examples() {
     let out = bindery(&["validate", "--resources-path", &examples()]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(
-        stdout.contains("ok: cleanup-cron (bindings.cron, input)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("ok: monitoring-webhook (bindings.http, output)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("ok: records (bindings.localstorage, output)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("3 component(s) valid, 0 warning(s)"),
-        "{stdout}"
+    assert_has(
+        &stdout,
+        &[
+            "ok: cleanup-cron (bindings.cron, input)",
+            "ok: monitoring-webhook (bindings.http, output)",
+            "ok: records (bindings.localstorage, output)",
+            "3 component(s) valid, 0 warning(s)",
+        ],
     );
 }
 
@@ -74,30 +67,16 @@ fn validate_prints_every_problem_and_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("cron.yaml:9:5: warning in component \"nightly\": cron schedule \"0 3 * * *\" has 5 fields: it is read as standard cron"), "{stdout}");
-    assert!(
-        stdout.contains("fix: write the 6-field form, seconds first, to say so: \"0 0 3 * * *\""),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(
-            "cron.yaml:11:5: warning in component \"nightly\": unknown metadata field \"timezone\""
-        ),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(
-            "hook.yaml:6:9: error in component \"hook\": unknown binding type \"bindings.htp\""
-        ),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("fix: did you mean \"bindings.http\"?"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 error(s), 2 warning(s) in 2 component(s)"),
-        "{stdout}"
+    assert_has(
+        &stdout,
+        &[
+            "cron.yaml:9:5: warning in component \"nightly\": cron schedule \"0 3 * * *\" has 5 fields: it is read as standard cron",
+            "fix: write the 6-field form, seconds first, to say so: \"0 0 3 * * *\"",
+            "cron.yaml:11:5: warning in component \"nightly\": unknown metadata field \"timezone\"",
+            "hook.yaml:6:9: error in component \"hook\": unknown binding type \"bindings.htp\"",
+            "fix: did you mean \"bindings.http\"?",
+            "1 error(s), 2 warning(s) in 2 component(s)",
+        ],
     );
 }
 
@@ -323,4 +302,11 @@ fn listen_to_a_name_that_is_no_binding_fails() {
         ),
         "{stderr}"
     );
+}
+
+/// Assert that `text` contains each of `wanted`.
+fn assert_has(text: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(text.contains(w), "{w:?} is missing from:\n{text}");
+    }
 }

@@ -268,16 +268,10 @@ fn pod_name() -> String {
     if let Some(p) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
         return p;
     }
-    #[cfg(unix)]
-    {
-        let mut buf = [0u8; 256];
-        // SAFETY: `buf` is valid for writes of its length, which is what is passed.
-        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            if let Ok(h) = std::str::from_utf8(&buf[..end]) {
-                if !h.is_empty() {
-                    return h.to_string();
-                }
+    for file in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(h) = std::fs::read_to_string(file) {
+            if !h.trim().is_empty() {
+                return h.trim().to_string();
             }
         }
     }

@@ -453,38 +453,34 @@ fn check_binding(
                 _ => ok = false,
             }
         }
-        if !ok || (!dir.input && !dir.output) {
-            diags.push(
-                Diagnostic::error(
-                    d.location.clone(),
-                    name,
-                    format!(
-                        "direction {:?} is not one of input, output, \"input, output\"",
-                        d.value
-                    ),
-                )
-                .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
-            );
+        let wrong = if !ok || (!dir.input && !dir.output) {
+            vec![format!(
+                "direction {:?} is not one of input, output, \"input, output\"",
+                d.value
+            )]
         } else {
-            for (asked, has, word) in [
+            [
                 (dir.input, spec.input, "input"),
                 (dir.output, spec.output, "output"),
-            ] {
-                if asked && !has {
-                    diags.push(
-                        Diagnostic::error(
-                            d.location.clone(),
-                            name,
-                            format!(
-                                "{} is not an {word} binding, but direction says {word}",
-                                spec.type_name
-                            ),
-                        )
-                        .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
-                    );
-                }
-            }
+            ]
+            .into_iter()
+            .filter(|(asked, has, _)| *asked && !has)
+            .map(|(_, _, word)| {
+                format!(
+                    "{} is not an {word} binding, but direction says {word}",
+                    spec.type_name
+                )
+            })
+            .collect()
+        };
+        if wrong.is_empty() {
             direction = dir;
+        }
+        for message in wrong {
+            diags.push(
+                Diagnostic::error(d.location.clone(), name, message)
+                    .with_fix(format!("write `value: \"{}\"`", possible_direction(spec))),
+            );
         }
     }
     let route = match metadata.get_nonempty("route") {

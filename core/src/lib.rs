@@ -21,9 +21,13 @@
 //! # Ok(()) }
 //! ```
 
+// The core has no unsafe code (the system calls of local storage go through rustix).
+#![forbid(unsafe_code)]
+
 pub mod binding;
 pub mod bindings;
 pub mod component;
+pub mod embed;
 pub mod error;
 #[cfg(feature = "logging")]
 pub mod logging;

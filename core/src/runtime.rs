@@ -77,73 +77,6 @@ impl Default for Options {
     }
 }
 
-/// The most worker threads `threaded_runtime` starts.
-pub const MAX_WORKER_THREADS: usize = 1024;
-
-/// A multi-thread tokio runtime of `worker_threads` threads named "bindery", for the language
-/// layers that own one (the C ABI, Python); `configure` may add to the builder (thread hooks).
-/// A count outside 1..=`MAX_WORKER_THREADS` is `InvalidArgument`. The threads are tried
-/// first, because tokio panics when the system refuses one of its workers and then hangs
-/// joining the others; a count the system cannot give is an `Internal` error instead.
-pub fn threaded_runtime(
-    worker_threads: usize,
-    configure: impl FnOnce(&mut tokio::runtime::Builder),
-) -> Result<tokio::runtime::Runtime> {
-    if !(1..=MAX_WORKER_THREADS).contains(&worker_threads) {
-        return Err(Error::invalid_argument(format!(
-            "worker_threads must be from 1 to {MAX_WORKER_THREADS}, got {worker_threads}"
-        )));
-    }
-    try_threads(worker_threads).map_err(|(started, e)| {
-        Error::internal(format!(
-            "cannot start {worker_threads} worker threads: the system refused thread {} ({e}); ask for fewer",
-            started + 1
-        ))
-    })?;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .worker_threads(worker_threads)
-        .thread_name("bindery")
-        .enable_all();
-    configure(&mut builder);
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start {worker_threads} worker threads: {e}")))
-}
-
-/// Start `n` threads (with the default stack size, as tokio's) that live until all are
-/// started; on failure, how many were started and the system's error.
-fn try_threads(n: usize) -> std::result::Result<(), (usize, std::io::Error)> {
-    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-    let mut threads = Vec::with_capacity(n);
-    let mut failed = None;
-    for _ in 0..n {
-        let gate = gate.clone();
-        let spawned = std::thread::Builder::new()
-            .name("bindery-try".into())
-            .spawn(move || {
-                let (open, cv) = &*gate;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = cv.wait(open).unwrap();
-                }
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                failed = Some((threads.len(), e));
-                break;
-            }
-        }
-    }
-    *gate.0.lock().unwrap() = true;
-    gate.1.notify_all();
-    for t in threads {
-        let _ = t.join();
-    }
-    failed.map_or(Ok(()), Err)
-}
-
 /// Builds a `Runtime` from resources paths and options.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {
@@ -375,7 +308,8 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+/// The text of a panic's payload.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -665,11 +599,14 @@ impl Runtime {
     pub async fn invoke_request(&self, name: &str, req: InvokeRequest) -> Result<InvokeResponse> {
         let op = req.operation.clone();
         let slot = self.output_slot(name, &op)?;
-        slot.ready(name).await.map_err(|e| e.with_operation(&op))?;
-        slot.binding
-            .invoke(req)
-            .await
-            .map_err(|e| e.with_component(name).with_operation(&op))
+        // A binding that panics is a bug; its caller (a C completion, a Python future, a JS
+        // promise) gets an `Internal` error saying so rather than a dropped call.
+        crate::embed::catch_panic("the binding", async {
+            slot.ready(name).await?;
+            slot.binding.invoke(req).await
+        })
+        .await
+        .map_err(|e| e.with_component(name).with_operation(&op))
     }
 
     fn output_slot(&self, name: &str, op: &str) -> Result<Arc<OutputSlot>> {
@@ -767,25 +704,6 @@ impl Runtime {
     pub async fn stop(&self) -> Result<ShutdownReport> {
         self.shutdown(self.inner.options.shutdown_timeout).await
     }
-}
-
-/// Run `fut` to completion from synchronous code, for the language layers that own a tokio
-/// runtime: on the calling thread when it is none of tokio's (no thread hop), else (a handler
-/// calling back in from tokio's blocking pool) handed to the runtime and waited for on a
-/// channel, so that a re-entrant call cannot deadlock. Must not be called from an async task.
-pub fn block_on<T: Send + 'static>(
-    tokio: &tokio::runtime::Runtime,
-    fut: impl Future<Output = T> + Send + 'static,
-) -> Result<T> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Ok(tokio.block_on(fut));
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    tokio.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv()
-        .map_err(|_| Error::internal("the runtime stopped before the call finished"))
 }
 
 /// Run a handler on one event, counting it; an error or a panic is a nack.

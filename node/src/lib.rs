@@ -9,6 +9,7 @@
 //! the JS wrapper turns into a `BinderyError`.
 
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;

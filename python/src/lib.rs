@@ -3,16 +3,19 @@
 //! only to call a Python handler or completion. The Pythonic API (decorators, asyncio,
 //! context managers, exception classes) lives in the Python package.
 
+// Every unsafe block says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use bindery::embed::{CallGate, Embedded};
 use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use tokio::sync::watch;
 
 /// The most `concurrency` and `queue_capacity` may be (the C ABI's `uint32_t`).
 const MAX_COUNT: usize = u32::MAX as usize;
@@ -49,20 +52,6 @@ fn python_usable() -> bool {
 
 fn closed_error(what: &str) -> Error {
     Error::new(ErrorKind::Closed, what)
-}
-
-/// `fut`, or `Closed` once the runtime is stopped (`closed` turns true or is dropped).
-async fn unless_closed<T>(
-    mut closed: watch::Receiver<bool>,
-    fut: impl std::future::Future<Output = bindery::Result<T>>,
-) -> bindery::Result<T> {
-    tokio::select! {
-        biased;
-        r = fut => r,
-        _ = closed.wait_for(|c| *c) => {
-            Err(closed_error("the runtime was stopped before the call finished"))
-        }
-    }
 }
 
 /// The completion of one `invoke_async`: `done` is called exactly once, with the outcome by
@@ -133,12 +122,11 @@ fn metadata_dict<'py>(py: Python<'py>, md: &MetadataMap) -> PyResult<Bound<'py, 
 /// The native runtime. One tokio runtime per instance.
 #[pyclass(frozen, module = "bindery._native")]
 struct NativeRuntime {
-    /// Read-locked by every call for its duration; write-locked only by `close`.
-    tokio: RwLock<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
+    /// The tokio runtime; every wait and spawn holds it, `close` stops it.
+    embedded: Embedded,
     rt: Runtime,
-    /// Set by `shutdown`: calls still in flight then fail with `ClosedError`.
-    closed: watch::Sender<bool>,
+    /// Closed by `shutdown`: calls still in flight then fail with `ClosedError`.
+    gate: CallGate,
 }
 
 impl NativeRuntime {
@@ -148,16 +136,7 @@ impl NativeRuntime {
         py: Python<'_>,
         fut: impl std::future::Future<Output = bindery::Result<T>> + Send + 'static,
     ) -> PyResult<T> {
-        let result = py.allow_threads(|| {
-            let guard = self.tokio.read().unwrap();
-            match guard.as_ref() {
-                Some(tokio) => bindery::runtime::block_on(tokio, fut).and_then(|r| r),
-                None => Err(Error::new(
-                    bindery::ErrorKind::Closed,
-                    "the runtime is closed",
-                )),
-            }
-        });
+        let result = py.allow_threads(|| self.embedded.block_on(fut).and_then(|r| r));
         result.map_err(|e| to_py_err(py, &e))
     }
 }
@@ -231,9 +210,9 @@ impl NativeRuntime {
                     .build()
             })
             .map_err(|e| to_py_err(py, &e))?;
-        let tokio = py
+        let embedded = py
             .allow_threads(|| {
-                bindery::runtime::threaded_runtime(worker_threads, |b| {
+                Embedded::start(worker_threads, |b| {
                     b.on_thread_start(|| *THREADS.lock().unwrap() += 1)
                         .on_thread_stop(|| {
                             *THREADS.lock().unwrap() -= 1;
@@ -243,10 +222,9 @@ impl NativeRuntime {
             })
             .map_err(|e| to_py_err(py, &e))?;
         Ok(NativeRuntime {
-            handle: tokio.handle().clone(),
-            tokio: RwLock::new(Some(tokio)),
+            embedded,
             rt,
-            closed: watch::Sender::new(false),
+            gate: CallGate::new("the runtime was stopped before the call finished"),
         })
     }
 
@@ -324,10 +302,10 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
         let rt = self.rt.clone();
-        let closed = self.closed.subscribe();
-        let resp = self.wait(py, async move {
-            unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await
-        })?;
+        let call = self
+            .gate
+            .guard(async move { rt.invoke(&name, &operation, data, metadata).await });
+        let resp = self.wait(py, call)?;
         Ok((
             PyBytes::new(py, &resp.data),
             metadata_dict(py, &resp.metadata)?,
@@ -346,17 +324,18 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
         done: PyObject,
     ) -> PyResult<()> {
-        if self.tokio.read().unwrap().is_none() {
-            return Err(to_py_err(
-                py,
-                &Error::new(bindery::ErrorKind::Closed, "the runtime is closed"),
-            ));
+        if self.embedded.is_shut_down() {
+            return Err(to_py_err(py, &closed_error("the runtime is closed")));
         }
         let rt = self.rt.clone();
-        let closed = self.closed.subscribe();
+        let call = self
+            .gate
+            .guard(async move { rt.invoke(&name, &operation, data, metadata).await });
         let completion = Completion(Some(done));
-        self.handle.spawn(async move {
-            let result = unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await;
+        // Spawned unless the runtime was closed meanwhile: then `completion` is dropped, which
+        // calls `done` with a `ClosedError`.
+        let _ = self.embedded.spawn(async move {
+            let result = bindery::embed::catch_panic("the call", call).await;
             // On this worker (its other tasks handed to another thread meanwhile), with the
             // thread's kept Python thread state: no hop to the blocking pool per call.
             tokio::task::block_in_place(move || completion.complete(result));
@@ -374,7 +353,7 @@ impl NativeRuntime {
             py,
             async move { rt.shutdown(deadline).await.map(|r| r.drained) },
         );
-        self.closed.send_replace(true);
+        self.gate.close();
         drained
     }
 
@@ -382,11 +361,7 @@ impl NativeRuntime {
     /// `shutdown`'s deadline keeps its thread until it returns (the package's exit hook waits
     /// for it, see `_wait_for_threads`). Call after `shutdown`; the object is unusable after.
     fn close(&self, py: Python<'_>) {
-        py.allow_threads(|| {
-            if let Some(t) = self.tokio.write().unwrap().take() {
-                t.shutdown_background();
-            }
-        });
+        py.allow_threads(|| self.embedded.shutdown(Duration::ZERO));
     }
 
     /// Every binding loaded: a list of dicts with name, type, input, output, route, direction
@@ -431,15 +406,6 @@ impl NativeRuntime {
     }
 }
 
-impl Drop for NativeRuntime {
-    fn drop(&mut self) {
-        if let Some(t) = self.tokio.get_mut().ok().and_then(Option::take) {
-            // Dropped on any thread, possibly one of tokio's own: never block here.
-            t.shutdown_background();
-        }
-    }
-}
-
 /// The ABI version of the core this module was built with.
 #[pyfunction]
 fn core_version() -> &'static str {
@@ -472,7 +438,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for_threads, m)?)?;
-    m.add("MAX_WORKER_THREADS", bindery::runtime::MAX_WORKER_THREADS)?;
+    m.add("MAX_WORKER_THREADS", bindery::embed::MAX_WORKER_THREADS)?;
     m.add("MAX_COUNT", MAX_COUNT)?;
     Ok(())
 }

@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
     /* A slow handler, stopped with a 50 ms deadline once m0..m19 are handled, m20 in hand. */
     static struct seen first, second;
     MUST(bindery_runtime_new(paths, 1, NULL, &rt));
-    MUST(bindery_on_event(rt, "jobs", on_slow, &first));
+    MUST(bindery_on_event(rt, "jobs", on_slow, &first, NULL));
     MUST(bindery_start(rt));
     CHECK(wait_for(&first.count, 20, 30000), "20 handled before the stop: %d", atomic_load(&first.count));
     int before_stop = atomic_load(&first.count);
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
 
     /* The next runtime gets m20..m59, and none of what was handled before the stop. */
     MUST(bindery_runtime_new(paths, 1, NULL, &rt));
-    MUST(bindery_on_event(rt, "jobs", on_fast, &second));
+    MUST(bindery_on_event(rt, "jobs", on_fast, &second, NULL));
     MUST(bindery_start(rt));
     CHECK(wait_for(&second.count, MESSAGES - before_stop, 30000), "the rest arrived: %d",
           atomic_load(&second.count));

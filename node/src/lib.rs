@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bindery::embed::CallGate;
 use bindery::{BatchVerdict, Event, InputOptions, Options, RunProgress, Runtime};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 fn js_error(e: &bindery::Error) -> napi::Error {
     napi::Error::from_reason(format!("[{}] {e}", e.kind().name()))
@@ -101,8 +102,8 @@ struct Inner {
     waiting: Mutex<HashMap<u32, (oneshot::Sender<BatchVerdict>, RunProgress)>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
-    /// Set once the runtime is stopped: calls still in flight then fail with `closed`.
-    closed: watch::Sender<bool>,
+    /// Closed once the runtime is stopped: calls still in flight then fail with `closed`.
+    gate: CallGate,
 }
 
 /// The native runtime.
@@ -154,7 +155,7 @@ impl NativeRuntime {
                 waiting: Mutex::new(HashMap::new()),
                 next_id: AtomicU32::new(1),
                 completions: Mutex::new(None),
-                closed: watch::Sender::new(false),
+                gate: CallGate::new("the runtime was stopped before the call finished"),
             }),
         })
     }
@@ -288,17 +289,12 @@ impl NativeRuntime {
         };
         let data: Vec<u8> = data.to_vec();
         let rt = self.inner.rt.clone();
-        let mut closed = self.inner.closed.subscribe();
+        let call = self.inner.gate.guard(async move {
+            rt.invoke(&name, &operation, data, metadata.unwrap_or_default())
+                .await
+        });
         napi::bindgen_prelude::spawn(async move {
-            let call = rt.invoke(&name, &operation, data, metadata.unwrap_or_default());
-            let result = tokio::select! {
-                biased;
-                r = call => r,
-                _ = closed.wait_for(|c| *c) => Err(bindery::Error::new(
-                    bindery::ErrorKind::Closed,
-                    "the runtime was stopped before the call finished",
-                )),
-            };
+            let result = bindery::embed::catch_panic("the call", call).await;
             let completion = match result {
                 Ok(resp) => (id, None, Some(resp.data.into()), Some(resp.metadata)),
                 Err(e) => (id, Some(format!("[{}] {e}", e.kind().name())), None, None),
@@ -318,7 +314,7 @@ impl NativeRuntime {
             .rt
             .shutdown(Duration::from_millis(u64::from(timeout_ms)))
             .await;
-        self.inner.closed.send_replace(true);
+        self.inner.gate.close();
         let report = report.map_err(|e| js_error(&e))?;
         // Events never answered are nacked; waiting `recv`s see their channels close.
         self.inner.waiting.lock().unwrap().clear();

@@ -55,6 +55,20 @@
 // An application handler failed.
 #define BINDERY_ERR_HANDLER_FAILED 11
 
+// A handler's return value that acks the event (it was handled).
+#define BINDERY_ACK 0
+
+// A handler's return value that nacks the event: it failed, and the binding redelivers it
+// where its system can. Any value but `BINDERY_ACK` and `BINDERY_REJECT` nacks.
+#define BINDERY_NACK 1
+
+// A handler's return value that rejects the event: it is never redelivered, and the binding
+// dead-letters it where its system can (RabbitMQ: rejected without requeue, so the queue's
+// dead-letter exchange gets it; Kafka: its offset is committed past it; MQTT: acknowledged),
+// logging it. For an event that can never succeed. A value no error code or errno is, so
+// that a handler passing one on never rejects by accident.
+#define BINDERY_REJECT 1380272709
+
 // The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
 #define BINDERY_MAX_WORKER_THREADS 1024
 
@@ -88,10 +102,12 @@ typedef struct {
   size_t metadata_len;
 } bindery_event;
 
-// An input handler. Return 0 to ack the event; any other value nacks it, and the binding
-// redelivers where its system can. Runs on a bindery worker thread, never on the thread that
-// registered it; several handlers may run at once on different threads. It may call
-// `bindery_invoke` (or any other function but `bindery_runtime_free`) on the same runtime.
+// An input handler. Return `BINDERY_ACK` (0) to ack the event, `BINDERY_REJECT` to reject
+// it (it is never redelivered; dead-lettered where the binding's system can); any other value
+// (`BINDERY_NACK`, say) nacks it, and the binding redelivers it where its system can. Runs on
+// a bindery worker thread, never on the thread that registered it; several handlers may run
+// at once on different threads. It may call `bindery_invoke` (or any other function but
+// `bindery_runtime_free`) on the same runtime.
 typedef int32_t (*bindery_event_cb)(const bindery_event *ev, void *user_data);
 
 // A finalizer of a `user_data` (see `bindery_on_event`, `bindery_invoke_async`): called
@@ -111,10 +127,13 @@ typedef struct {
   uint64_t delivered;
   // Events the handler acked (returned 0).
   uint64_t acked;
-  // Events the handler nacked (returned non-zero), or whose handler panicked.
+  // Events the handler nacked (returned anything but `BINDERY_ACK` and `BINDERY_REJECT`),
+  // or whose handler panicked.
   uint64_t nacked;
   // Of the nacked events, those whose handler panicked (inside bindery: a C handler cannot).
   uint64_t panicked;
+  // Events the handler rejected (returned `BINDERY_REJECT`): not redelivered.
+  uint64_t rejected;
 } bindery_input_stats;
 
 // The answer of an output binding. Owned by the caller; release it with `bindery_response_free`.

@@ -35,9 +35,12 @@ pub mod redact;
 pub mod registry;
 pub mod runtime;
 
+/// The old names of `RunVerdict` and `PendingRun`.
+#[allow(deprecated)]
+pub use binding::{BatchVerdict, InOrderRun};
 pub use binding::{
-    BatchVerdict, Event, InOrderRun, InvokeRequest, InvokeResponse, MetadataMap, RunProgress,
-    RunStep, Verdict,
+    Event, InvokeRequest, InvokeResponse, MetadataMap, PendingRun, Refusal, Reject, RunProgress,
+    RunStep, RunVerdict, Verdict,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use registry::Registry;

@@ -17,25 +17,25 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::binding::{
-    BatchVerdict, Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding, RunProgress, Verdict,
+    Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding, Refusal, Reject, RunProgress, RunVerdict, Verdict,
 };
 use crate::component::{self, ranked, Diagnostic, ValidBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Registry;
 
-/// What a handler returns: `Ok` acks the event, `Err` nacks it.
+/// What a handler returns: `Ok` acks the event, `Err` nacks it, and `Err` of a `Reject`
+/// (`Err(bindery::Reject::new(why).into())`) rejects it: it is not redelivered.
 pub type HandlerResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 type HandlerFn = Arc<dyn Fn(Event) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
-type BatchFn =
-    Arc<dyn Fn(Vec<Event>, RunProgress) -> BoxFuture<'static, BatchVerdict> + Send + Sync>;
+type RunFn = Arc<dyn Fn(Vec<Event>, RunProgress) -> BoxFuture<'static, RunVerdict> + Send + Sync>;
 
 /// A registered handler: of one event, or of a run of events in order.
 #[derive(Clone)]
 enum Handler {
     One(HandlerFn),
-    InOrder(BatchFn),
+    Runs(RunFn),
 }
 
 /// How an input binding's events reach its handler.
@@ -225,6 +225,7 @@ struct Counters {
     acked: AtomicU64,
     nacked: AtomicU64,
     panicked: AtomicU64,
+    rejected: AtomicU64,
 }
 
 /// What happened to an input binding's events so far.
@@ -234,10 +235,13 @@ pub struct InputStats {
     pub delivered: u64,
     /// Events the handler succeeded on.
     pub acked: u64,
-    /// Events the handler failed on (errors and panics).
+    /// Events the handler failed on (errors and panics): redelivered where the source can.
     pub nacked: u64,
     /// Of the nacked events, those whose handler panicked.
     pub panicked: u64,
+    /// Events the handler rejected (`Reject`): not redelivered, dead-lettered where the source
+    /// can.
+    pub rejected: u64,
 }
 
 struct Registered {
@@ -371,7 +375,8 @@ impl Runtime {
     }
 
     /// Register the handler of an input binding, by its component name. A handler that
-    /// returns `Ok` acks the event; `Err` or a panic nacks it.
+    /// returns `Ok` acks the event; `Err` or a panic nacks it (the source redelivers it where
+    /// it can); `Err` of a `Reject` rejects it (the source does not redeliver it).
     pub fn on_event<F, Fut>(&self, name: &str, handler: F) -> Result<()>
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
@@ -391,25 +396,40 @@ impl Runtime {
     }
 
     /// Register a handler that takes events in runs: it handles them one after the other in
-    /// the order given, stops at the first that fails, and says how far it got. Sources with
-    /// several events ready hand them over in one go (`EventSink::start_in_order`); others
+    /// the order given, stops at the first it does not ack, and says how far it got. Sources
+    /// with several events ready hand them over in one go (`EventSink::start_run`); others
     /// hand over runs of one. For language layers, where one crossing per run rather than per
     /// event is what makes a stream fast.
     ///
     /// As it goes, the handler reports each event it acked through the run's `RunProgress`
     /// (`progress.acked(i + 1)`), so that the source settles it (offset stored, basic.ack,
     /// PUBACK) as it completes, and checks `progress.stopping()` after each event: when the
-    /// runtime is stopping it returns `BatchVerdict::stopped_at(i + 1)`, leaving the rest for
-    /// later. A handler that reports nothing still works, but its source settles the run only
-    /// when it is over, and a stop mid-run throws its work away. A panic counts as a failure
-    /// of the first event not reported acked.
+    /// runtime is stopping it returns `RunVerdict::stopped_at(i + 1)`, leaving the rest for
+    /// later. It ends a run at an event it fails on with `RunVerdict::failed_at(i, why)` and
+    /// at one it rejects with `RunVerdict::rejected_at(i, why)`. A handler that reports
+    /// nothing still works, but its source settles the run only when it is over, and a stop
+    /// mid-run throws its work away. A panic counts as a failure of the first event not
+    /// reported acked.
+    pub fn on_runs<F, Fut>(&self, name: &str, handler: F) -> Result<()>
+    where
+        F: Fn(Vec<Event>, RunProgress) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RunVerdict> + Send + 'static,
+    {
+        let handler: RunFn = Arc::new(move |evs, progress| handler(evs, progress).boxed());
+        self.register(name, self.inner.options.input, Handler::Runs(handler))
+    }
+
+    /// The old name of `on_runs`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `on_runs` (one word, run, for a run of events)"
+    )]
     pub fn on_events_in_order<F, Fut>(&self, name: &str, handler: F) -> Result<()>
     where
         F: Fn(Vec<Event>, RunProgress) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = BatchVerdict> + Send + 'static,
+        Fut: Future<Output = RunVerdict> + Send + 'static,
     {
-        let handler: BatchFn = Arc::new(move |evs, progress| handler(evs, progress).boxed());
-        self.register(name, self.inner.options.input, Handler::InOrder(handler))
+        self.on_runs(name, handler)
     }
 
     fn register(&self, name: &str, options: InputOptions, handler: Handler) -> Result<()> {
@@ -473,6 +493,7 @@ impl Runtime {
                 acked: c.acked.load(Ordering::Relaxed),
                 nacked: c.nacked.load(Ordering::Relaxed),
                 panicked: c.panicked.load(Ordering::Relaxed),
+                rejected: c.rejected.load(Ordering::Relaxed),
             })
     }
 
@@ -706,7 +727,8 @@ impl Runtime {
     }
 }
 
-/// Run a handler on one event, counting it; an error or a panic is a nack.
+/// Run a handler on one event, counting it; an error or a panic is a nack, a `Reject` error
+/// a reject.
 async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Event) -> Verdict {
     counters.delivered.fetch_add(1, Ordering::Relaxed);
     match AssertUnwindSafe(handler(event)).catch_unwind().await {
@@ -714,11 +736,18 @@ async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Ev
             counters.acked.fetch_add(1, Ordering::Relaxed);
             Verdict::Ack
         }
-        Ok(Err(e)) => {
-            counters.nacked.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(component = %name, "handler failed, event nacked: {e}");
-            Verdict::Nack(e.to_string())
-        }
+        Ok(Err(e)) => match e.downcast_ref::<Reject>() {
+            Some(r) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(component = %name, "handler rejected the event: {}", r.reason());
+                Verdict::Reject(r.reason().to_string())
+            }
+            None => {
+                counters.nacked.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(component = %name, "handler failed, event nacked: {e}");
+                Verdict::Nack(e.to_string())
+            }
+        },
         Err(p) => {
             counters.nacked.fetch_add(1, Ordering::Relaxed);
             counters.panicked.fetch_add(1, Ordering::Relaxed);
@@ -731,27 +760,27 @@ async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Ev
 
 /// Run a handler of runs on `events`, counting each event it handled. The events it reported
 /// acked through `progress` stay acked whatever it answers (its source may have settled them).
-async fn run_in_order(
+async fn handle_run(
     name: &str,
     counters: &Counters,
-    handler: &BatchFn,
+    handler: &RunFn,
     events: Vec<Event>,
     progress: RunProgress,
-) -> BatchVerdict {
+) -> RunVerdict {
     let n = events.len();
     let outcome = AssertUnwindSafe(handler(events, progress.clone()))
         .catch_unwind()
         .await;
     let floor = progress.acked_so_far();
     let (mut verdict, panicked) = match outcome {
-        Ok(v) if v.acked < n || (v.acked == n && v.failed.is_none()) => (v, false),
+        Ok(v) if v.acked < n || (v.acked == n && v.refused.is_none()) => (v, false),
         Ok(v) => (
-            BatchVerdict::failed_at(
+            RunVerdict::failed_at(
                 floor,
                 format!(
                     "the handler answered {} acked of {n} events{}",
                     v.acked,
-                    if v.failed.is_some() {
+                    if v.refused.is_some() {
                         " and a failure"
                     } else {
                         ""
@@ -765,7 +794,7 @@ async fn run_in_order(
             let msg = panic_message(&*p);
             tracing::error!(component = %name, "handler panicked, event nacked: {msg}");
             (
-                BatchVerdict::failed_at(floor, format!("handler panicked: {msg}")),
+                RunVerdict::failed_at(floor, format!("handler panicked: {msg}")),
                 true,
             )
         }
@@ -775,18 +804,25 @@ async fn run_in_order(
         verdict.acked = floor;
     }
     if verdict.acked >= n {
-        verdict = BatchVerdict::all(n);
+        verdict = RunVerdict::all(n);
     }
-    let ran = verdict.acked + usize::from(verdict.failed.is_some());
+    let ran = verdict.acked + usize::from(verdict.refused.is_some());
     counters.delivered.fetch_add(ran as u64, Ordering::Relaxed);
     counters
         .acked
         .fetch_add(verdict.acked as u64, Ordering::Relaxed);
-    if let Some(why) = &verdict.failed {
-        counters.nacked.fetch_add(1, Ordering::Relaxed);
-        if !panicked {
-            tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+    match &verdict.refused {
+        Some(Refusal::Nack(why)) => {
+            counters.nacked.fetch_add(1, Ordering::Relaxed);
+            if !panicked {
+                tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+            }
         }
+        Some(Refusal::Reject(why)) => {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(component = %name, "handler rejected the event: {why}");
+        }
+        None => {}
     }
     verdict
 }
@@ -837,31 +873,32 @@ async fn dispatch(
                 Delivery::One { event, reply } => {
                     let verdict = match handler {
                         Handler::One(h) => run_one(&name, &counters, &h, event).await,
-                        Handler::InOrder(h) => {
+                        Handler::Runs(h) => {
                             let progress = RunProgress::new(1, stop.clone());
-                            match run_in_order(&name, &counters, &h, vec![event], progress).await {
-                                BatchVerdict {
-                                    failed: Some(why), ..
-                                } => Verdict::Nack(why),
+                            match handle_run(&name, &counters, &h, vec![event], progress).await {
+                                RunVerdict {
+                                    refused: Some(refusal),
+                                    ..
+                                } => refusal.into(),
                                 _ => Verdict::Ack,
                             }
                         }
                     };
                     let _ = reply.send(verdict);
                 }
-                Delivery::InOrder {
+                Delivery::Run {
                     events,
                     progress,
                     reply,
                 } => {
                     let verdict = match handler {
-                        Handler::InOrder(h) => {
-                            run_in_order(&name, &counters, &h, events, progress).await
+                        Handler::Runs(h) => {
+                            handle_run(&name, &counters, &h, events, progress).await
                         }
                         Handler::One(h) => {
                             // Each event acked is reported at once, so that the source settles
                             // it then; at a stop, the rest are left for later.
-                            let mut verdict = BatchVerdict::all(0);
+                            let mut verdict = RunVerdict::all(0);
                             for event in events {
                                 if stop.is_cancelled() {
                                     break;
@@ -872,7 +909,11 @@ async fn dispatch(
                                         progress.acked(verdict.acked);
                                     }
                                     Verdict::Nack(why) => {
-                                        verdict.failed = Some(why);
+                                        verdict.refused = Some(Refusal::Nack(why));
+                                        break;
+                                    }
+                                    Verdict::Reject(why) => {
+                                        verdict.refused = Some(Refusal::Reject(why));
                                         break;
                                     }
                                 }

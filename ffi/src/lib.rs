@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use bindery_core::embed::{CallGate, Embedded};
-use bindery_core::{Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
+use bindery_core::{Error, ErrorKind, InputOptions, MetadataMap, Options, RunVerdict, Runtime};
 
 #[cfg(feature = "testing")]
 mod testing;
@@ -74,6 +74,18 @@ const _: () = {
     assert!(BINDERY_ERR_HANDLER_FAILED == ErrorKind::HandlerFailed.code());
 };
 
+/// A handler's return value that acks the event (it was handled).
+pub const BINDERY_ACK: i32 = 0;
+/// A handler's return value that nacks the event: it failed, and the binding redelivers it
+/// where its system can. Any value but `BINDERY_ACK` and `BINDERY_REJECT` nacks.
+pub const BINDERY_NACK: i32 = 1;
+/// A handler's return value that rejects the event: it is never redelivered, and the binding
+/// dead-letters it where its system can (RabbitMQ: rejected without requeue, so the queue's
+/// dead-letter exchange gets it; Kafka: its offset is committed past it; MQTT: acknowledged),
+/// logging it. For an event that can never succeed. A value no error code or errno is, so
+/// that a handler passing one on never rejects by accident.
+pub const BINDERY_REJECT: i32 = 0x5245_4A45;
+
 /// The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
 pub const BINDERY_MAX_WORKER_THREADS: u32 = 1024;
 // The header needs the number written out; the core's limit is the one that holds.
@@ -119,10 +131,13 @@ pub struct bindery_input_stats {
     pub delivered: u64,
     /// Events the handler acked (returned 0).
     pub acked: u64,
-    /// Events the handler nacked (returned non-zero), or whose handler panicked.
+    /// Events the handler nacked (returned anything but `BINDERY_ACK` and `BINDERY_REJECT`),
+    /// or whose handler panicked.
     pub nacked: u64,
     /// Of the nacked events, those whose handler panicked (inside bindery: a C handler cannot).
     pub panicked: u64,
+    /// Events the handler rejected (returned `BINDERY_REJECT`): not redelivered.
+    pub rejected: u64,
 }
 
 /// The answer of an output binding. Owned by the caller; release it with `bindery_response_free`.
@@ -138,10 +153,12 @@ pub struct bindery_response {
     pub metadata_len: usize,
 }
 
-/// An input handler. Return 0 to ack the event; any other value nacks it, and the binding
-/// redelivers where its system can. Runs on a bindery worker thread, never on the thread that
-/// registered it; several handlers may run at once on different threads. It may call
-/// `bindery_invoke` (or any other function but `bindery_runtime_free`) on the same runtime.
+/// An input handler. Return `BINDERY_ACK` (0) to ack the event, `BINDERY_REJECT` to reject
+/// it (it is never redelivered; dead-lettered where the binding's system can); any other value
+/// (`BINDERY_NACK`, say) nacks it, and the binding redelivers it where its system can. Runs on
+/// a bindery worker thread, never on the thread that registered it; several handlers may run
+/// at once on different threads. It may call `bindery_invoke` (or any other function but
+/// `bindery_runtime_free`) on the same runtime.
 pub type bindery_event_cb =
     Option<unsafe extern "C" fn(ev: *const bindery_event, user_data: *mut c_void) -> i32>;
 
@@ -733,32 +750,36 @@ pub unsafe extern "C" fn bindery_on_event(
         // acked is reported to the source at once, which settles it (offset stored,
         // basic.ack, PUBACK); when the runtime is stopping, the run ends after the event in
         // hand. Each run holds `user` until it returns, so its finalizer runs after the last.
-        let res = rt
-            .runtime
-            .on_events_in_order(name, move |events, progress| {
-                let user = held.clone();
-                async move {
-                    tokio::task::block_in_place(move || {
-                        for (i, ev) in events.iter().enumerate() {
-                            match call_handler(cb, ev, &user) {
-                                0 => {
-                                    progress.acked(i + 1);
-                                    if progress.stopping() {
-                                        return bindery_core::BatchVerdict::stopped_at(i + 1);
-                                    }
-                                }
-                                n => {
-                                    return bindery_core::BatchVerdict::failed_at(
-                                        i,
-                                        format!("the C handler returned {n}"),
-                                    )
+        let res = rt.runtime.on_runs(name, move |events, progress| {
+            let user = held.clone();
+            async move {
+                tokio::task::block_in_place(move || {
+                    for (i, ev) in events.iter().enumerate() {
+                        match call_handler(cb, ev, &user) {
+                            BINDERY_ACK => {
+                                progress.acked(i + 1);
+                                if progress.stopping() {
+                                    return RunVerdict::stopped_at(i + 1);
                                 }
                             }
+                            BINDERY_REJECT => {
+                                return RunVerdict::rejected_at(
+                                    i,
+                                    "the C handler returned BINDERY_REJECT",
+                                )
+                            }
+                            n => {
+                                return RunVerdict::failed_at(
+                                    i,
+                                    format!("the C handler returned {n}"),
+                                )
+                            }
                         }
-                        bindery_core::BatchVerdict::all(events.len())
-                    })
-                }
-            });
+                    }
+                    RunVerdict::all(events.len())
+                })
+            }
+        });
         match res {
             Ok(()) => BINDERY_OK,
             Err(e) => {
@@ -855,6 +876,7 @@ pub unsafe extern "C" fn bindery_get_input_stats(
             (offset_of!(bindery_input_stats, acked), st.acked),
             (offset_of!(bindery_input_stats, nacked), st.nacked),
             (offset_of!(bindery_input_stats, panicked), st.panicked),
+            (offset_of!(bindery_input_stats, rejected), st.rejected),
         ];
         let mut filled = std::mem::size_of::<usize>();
         for (offset, value) in fields {

@@ -99,7 +99,8 @@ impl OutputBinding for Test {
                 })?;
                 let word = match verdict {
                     Verdict::Ack => "ack",
-                    _ => "nack",
+                    Verdict::Nack(_) => "nack",
+                    Verdict::Reject(_) => "reject",
                 };
                 Ok(InvokeResponse {
                     data: word.as_bytes().to_vec(),

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindery::embed::CallGate;
-use bindery::{BatchVerdict, Event, InputOptions, Options, RunProgress, Runtime};
+use bindery::{Event, InputOptions, Options, RunProgress, RunVerdict, Runtime};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
@@ -82,9 +82,11 @@ pub struct NativeStats {
     pub delivered: f64,
     pub acked: f64,
     pub nacked: f64,
+    pub rejected: f64,
+    pub panicked: f64,
 }
 
-type Pending = (Vec<Event>, RunProgress, oneshot::Sender<BatchVerdict>);
+type Pending = (Vec<Event>, RunProgress, oneshot::Sender<RunVerdict>);
 
 /// What `invoke_start` hands back through the completion function:
 /// (id, error or null, data or null, metadata or null).
@@ -99,7 +101,7 @@ type CompletionFn = ThreadsafeFunction<Completion, ErrorStrategy::Fatal>;
 struct Inner {
     rt: Runtime,
     inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
-    waiting: Mutex<HashMap<u32, (oneshot::Sender<BatchVerdict>, RunProgress)>>,
+    waiting: Mutex<HashMap<u32, (oneshot::Sender<RunVerdict>, RunProgress)>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
     /// Closed once the runtime is stopped: calls still in flight then fail with `closed`.
@@ -166,15 +168,15 @@ impl NativeRuntime {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         self.inner
             .rt
-            .on_events_in_order(&name, move |events, progress| {
+            .on_runs(&name, move |events, progress| {
                 let tx = tx.clone();
                 async move {
                     let (reply, verdict) = oneshot::channel();
                     if tx.send((events, progress, reply)).is_err() {
-                        return BatchVerdict::failed_at(0, "the JavaScript side is gone");
+                        return RunVerdict::failed_at(0, "the JavaScript side is gone");
                     }
                     verdict.await.unwrap_or_else(|_| {
-                        BatchVerdict::failed_at(0, "the JavaScript handler never answered")
+                        RunVerdict::failed_at(0, "the JavaScript handler never answered")
                     })
                 }
             })
@@ -217,14 +219,16 @@ impl NativeRuntime {
     }
 
     /// Answer a run: its first `acked` events were handled; when `reason` is given, the next
-    /// one failed with it (and the rest were not handled).
+    /// one failed with it, or was rejected when `rejected` is true (and the rest were not
+    /// handled).
     #[napi]
-    pub fn settle(&self, id: u32, acked: u32, reason: Option<String>) {
+    pub fn settle(&self, id: u32, acked: u32, reason: Option<String>, rejected: Option<bool>) {
         if let Some((reply, _)) = self.inner.waiting.lock().unwrap().remove(&id) {
             let acked = acked as usize;
             let _ = reply.send(match reason {
-                None => BatchVerdict::all(acked),
-                Some(why) => BatchVerdict::failed_at(acked, why),
+                None => RunVerdict::all(acked),
+                Some(why) if rejected == Some(true) => RunVerdict::rejected_at(acked, why),
+                Some(why) => RunVerdict::failed_at(acked, why),
             });
         }
     }
@@ -347,6 +351,8 @@ impl NativeRuntime {
             delivered: s.delivered as f64,
             acked: s.acked as f64,
             nacked: s.nacked as f64,
+            rejected: s.rejected as f64,
+            panicked: s.panicked as f64,
         })
     }
 

@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use bindery::embed::{CallGate, Embedded};
-use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
+use bindery::{Error, ErrorKind, InputOptions, MetadataMap, Options, RunVerdict, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -117,6 +117,13 @@ fn metadata_dict<'py>(py: Python<'py>, md: &MetadataMap) -> PyResult<Bound<'py, 
         d.set_item(k, v)?;
     }
     Ok(d)
+}
+
+/// What a handler callback answers: True (ack) or False (nack), or the reason of a reject.
+#[derive(FromPyObject)]
+enum Answer {
+    Handled(bool),
+    Rejected(String),
 }
 
 /// The native runtime. One tokio runtime per instance.
@@ -228,10 +235,11 @@ impl NativeRuntime {
         })
     }
 
-    /// Register `callback(binding, data, metadata) -> bool` for an input binding: True acks;
-    /// False or an exception nacks. It is called on a bindery thread with the GIL taken, once
-    /// per event, in order, for each run of events a source hands over at once (a Kafka
-    /// fetch, say), stopping at the first it fails on. Each event acked is reported to the
+    /// Register `callback(binding, data, metadata) -> bool | str` for an input binding: True
+    /// acks; False or an exception nacks; a str rejects (the event is not redelivered; the
+    /// str is the reason). It is called on a bindery thread with the GIL taken, once per
+    /// event, in order, for each run of events a source hands over at once (a Kafka fetch,
+    /// say), stopping at the first it does not ack. Each event acked is reported to the
     /// source at once (which settles it: offset stored, basic.ack, PUBACK), and when the
     /// runtime is stopping the run ends after the event in hand.
     fn on_event(&self, py: Python<'_>, name: &str, callback: PyObject) -> PyResult<()> {
@@ -239,7 +247,7 @@ impl NativeRuntime {
         // async worker that dispatches.
         let callback = std::sync::Arc::new(callback);
         self.rt
-            .on_events_in_order(name, move |events, progress| {
+            .on_runs(name, move |events, progress| {
                 let callback = callback.clone();
                 async move {
                     // On this worker thread, its core handed to another thread meanwhile
@@ -253,31 +261,34 @@ impl NativeRuntime {
                                     let data = PyBytes::new(py, &ev.data);
                                     callback
                                         .call1(py, (ev.binding.as_str(), data, md))?
-                                        .extract::<bool>(py)
+                                        .extract::<Answer>(py)
                                 });
                                 match outcome {
-                                    Ok(true) => {
+                                    Ok(Answer::Handled(true)) => {
                                         // Atomics only: no GIL release, no crossing.
                                         progress.acked(i + 1);
                                         if progress.stopping() {
-                                            return BatchVerdict::stopped_at(i + 1);
+                                            return RunVerdict::stopped_at(i + 1);
                                         }
                                     }
-                                    Ok(false) => {
-                                        return BatchVerdict::failed_at(
+                                    Ok(Answer::Handled(false)) => {
+                                        return RunVerdict::failed_at(
                                             i,
                                             "the Python handler failed",
                                         )
                                     }
+                                    Ok(Answer::Rejected(why)) => {
+                                        return RunVerdict::rejected_at(i, why)
+                                    }
                                     Err(e) => {
-                                        return BatchVerdict::failed_at(
+                                        return RunVerdict::failed_at(
                                             i,
                                             format!("the Python handler raised: {e}"),
                                         )
                                     }
                                 }
                             }
-                            BatchVerdict::all(events.len())
+                            RunVerdict::all(events.len())
                         })
                     })
                 }
@@ -384,11 +395,12 @@ impl NativeRuntime {
             .collect()
     }
 
-    /// The counters of a started input binding: (delivered, acked, nacked), or None.
-    fn input_stats(&self, name: &str) -> Option<(u64, u64, u64)> {
+    /// The counters of a started input binding: (delivered, acked, nacked, rejected,
+    /// panicked), or None.
+    fn input_stats(&self, name: &str) -> Option<(u64, u64, u64, u64, u64)> {
         self.rt
             .input_stats(name)
-            .map(|s| (s.delivered, s.acked, s.nacked))
+            .map(|s| (s.delivered, s.acked, s.nacked, s.rejected, s.panicked))
     }
 
     /// Warnings found while loading the component files.

@@ -1093,18 +1093,28 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
 /// a policy, as an operator would set it.
 struct DeadLetterPolicy(String);
 
+/// Run rabbitmqctl, trying again for up to 30 s (another process's test may be restarting
+/// the broker).
 fn rabbitmqctl(args: &[&str]) {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect(
-            "rabbitmqctl runs (it comes with the RabbitMQ server tests/servers/start installs)",
+    let mut attempts = 0;
+    loop {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .expect(
+                "rabbitmqctl runs (it comes with the RabbitMQ server tests/servers/start installs)",
+            );
+        attempts += 1;
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            attempts < 30,
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 impl DeadLetterPolicy {

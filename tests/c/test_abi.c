@@ -6,7 +6,8 @@
  * still in flight at free) and never when the call that took it failed (a second handler for
  * the same binding is refused, the first stays); bindery_input_stats fills what fits in the
  * caller's size and says how much it filled, and counts panicked handlers; an async invoke
- * whose binding panics still gets its completion, with INTERNAL and a message saying so.
+ * whose binding panics still gets its completion, with INTERNAL and a message saying so; a
+ * handler returning BINDERY_REJECT rejects the event (its verdict and count are "rejected").
  *
  * Needs the library built with the `testing` feature (bindings.bindery.test: `emit` delivers
  * an event and answers the handler's verdict; `panic` panics; an event with the metadata
@@ -89,12 +90,14 @@ static void finalize(void *user) {
     atomic_fetch_add(&o->finalized, 1);
 }
 
-/* Acks "ack", nacks anything else. */
+/* Acks "ack", rejects "reject", nacks anything else. */
 static int32_t on_event(const bindery_event *ev, void *user) {
     struct owner *o = user;
     if (atomic_load(&o->finalized)) atomic_fetch_add(&o->late, 1);
     atomic_fetch_add(&o->calls, 1);
-    return ev->data_len == 3 && memcmp(ev->data, "ack", 3) == 0 ? 0 : 1;
+    if (ev->data_len == 3 && memcmp(ev->data, "ack", 3) == 0) return BINDERY_ACK;
+    if (ev->data_len == 6 && memcmp(ev->data, "reject", 6) == 0) return BINDERY_REJECT;
+    return BINDERY_NACK;
 }
 
 /* ---- an async call and its user_data ---- */
@@ -126,7 +129,8 @@ static void finalize_call(void *user) {
     atomic_fetch_add(&c->finalized, 1);
 }
 
-/* Deliver one event through the probe and answer the handler's verdict ("ack" or "nack"). */
+/* Deliver one event through the probe and check the handler's verdict ("ack", "nack" or
+ * "reject"). */
 static void emit(bindery_runtime *rt, const char *data, const bindery_kv *md, size_t md_len, const char *want) {
     bindery_response *resp = NULL;
     CHECK_CODE(bindery_invoke(rt, "probe", "emit", (const uint8_t *)data, strlen(data), md, md_len, &resp), BINDERY_OK);
@@ -200,13 +204,15 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_ERR_NOT_FOUND);
     CHECK_CODE(bindery_start(rt), BINDERY_OK);
 
-    /* an ack, a nack, and a panic where the handler is called (counted nacked and panicked) */
+    /* an ack, a nack, a panic where the handler is called (counted nacked and panicked), a
+     * reject (any value but BINDERY_ACK and BINDERY_REJECT nacks: 7 too) */
     emit(rt, "ack", NULL, 0, "ack");
     emit(rt, "no", NULL, 0, "nack");
     bindery_kv boom[] = {{"bindery.test.panic", "in the handler"}};
     emit(rt, "ack", boom, 1, "nack");
+    emit(rt, "reject", NULL, 0, "reject");
     emit(rt, "ack", NULL, 0, "ack");
-    CHECK(atomic_load(&first.calls) == 3, "the first handler got %d events, want 3 (the panic never reached it)",
+    CHECK(atomic_load(&first.calls) == 4, "the first handler got %d events, want 4 (the panic never reached it)",
           atomic_load(&first.calls));
     CHECK(atomic_load(&second.calls) == 0, "the refused handler got %d events", atomic_load(&second.calls));
     CHECK(atomic_load(&first.finalized) == 0, "finalized while registered");
@@ -216,17 +222,25 @@ int main(int argc, char **argv) {
     stats.size = sizeof stats;
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_OK);
     CHECK(stats.size == sizeof stats, "filled %zu of %zu", stats.size, sizeof stats);
-    CHECK(stats.delivered == 4 && stats.acked == 2 && stats.nacked == 2 && stats.panicked == 1,
-          "delivered %llu acked %llu nacked %llu panicked %llu", (unsigned long long)stats.delivered,
-          (unsigned long long)stats.acked, (unsigned long long)stats.nacked, (unsigned long long)stats.panicked);
+    CHECK(stats.delivered == 5 && stats.acked == 2 && stats.nacked == 2 && stats.panicked == 1 && stats.rejected == 1,
+          "delivered %llu acked %llu nacked %llu panicked %llu rejected %llu", (unsigned long long)stats.delivered,
+          (unsigned long long)stats.acked, (unsigned long long)stats.nacked, (unsigned long long)stats.panicked,
+          (unsigned long long)stats.rejected);
 
     /* a caller whose struct ends before `panicked` (an older header) gets the fields before it */
     memset(&stats, 0xAB, sizeof stats);
     stats.size = offsetof(bindery_input_stats, panicked);
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_OK);
     CHECK(stats.size == offsetof(bindery_input_stats, panicked), "filled %zu", stats.size);
-    CHECK(stats.delivered == 4 && stats.acked == 2 && stats.nacked == 2, "the fields that fit are filled");
-    CHECK(stats.panicked == 0xABABABABABABABABull, "panicked was written past the caller's size");
+    CHECK(stats.delivered == 5 && stats.acked == 2 && stats.nacked == 2, "the fields that fit are filled");
+    CHECK(stats.panicked == 0xABABABABABABABABull && stats.rejected == 0xABABABABABABABABull,
+          "written past the caller's size");
+    memset(&stats, 0xAB, sizeof stats);
+    stats.size = offsetof(bindery_input_stats, rejected);
+    CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_OK);
+    CHECK(stats.size == offsetof(bindery_input_stats, rejected) && stats.panicked == 1 &&
+              stats.rejected == 0xABABABABABABABABull,
+          "a struct ending before `rejected`: filled %zu", stats.size);
 
     /* a field cut by the size is left alone; the size field alone is a valid call */
     memset(&stats, 0xAB, sizeof stats);
@@ -234,7 +248,7 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_OK);
     CHECK(stats.size == offsetof(bindery_input_stats, acked), "filled %zu, want %zu", stats.size,
           offsetof(bindery_input_stats, acked));
-    CHECK(stats.delivered == 4 && stats.acked == 0xABABABABABABABABull, "only whole fields are filled");
+    CHECK(stats.delivered == 5 && stats.acked == 0xABABABABABABABABull, "only whole fields are filled");
     memset(&stats, 0xAB, sizeof stats);
     stats.size = sizeof stats.size;
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &stats), BINDERY_OK);
@@ -250,7 +264,7 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_get_input_stats(rt, "probe", &newer.stats), BINDERY_OK);
     CHECK(newer.stats.size == sizeof(bindery_input_stats), "filled %zu, want %zu", newer.stats.size,
           sizeof(bindery_input_stats));
-    CHECK(newer.stats.panicked == 1 && newer.later[0] == 0xABABABABABABABABull &&
+    CHECK(newer.stats.rejected == 1 && newer.later[0] == 0xABABABABABABABABull &&
               newer.later[1] == 0xABABABABABABABABull,
           "nothing written past what this library knows");
 
@@ -296,7 +310,7 @@ int main(int argc, char **argv) {
 
     bindery_runtime_free(rt);
     CHECK(atomic_load(&first.finalized) == 1, "the handler's finalizer ran %d times by free", atomic_load(&first.finalized));
-    CHECK(first.calls_at_finalize == 5 && atomic_load(&first.late) == 0, "finalized after %d calls, %d calls after it",
+    CHECK(first.calls_at_finalize == 6 && atomic_load(&first.late) == 0, "finalized after %d calls, %d calls after it",
           first.calls_at_finalize, atomic_load(&first.late));
     CHECK(atomic_load(&in_flight.done) == 1 && atomic_load(&in_flight.finalized) == 1 && in_flight.done_before_finalize == 1,
           "in flight at free: done %d, finalized %d", atomic_load(&in_flight.done), atomic_load(&in_flight.finalized));

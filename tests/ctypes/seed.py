@@ -46,6 +46,7 @@ class Stats(C.Structure):
         ("acked", C.c_uint64),
         ("nacked", C.c_uint64),
         ("panicked", C.c_uint64),
+        ("rejected", C.c_uint64),
     ]
 
 

@@ -103,9 +103,9 @@ export interface InputStats {
   acked: number;
   /** Events the handler failed on (redelivered where the binding's system can). */
   nacked: number;
-  /** Events the handler rejected with a `Reject` (not redelivered). */
+  /** Events the handler rejected with a `Reject` (not redelivered). Enumerable when not 0. */
   rejected: number;
-  /** Of the nacked events, those whose handler panicked inside bindery. */
+  /** Of the nacked events, those whose handler panicked inside bindery. Enumerable when not 0. */
   panicked: number;
 }
 

@@ -291,9 +291,19 @@ class Runtime {
     return this._native.bindings();
   }
 
-  /** Counters of a started input binding (delivered, acked, nacked, rejected, panicked), or null. */
+  /**
+   * Counters of a started input binding, or null: delivered, acked, nacked, and rejected and
+   * panicked, which are enumerable (JSON, spread, deepEqual) only when not 0, so that code
+   * written for the first three keeps comparing as it did.
+   */
   stats(name) {
-    return this._native.stats(String(name)) ?? null;
+    const s = this._native.stats(String(name));
+    if (s === null || s === undefined) return null;
+    const stats = { delivered: s.delivered, acked: s.acked, nacked: s.nacked };
+    for (const key of ["rejected", "panicked"]) {
+      Object.defineProperty(stats, key, { value: s[key], enumerable: s[key] !== 0, writable: true, configurable: true });
+    }
+    return stats;
   }
 
   /** Warnings found in the component files. */

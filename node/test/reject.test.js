@@ -51,6 +51,8 @@ test("a handler's Reject is counted as rejected, apart from nacks", async () => 
   const stats = rt.stats("tick");
   await rt.stop();
   assert.equal(stats.rejected, 2, JSON.stringify(stats));
+  assert.ok(Object.keys(stats).includes("rejected"), "a counter not 0 is enumerable");
+  assert.ok(!Object.keys(stats).includes("panicked"), "one at 0 is not (deepEqual with the first three holds)");
   assert.equal(stats.nacked, 1, JSON.stringify(stats));
   assert.equal(stats.panicked, 0, JSON.stringify(stats));
   assert.ok(logger.warnings.some((w) => String(w[0]).includes("rejected the event: the first tick is not welcome")));

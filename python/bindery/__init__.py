@@ -27,7 +27,7 @@ from ._errors import (
     UpstreamError,
 )
 from ._native import core_version as _core_version
-from ._runtime import Event, Response, Runtime
+from ._runtime import Event, InputStats, Response, Runtime
 
 __version__ = _core_version()
 
@@ -35,6 +35,7 @@ __all__ = [
     "Runtime",
     "Event",
     "Response",
+    "InputStats",
     "Reject",
     "BindingError",
     "InvalidConfigError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections.abc
 import inspect
 import json
 import logging
@@ -88,6 +89,24 @@ class Response:
     def json(self) -> Any:
         """The data parsed as JSON."""
         return json.loads(self.data)
+
+
+class InputStats(Dict[str, int]):
+    """The counters of an input binding, a dict: `delivered`, `acked`, `nacked`, `rejected`
+    and `panicked`. As with `collections.Counter` (Python 3.10+), a counter missing from the
+    other side of `==` counts as 0: `stats == {"delivered": 3, "acked": 3, "nacked": 0}` holds
+    when nothing was rejected and no handler panicked."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        return all(self.get(k, 0) == other.get(k, 0) for k in set(self) | set(other))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _count(name: str, value: Any, most: int) -> int:
@@ -399,15 +418,14 @@ class Runtime:
         """Every binding loaded: name, type, input, output, route, operations."""
         return self._native.bindings()
 
-    def stats(self, name: str) -> Optional[Dict[str, int]]:
-        """Counters of a started input binding: delivered, acked, nacked (failed, to be
-        redelivered), rejected (`Reject`: not redelivered), panicked (of the nacked, those
-        whose handler panicked inside bindery)."""
+    def stats(self, name: str) -> Optional["InputStats"]:
+        """Counters of a started input binding (an `InputStats`): delivered, acked, nacked
+        (failed, to be redelivered), rejected (`Reject`: not redelivered), panicked (of the
+        nacked, those whose handler panicked inside bindery)."""
         s = self._native.input_stats(name)
         if s is None:
             return None
-        names = ("delivered", "acked", "nacked", "rejected", "panicked")
-        return dict(zip(names, s))
+        return InputStats(zip(("delivered", "acked", "nacked", "rejected", "panicked"), s))
 
     @property
     def diagnostics(self) -> List[str]:

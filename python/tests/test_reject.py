@@ -58,6 +58,18 @@ def test_a_reject_from_a_handler_is_counted_apart_from_nacks(components: Callabl
     assert bindery.Reject("why").reason == "why"
 
 
+def test_input_stats_compare_as_counters() -> None:
+    """A counter missing from the other side of == counts as 0, as in collections.Counter:
+    code that compares the first three counters keeps working."""
+    quiet = bindery.InputStats(delivered=3, acked=3, nacked=0, rejected=0, panicked=0)
+    assert quiet == {"delivered": 3, "acked": 3, "nacked": 0}
+    assert {"delivered": 3, "acked": 3, "nacked": 0} == quiet
+    assert quiet["rejected"] == 0 and "rejected" in quiet
+    one_rejected = bindery.InputStats(delivered=3, acked=2, nacked=0, rejected=1, panicked=0)
+    assert one_rejected != {"delivered": 3, "acked": 2, "nacked": 0}
+    assert one_rejected == {"delivered": 3, "acked": 2, "nacked": 0, "rejected": 1}
+
+
 def test_an_async_handler_rejects_too(components: Callable[..., Path]) -> None:
     rt = bindery.Runtime(components(cron_schedule="@every 50ms"))
 

@@ -32,8 +32,9 @@
 //!   back-off; but with `prefetchCount` N at most N failed messages wait at once.
 //!
 //! A message the handler rejects (`Reject`) is not retried: it is rejected at the broker
-//! (basic.reject without requeue), so a queue with a dead-letter exchange (`x-dead-letter-exchange`,
-//! or a policy's `dead-letter-exchange`) routes it there and any other queue drops it.
+//! (basic.reject without requeue), so a queue with a dead-letter exchange (its
+//! `x-dead-letter-exchange` argument, or a policy's `dead-letter-exchange`) routes it there and
+//! any other queue drops it.
 //!
 //! Events carry the message's string headers as
 //! metadata, key and value escaped as Go's `url.QueryEscape` does, exactly as Dapr gives them.

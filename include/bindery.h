@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 // The version of this ABI. It changes only when a function or struct changes incompatibly.
-#define BINDERY_ABI_VERSION 1
+#define BINDERY_ABI_VERSION 2
 
 // Success.
 #define BINDERY_OK 0
@@ -55,6 +55,20 @@
 // An application handler failed.
 #define BINDERY_ERR_HANDLER_FAILED 11
 
+// A handler's return value that acks the event (it was handled).
+#define BINDERY_ACK 0
+
+// A handler's return value that nacks the event: it failed, and the binding redelivers it
+// where its system can. Any value but `BINDERY_ACK` and `BINDERY_REJECT` nacks.
+#define BINDERY_NACK 1
+
+// A handler's return value that rejects the event: it is never redelivered, and the binding
+// dead-letters it where its system can (RabbitMQ: rejected without requeue, so the queue's
+// dead-letter exchange gets it; Kafka: its offset is committed past it; MQTT: acknowledged),
+// logging it. For an event that can never succeed. A value no error code or errno is, so
+// that a handler passing one on never rejects by accident.
+#define BINDERY_REJECT 1380272709
+
 // The most worker threads a runtime may have (see `bindery_options_set_worker_threads`).
 #define BINDERY_MAX_WORKER_THREADS 1024
 
@@ -88,20 +102,38 @@ typedef struct {
   size_t metadata_len;
 } bindery_event;
 
-// An input handler. Return 0 to ack the event; any other value nacks it, and the binding
-// redelivers where its system can. Runs on a bindery worker thread, never on the thread that
-// registered it; several handlers may run at once on different threads. It may call
-// `bindery_invoke` (or any other function but `bindery_runtime_free`) on the same runtime.
+// An input handler. Return `BINDERY_ACK` (0) to ack the event, `BINDERY_REJECT` to reject
+// it (it is never redelivered; dead-lettered where the binding's system can); any other value
+// (`BINDERY_NACK`, say) nacks it, and the binding redelivers it where its system can. Runs on
+// a bindery worker thread, never on the thread that registered it; several handlers may run
+// at once on different threads. It may call `bindery_invoke` (or any other function but
+// `bindery_runtime_free`) on the same runtime.
 typedef int32_t (*bindery_event_cb)(const bindery_event *ev, void *user_data);
 
+// A finalizer of a `user_data` (see `bindery_on_event`, `bindery_invoke_async`): called
+// exactly once, when bindery is done with `user_data`, on a bindery thread or in
+// `bindery_runtime_free`. It must not call back into bindery.
+typedef void (*bindery_free_cb)(void *user_data);
+
 // What happened to an input binding's events so far (see `bindery_get_input_stats`).
+// Fields are only ever added at the end: set `size` to `sizeof(bindery_input_stats)` before
+// the call, and a library built with fewer fields fills those it has (and says how far it got
+// in `size`), one built with more fills only what fits in yours.
 typedef struct {
+  // In: the size of the caller's struct (`sizeof(bindery_input_stats)`). Out: how many
+  // bytes of it the library filled, this field included.
+  size_t size;
   // Events handed to the handler.
   uint64_t delivered;
   // Events the handler acked (returned 0).
   uint64_t acked;
-  // Events the handler nacked (returned non-zero).
+  // Events the handler nacked (returned anything but `BINDERY_ACK` and `BINDERY_REJECT`),
+  // or whose handler panicked.
   uint64_t nacked;
+  // Of the nacked events, those whose handler panicked (inside bindery: a C handler cannot).
+  uint64_t panicked;
+  // Events the handler rejected (returned `BINDERY_REJECT`): not redelivered.
+  uint64_t rejected;
 } bindery_input_stats;
 
 // The answer of an output binding. Owned by the caller; release it with `bindery_response_free`.
@@ -142,8 +174,8 @@ const char *bindery_last_error_message(void);
 // The code of the last error on the calling thread (`BINDERY_OK` after a success).
 int32_t bindery_last_error_code(void);
 
-// A short stable name for an error code ("ok", "invalid_config", "not_found", ...). Static
-// storage; never NULL. Unknown codes give "internal".
+// A short stable name for an error code ("ok", "invalid_config", "not_found", ...): the
+// core's name of the kind. Static storage; never NULL. Unknown codes give "internal".
 const char *bindery_error_name(int32_t code);
 
 // New options with the defaults: no app ID, one event at a time per input binding, a queue
@@ -183,18 +215,27 @@ int32_t bindery_runtime_new(const char *const *resources_paths,
                             bindery_runtime **out);
 
 // Register the handler of the input binding named `binding` (its component name). Must be
-// called before `bindery_start`. `user_data` is passed to every call of `cb` and must stay
-// valid, and usable from other threads, until the runtime is freed. Errors: INVALID_ARGUMENT
-// (NULL, non-UTF-8), NOT_FOUND (no input binding of that name: the message lists those there
-// are, nearest first), INVALID_STATE (already started, or already registered).
+// called before `bindery_start`. `user_data` is passed to every call of `cb` and must be
+// usable from other threads. When bindery is done with the handler (the runtime shut down
+// and the last call of `cb` returned, at the latest in `bindery_runtime_free`),
+// `free_user_data` is called with `user_data`, exactly once, unless it is NULL. If this
+// function returns an error, `cb` is never called and neither is `free_user_data`: the
+// caller keeps `user_data`. Errors: INVALID_ARGUMENT (NULL, non-UTF-8), NOT_FOUND (no input
+// binding of that name: the message lists those there are, nearest first), INVALID_STATE
+// (already started, or a handler is already registered for that binding: it stays).
 int32_t bindery_on_event(bindery_runtime *rt,
                          const char *binding,
                          bindery_event_cb cb,
-                         void *user_data);
+                         void *user_data,
+                         bindery_free_cb free_user_data);
 
-// Read the counters of the started input binding `binding` into `*out`. Thread-safe.
-// Errors: INVALID_ARGUMENT (NULL, non-UTF-8), NOT_FOUND (no started input binding of that
-// name: not an input, or no handler, or the runtime not started).
+// Read the counters of the started input binding `binding` into `*out`. Set `out->size` to
+// `sizeof(bindery_input_stats)` first: the fields that fit in that size are filled (a
+// library knowing more fields than the caller's header fills only those), and `out->size` is
+// set to the bytes filled (a library knowing fewer says so). Thread-safe. Errors:
+// INVALID_ARGUMENT (NULL, non-UTF-8, `out->size` smaller than the `size` field), NOT_FOUND
+// (no started input binding of that name: not an input, or no handler, or the runtime not
+// started).
 int32_t bindery_get_input_stats(bindery_runtime *rt, const char *binding, bindery_input_stats *out);
 
 // Initialise the output bindings and start every input binding that has a handler; an input
@@ -209,7 +250,8 @@ int32_t bindery_start(bindery_runtime *rt);
 // caller owns (free with `bindery_response_free`); on failure `*out` is set to NULL.
 // Thread-safe, and may be called from inside a handler. Errors: INVALID_ARGUMENT, NOT_FOUND
 // (the message names the output bindings, nearest first), UNSUPPORTED_OPERATION (the message
-// lists the operations), UPSTREAM, TIMEOUT, CLOSED, and the binding's own.
+// lists the operations), UPSTREAM, TIMEOUT, CLOSED, INTERNAL (the binding panicked), and the
+// binding's own.
 int32_t bindery_invoke(bindery_runtime *rt,
                        const char *name,
                        const char *operation,
@@ -221,11 +263,13 @@ int32_t bindery_invoke(bindery_runtime *rt,
 
 // Like `bindery_invoke`, but returns at once: the arguments are copied, the call runs on
 // bindery's threads, and `done` is called exactly once with the outcome (see
-// `bindery_invoke_cb`), on a bindery thread, possibly before this function returns.
-// `user_data` must stay valid until then. A call still in flight when the runtime is shut
-// down or freed completes with CLOSED; `bindery_runtime_free` returns only after every
-// completion has returned. If this function itself returns an error (INVALID_ARGUMENT,
-// CLOSED), `done` is never called.
+// `bindery_invoke_cb`), on a bindery thread, possibly before this function returns. A call
+// still in flight when the runtime is shut down or freed completes with CLOSED; one whose
+// binding panicked completes with INTERNAL, saying so. After `done` returned,
+// `free_user_data` (unless NULL) is called with `user_data`, exactly once.
+// `bindery_runtime_free` returns only after every completion and finalizer has returned. If
+// this function itself returns an error (INVALID_ARGUMENT), neither `done` nor
+// `free_user_data` is ever called.
 int32_t bindery_invoke_async(bindery_runtime *rt,
                              const char *name,
                              const char *operation,
@@ -234,7 +278,8 @@ int32_t bindery_invoke_async(bindery_runtime *rt,
                              const bindery_kv *metadata,
                              size_t metadata_len,
                              bindery_invoke_cb done,
-                             void *user_data);
+                             void *user_data,
+                             bindery_free_cb free_user_data);
 
 // Free a response from `bindery_invoke` or a `bindery_invoke_cb`. NULL is ignored. Freeing
 // it twice, or using it afterwards, is the caller's fault.
@@ -249,10 +294,11 @@ void bindery_response_free(bindery_response *response);
 int32_t bindery_shutdown(bindery_runtime *rt, uint32_t timeout_ms);
 
 // Shut down (with the options' deadline, 10 s by default) if that was not done, stop the
-// threads and free the runtime. Every async invoke's completion has returned when this
-// returns: those still in flight are called with CLOSED. NULL is ignored. Must not be called
-// from a handler or a completion callback of the same runtime; using `rt` afterwards is the
-// caller's fault.
+// threads and free the runtime. When this returns, every async invoke's completion has
+// returned (those still in flight are called with CLOSED), no handler is running any more,
+// and every `free_user_data` has been called: a handler still running past the deadline is
+// waited for. NULL is ignored. Must not be called from a handler or a completion callback of
+// the same runtime; using `rt` afterwards is the caller's fault.
 void bindery_runtime_free(bindery_runtime *rt);
 
 #ifdef __cplusplus

@@ -27,6 +27,19 @@ export declare class BinderyError extends Error {
   readonly errno: number;
 }
 
+/**
+ * Throw one (or reject with one) from a handler to reject the event: unlike any other error,
+ * which nacks it so that the binding redelivers it, the event is not delivered again. The
+ * binding dead-letters it where its system can (RabbitMQ rejects it without requeue, so the
+ * queue's dead-letter exchange gets it); Kafka commits past it and MQTT acknowledges it.
+ */
+export declare class Reject extends Error {
+  constructor(reason?: string);
+  readonly name: "Reject";
+  /** Why the event was rejected (logged). */
+  readonly reason: string;
+}
+
 /** Data for `invoke`: bytes as they are, strings as UTF-8, anything else as JSON. */
 export type InvokeData = Buffer | Uint8Array | string | null | undefined | unknown;
 
@@ -51,7 +64,10 @@ export interface BindingEvent extends Payload {
 /** The answer of an output binding. */
 export interface InvokeResponse extends Payload {}
 
-/** A handler: resolving (or returning) acks; rejecting or throwing nacks the event. */
+/**
+ * A handler: resolving (or returning) acks; rejecting or throwing nacks the event (it is
+ * redelivered where the binding's system can); throwing a `Reject` rejects it (it is not).
+ */
 export type Handler = (event: BindingEvent) => void | Promise<void>;
 
 export interface RuntimeOptions {
@@ -81,9 +97,16 @@ export interface BindingInfo {
 }
 
 export interface InputStats {
+  /** Events handed to the handler. */
   delivered: number;
+  /** Events the handler acked. */
   acked: number;
+  /** Events the handler failed on (redelivered where the binding's system can). */
   nacked: number;
+  /** Events the handler rejected with a `Reject` (not redelivered). Enumerable when not 0. */
+  rejected: number;
+  /** Of the nacked events, those whose handler panicked inside bindery. Enumerable when not 0. */
+  panicked: number;
 }
 
 export declare class Runtime {

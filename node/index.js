@@ -27,6 +27,27 @@ class BinderyError extends Error {
   }
 }
 
+const REJECT = Symbol.for("bindery.reject");
+
+/**
+ * Throw (or reject with) one from a handler to reject the event: unlike any other error (which
+ * nacks it, so that the binding redelivers it), the event is not delivered again. The binding
+ * dead-letters it where its system can (RabbitMQ rejects it without requeue, so the queue's
+ * dead-letter exchange gets it); Kafka commits past it and MQTT acknowledges it, logging it.
+ */
+class Reject extends Error {
+  constructor(reason = "rejected by the handler") {
+    super(reason);
+    this.name = "Reject";
+    this.reason = String(reason);
+    this[REJECT] = true;
+  }
+}
+
+function isReject(err) {
+  return err instanceof Reject || Boolean(err && err[REJECT] === true);
+}
+
 function translate(err) {
   if (err instanceof BinderyError) return err;
   const m = /^\[([a-z_]+)\] ([\s\S]*)$/.exec(err && err.message);
@@ -140,7 +161,10 @@ class Runtime {
     for (const warning of this._native.diagnostics()) this._logger.warn(`bindery: ${warning}`);
   }
 
-  /** Handle the events of the input binding `name`; resolve to ack, reject or throw to nack. */
+  /**
+   * Handle the events of the input binding `name`; resolve to ack, reject or throw to nack,
+   * throw a `Reject` to reject the event (it is not redelivered).
+   */
   on(name, handler) {
     if (typeof handler !== "function") throw new TypeError("handler must be a function");
     call(() => this._native.on(String(name)));
@@ -197,8 +221,13 @@ class Runtime {
         try {
           await handler(new Payload(ev.data, ev.metadata, ev.binding));
         } catch (err) {
-          this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
-          this._native.settle(run.id, i, String((err && err.message) || err));
+          if (isReject(err)) {
+            this._logger.warn(`bindery: handler for "${name}" rejected the event: ${err.reason}`);
+            this._native.settle(run.id, i, err.reason, true);
+          } else {
+            this._logger.error(`bindery: handler for "${name}" failed; the event is nacked:`, err);
+            this._native.settle(run.id, i, String((err && err.message) || err));
+          }
           return;
         }
         state.done = i + 1;
@@ -262,9 +291,19 @@ class Runtime {
     return this._native.bindings();
   }
 
-  /** Counters of a started input binding, or null. */
+  /**
+   * Counters of a started input binding, or null: delivered, acked, nacked, and rejected and
+   * panicked, which are enumerable (JSON, spread, deepEqual) only when not 0, so that code
+   * written for the first three keeps comparing as it did.
+   */
   stats(name) {
-    return this._native.stats(String(name)) ?? null;
+    const s = this._native.stats(String(name));
+    if (s === null || s === undefined) return null;
+    const stats = { delivered: s.delivered, acked: s.acked, nacked: s.nacked };
+    for (const key of ["rejected", "panicked"]) {
+      Object.defineProperty(stats, key, { value: s[key], enumerable: s[key] !== 0, writable: true, configurable: true });
+    }
+    return stats;
   }
 
   /** Warnings found in the component files. */
@@ -273,4 +312,4 @@ class Runtime {
   }
 }
 
-module.exports = { Runtime, BinderyError, ErrorCodes: Object.freeze({ ...CODES }) };
+module.exports = { Runtime, BinderyError, Reject, ErrorCodes: Object.freeze({ ...CODES }) };

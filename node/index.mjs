@@ -1,4 +1,4 @@
 import bindery from "./index.js";
 
-export const { Runtime, BinderyError, ErrorCodes } = bindery;
+export const { Runtime, BinderyError, Reject, ErrorCodes } = bindery;
 export default bindery;

@@ -51,7 +51,7 @@ impl ErrorKind {
     ];
 
     /// The stable numeric code of this kind (never 0, which means success in C).
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         self as i32
     }
 

@@ -21,9 +21,13 @@
 //! # Ok(()) }
 //! ```
 
+// The core has no unsafe code (the system calls of local storage go through rustix).
+#![forbid(unsafe_code)]
+
 pub mod binding;
 pub mod bindings;
 pub mod component;
+pub mod embed;
 pub mod error;
 #[cfg(feature = "logging")]
 pub mod logging;
@@ -31,9 +35,12 @@ pub mod redact;
 pub mod registry;
 pub mod runtime;
 
+/// The old names of `RunVerdict` and `PendingRun`.
+#[allow(deprecated)]
+pub use binding::{BatchVerdict, InOrderRun};
 pub use binding::{
-    BatchVerdict, Event, InOrderRun, InvokeRequest, InvokeResponse, MetadataMap, RunProgress,
-    RunStep, Verdict,
+    Event, InvokeRequest, InvokeResponse, MetadataMap, PendingRun, Refusal, Reject, RunProgress,
+    RunStep, RunVerdict, Verdict,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use registry::Registry;

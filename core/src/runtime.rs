@@ -17,25 +17,25 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::binding::{
-    BatchVerdict, Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse,
-    MetadataMap, OutputBinding, RunProgress, Verdict,
+    Delivery, Event, EventSink, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
+    OutputBinding, Refusal, Reject, RunProgress, RunVerdict, Verdict,
 };
 use crate::component::{self, ranked, Diagnostic, ValidBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Registry;
 
-/// What a handler returns: `Ok` acks the event, `Err` nacks it.
+/// What a handler returns: `Ok` acks the event, `Err` nacks it, and `Err` of a `Reject`
+/// (`Err(bindery::Reject::new(why).into())`) rejects it: it is not redelivered.
 pub type HandlerResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 type HandlerFn = Arc<dyn Fn(Event) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
-type BatchFn =
-    Arc<dyn Fn(Vec<Event>, RunProgress) -> BoxFuture<'static, BatchVerdict> + Send + Sync>;
+type RunFn = Arc<dyn Fn(Vec<Event>, RunProgress) -> BoxFuture<'static, RunVerdict> + Send + Sync>;
 
 /// A registered handler: of one event, or of a run of events in order.
 #[derive(Clone)]
 enum Handler {
     One(HandlerFn),
-    InOrder(BatchFn),
+    Runs(RunFn),
 }
 
 /// How an input binding's events reach its handler.
@@ -75,73 +75,6 @@ impl Default for Options {
             shutdown_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// The most worker threads `threaded_runtime` starts.
-pub const MAX_WORKER_THREADS: usize = 1024;
-
-/// A multi-thread tokio runtime of `worker_threads` threads named "bindery", for the language
-/// layers that own one (the C ABI, Python); `configure` may add to the builder (thread hooks).
-/// A count outside 1..=`MAX_WORKER_THREADS` is `InvalidArgument`. The threads are tried
-/// first, because tokio panics when the system refuses one of its workers and then hangs
-/// joining the others; a count the system cannot give is an `Internal` error instead.
-pub fn threaded_runtime(
-    worker_threads: usize,
-    configure: impl FnOnce(&mut tokio::runtime::Builder),
-) -> Result<tokio::runtime::Runtime> {
-    if !(1..=MAX_WORKER_THREADS).contains(&worker_threads) {
-        return Err(Error::invalid_argument(format!(
-            "worker_threads must be from 1 to {MAX_WORKER_THREADS}, got {worker_threads}"
-        )));
-    }
-    try_threads(worker_threads).map_err(|(started, e)| {
-        Error::internal(format!(
-            "cannot start {worker_threads} worker threads: the system refused thread {} ({e}); ask for fewer",
-            started + 1
-        ))
-    })?;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .worker_threads(worker_threads)
-        .thread_name("bindery")
-        .enable_all();
-    configure(&mut builder);
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start {worker_threads} worker threads: {e}")))
-}
-
-/// Start `n` threads (with the default stack size, as tokio's) that live until all are
-/// started; on failure, how many were started and the system's error.
-fn try_threads(n: usize) -> std::result::Result<(), (usize, std::io::Error)> {
-    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-    let mut threads = Vec::with_capacity(n);
-    let mut failed = None;
-    for _ in 0..n {
-        let gate = gate.clone();
-        let spawned = std::thread::Builder::new()
-            .name("bindery-try".into())
-            .spawn(move || {
-                let (open, cv) = &*gate;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = cv.wait(open).unwrap();
-                }
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                failed = Some((threads.len(), e));
-                break;
-            }
-        }
-    }
-    *gate.0.lock().unwrap() = true;
-    gate.1.notify_all();
-    for t in threads {
-        let _ = t.join();
-    }
-    failed.map_or(Ok(()), Err)
 }
 
 /// Builds a `Runtime` from resources paths and options.
@@ -295,6 +228,7 @@ struct Counters {
     acked: AtomicU64,
     nacked: AtomicU64,
     panicked: AtomicU64,
+    rejected: AtomicU64,
 }
 
 /// What happened to an input binding's events so far.
@@ -304,10 +238,13 @@ pub struct InputStats {
     pub delivered: u64,
     /// Events the handler succeeded on.
     pub acked: u64,
-    /// Events the handler failed on (errors and panics).
+    /// Events the handler failed on (errors and panics): redelivered where the source can.
     pub nacked: u64,
     /// Of the nacked events, those whose handler panicked.
     pub panicked: u64,
+    /// Events the handler rejected (`Reject`): not redelivered, dead-lettered where the source
+    /// can.
+    pub rejected: u64,
 }
 
 struct Registered {
@@ -378,7 +315,8 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+/// The text of a panic's payload.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -439,7 +377,8 @@ impl Runtime {
     }
 
     /// Register the handler of an input binding, by its component name. A handler that
-    /// returns `Ok` acks the event; `Err` or a panic nacks it.
+    /// returns `Ok` acks the event; `Err` or a panic nacks it (the source redelivers it where
+    /// it can); `Err` of a `Reject` rejects it (the source does not redeliver it).
     pub fn on_event<F, Fut>(&self, name: &str, handler: F) -> Result<()>
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
@@ -459,25 +398,40 @@ impl Runtime {
     }
 
     /// Register a handler that takes events in runs: it handles them one after the other in
-    /// the order given, stops at the first that fails, and says how far it got. Sources with
-    /// several events ready hand them over in one go (`EventSink::start_in_order`); others
+    /// the order given, stops at the first it does not ack, and says how far it got. Sources
+    /// with several events ready hand them over in one go (`EventSink::start_run`); others
     /// hand over runs of one. For language layers, where one crossing per run rather than per
     /// event is what makes a stream fast.
     ///
     /// As it goes, the handler reports each event it acked through the run's `RunProgress`
     /// (`progress.acked(i + 1)`), so that the source settles it (offset stored, basic.ack,
     /// PUBACK) as it completes, and checks `progress.stopping()` after each event: when the
-    /// runtime is stopping it returns `BatchVerdict::stopped_at(i + 1)`, leaving the rest for
-    /// later. A handler that reports nothing still works, but its source settles the run only
-    /// when it is over, and a stop mid-run throws its work away. A panic counts as a failure
-    /// of the first event not reported acked.
+    /// runtime is stopping it returns `RunVerdict::stopped_at(i + 1)`, leaving the rest for
+    /// later. It ends a run at an event it fails on with `RunVerdict::failed_at(i, why)` and
+    /// at one it rejects with `RunVerdict::rejected_at(i, why)`. A handler that reports
+    /// nothing still works, but its source settles the run only when it is over, and a stop
+    /// mid-run throws its work away. A panic counts as a failure of the first event not
+    /// reported acked.
+    pub fn on_runs<F, Fut>(&self, name: &str, handler: F) -> Result<()>
+    where
+        F: Fn(Vec<Event>, RunProgress) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RunVerdict> + Send + 'static,
+    {
+        let handler: RunFn = Arc::new(move |evs, progress| handler(evs, progress).boxed());
+        self.register(name, self.inner.options.input, Handler::Runs(handler))
+    }
+
+    /// The old name of `on_runs`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `on_runs` (one word, run, for a run of events)"
+    )]
     pub fn on_events_in_order<F, Fut>(&self, name: &str, handler: F) -> Result<()>
     where
         F: Fn(Vec<Event>, RunProgress) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = BatchVerdict> + Send + 'static,
+        Fut: Future<Output = RunVerdict> + Send + 'static,
     {
-        let handler: BatchFn = Arc::new(move |evs, progress| handler(evs, progress).boxed());
-        self.register(name, self.inner.options.input, Handler::InOrder(handler))
+        self.on_runs(name, handler)
     }
 
     fn register(&self, name: &str, options: InputOptions, handler: Handler) -> Result<()> {
@@ -541,6 +495,7 @@ impl Runtime {
                 acked: c.acked.load(Ordering::Relaxed),
                 nacked: c.nacked.load(Ordering::Relaxed),
                 panicked: c.panicked.load(Ordering::Relaxed),
+                rejected: c.rejected.load(Ordering::Relaxed),
             })
     }
 
@@ -667,11 +622,14 @@ impl Runtime {
     pub async fn invoke_request(&self, name: &str, req: InvokeRequest) -> Result<InvokeResponse> {
         let op = req.operation.clone();
         let slot = self.output_slot(name, &op)?;
-        slot.ready(name).await.map_err(|e| e.with_operation(&op))?;
-        slot.binding
-            .invoke(req)
-            .await
-            .map_err(|e| e.with_component(name).with_operation(&op))
+        // A binding that panics is a bug; its caller (a C completion, a Python future, a JS
+        // promise) gets an `Internal` error saying so rather than a dropped call.
+        crate::embed::catch_panic("the binding", async {
+            slot.ready(name).await?;
+            slot.binding.invoke(req).await
+        })
+        .await
+        .map_err(|e| e.with_component(name).with_operation(&op))
     }
 
     fn output_slot(&self, name: &str, op: &str) -> Result<Arc<OutputSlot>> {
@@ -771,26 +729,8 @@ impl Runtime {
     }
 }
 
-/// Run `fut` to completion from synchronous code, for the language layers that own a tokio
-/// runtime: on the calling thread when it is none of tokio's (no thread hop), else (a handler
-/// calling back in from tokio's blocking pool) handed to the runtime and waited for on a
-/// channel, so that a re-entrant call cannot deadlock. Must not be called from an async task.
-pub fn block_on<T: Send + 'static>(
-    tokio: &tokio::runtime::Runtime,
-    fut: impl Future<Output = T> + Send + 'static,
-) -> Result<T> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Ok(tokio.block_on(fut));
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    tokio.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv()
-        .map_err(|_| Error::internal("the runtime stopped before the call finished"))
-}
-
-/// Run a handler on one event, counting it; an error or a panic is a nack.
+/// Run a handler on one event, counting it; an error or a panic is a nack, a `Reject` error
+/// a reject.
 async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Event) -> Verdict {
     counters.delivered.fetch_add(1, Ordering::Relaxed);
     match AssertUnwindSafe(handler(event)).catch_unwind().await {
@@ -798,11 +738,18 @@ async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Ev
             counters.acked.fetch_add(1, Ordering::Relaxed);
             Verdict::Ack
         }
-        Ok(Err(e)) => {
-            counters.nacked.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(component = %name, "handler failed, event nacked: {e}");
-            Verdict::Nack(e.to_string())
-        }
+        Ok(Err(e)) => match e.downcast_ref::<Reject>() {
+            Some(r) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(component = %name, "handler rejected the event: {}", r.reason());
+                Verdict::Reject(r.reason().to_string())
+            }
+            None => {
+                counters.nacked.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(component = %name, "handler failed, event nacked: {e}");
+                Verdict::Nack(e.to_string())
+            }
+        },
         Err(p) => {
             counters.nacked.fetch_add(1, Ordering::Relaxed);
             counters.panicked.fetch_add(1, Ordering::Relaxed);
@@ -815,27 +762,27 @@ async fn run_one(name: &str, counters: &Counters, handler: &HandlerFn, event: Ev
 
 /// Run a handler of runs on `events`, counting each event it handled. The events it reported
 /// acked through `progress` stay acked whatever it answers (its source may have settled them).
-async fn run_in_order(
+async fn handle_run(
     name: &str,
     counters: &Counters,
-    handler: &BatchFn,
+    handler: &RunFn,
     events: Vec<Event>,
     progress: RunProgress,
-) -> BatchVerdict {
+) -> RunVerdict {
     let n = events.len();
     let outcome = AssertUnwindSafe(handler(events, progress.clone()))
         .catch_unwind()
         .await;
     let floor = progress.acked_so_far();
     let (mut verdict, panicked) = match outcome {
-        Ok(v) if v.acked < n || (v.acked == n && v.failed.is_none()) => (v, false),
+        Ok(v) if v.acked < n || (v.acked == n && v.refused.is_none()) => (v, false),
         Ok(v) => (
-            BatchVerdict::failed_at(
+            RunVerdict::failed_at(
                 floor,
                 format!(
                     "the handler answered {} acked of {n} events{}",
                     v.acked,
-                    if v.failed.is_some() {
+                    if v.refused.is_some() {
                         " and a failure"
                     } else {
                         ""
@@ -849,7 +796,7 @@ async fn run_in_order(
             let msg = panic_message(&*p);
             tracing::error!(component = %name, "handler panicked, event nacked: {msg}");
             (
-                BatchVerdict::failed_at(floor, format!("handler panicked: {msg}")),
+                RunVerdict::failed_at(floor, format!("handler panicked: {msg}")),
                 true,
             )
         }
@@ -859,18 +806,25 @@ async fn run_in_order(
         verdict.acked = floor;
     }
     if verdict.acked >= n {
-        verdict = BatchVerdict::all(n);
+        verdict = RunVerdict::all(n);
     }
-    let ran = verdict.acked + usize::from(verdict.failed.is_some());
+    let ran = verdict.acked + usize::from(verdict.refused.is_some());
     counters.delivered.fetch_add(ran as u64, Ordering::Relaxed);
     counters
         .acked
         .fetch_add(verdict.acked as u64, Ordering::Relaxed);
-    if let Some(why) = &verdict.failed {
-        counters.nacked.fetch_add(1, Ordering::Relaxed);
-        if !panicked {
-            tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+    match &verdict.refused {
+        Some(Refusal::Nack(why)) => {
+            counters.nacked.fetch_add(1, Ordering::Relaxed);
+            if !panicked {
+                tracing::warn!(component = %name, "handler failed, event nacked: {why}");
+            }
         }
+        Some(Refusal::Reject(why)) => {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(component = %name, "handler rejected the event: {why}");
+        }
+        None => {}
     }
     verdict
 }
@@ -921,31 +875,32 @@ async fn dispatch(
                 Delivery::One { event, reply } => {
                     let verdict = match handler {
                         Handler::One(h) => run_one(&name, &counters, &h, event).await,
-                        Handler::InOrder(h) => {
+                        Handler::Runs(h) => {
                             let progress = RunProgress::new(1, stop.clone());
-                            match run_in_order(&name, &counters, &h, vec![event], progress).await {
-                                BatchVerdict {
-                                    failed: Some(why), ..
-                                } => Verdict::Nack(why),
+                            match handle_run(&name, &counters, &h, vec![event], progress).await {
+                                RunVerdict {
+                                    refused: Some(refusal),
+                                    ..
+                                } => refusal.into(),
                                 _ => Verdict::Ack,
                             }
                         }
                     };
                     let _ = reply.send(verdict);
                 }
-                Delivery::InOrder {
+                Delivery::Run {
                     events,
                     progress,
                     reply,
                 } => {
                     let verdict = match handler {
-                        Handler::InOrder(h) => {
-                            run_in_order(&name, &counters, &h, events, progress).await
+                        Handler::Runs(h) => {
+                            handle_run(&name, &counters, &h, events, progress).await
                         }
                         Handler::One(h) => {
                             // Each event acked is reported at once, so that the source settles
                             // it then; at a stop, the rest are left for later.
-                            let mut verdict = BatchVerdict::all(0);
+                            let mut verdict = RunVerdict::all(0);
                             for event in events {
                                 if stop.is_cancelled() {
                                     break;
@@ -956,7 +911,11 @@ async fn dispatch(
                                         progress.acked(verdict.acked);
                                     }
                                     Verdict::Nack(why) => {
-                                        verdict.failed = Some(why);
+                                        verdict.refused = Some(Refusal::Nack(why));
+                                        break;
+                                    }
+                                    Verdict::Reject(why) => {
+                                        verdict.refused = Some(Refusal::Reject(why));
                                         break;
                                     }
                                 }

@@ -224,6 +224,19 @@ async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
     only_a_new_message_arrives(doc).await;
 }
 
+/// A rejected message is not retried: its offset is committed past it (Kafka has no
+/// dead-letter here), so neither this runtime nor the next of the group gets it again, while a
+/// nacked one beside it is retried in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_is_committed_past_and_a_nacked_one_comes_again() {
+    let doc = redelivery_component("reject").await;
+    let dir = components(std::slice::from_ref(&doc));
+    harness::produce_numbered(&dir, "jobs", 10).await;
+    let seen = harness::check_reject_beside_nack(&dir, "jobs", true, WAIT).await;
+    assert_eq!(seen, harness::m5_failed_once());
+    only_a_new_message_arrives(doc).await;
+}
+
 /// Shutting down with messages not yet handled commits what was handled and nothing more:
 /// the next runtime of the group gets exactly the rest, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

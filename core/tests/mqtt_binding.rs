@@ -268,6 +268,43 @@ async fn a_run_handler_failing_past_its_retries_gets_the_rest_again_in_order() {
     runs("0").await;
 }
 
+/// A rejected message is acknowledged (MQTT has no dead-letter) and not delivered again, also
+/// not when the persistent session is resumed; a nacked one beside it is retried in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_is_acknowledged_and_a_nacked_one_comes_again() {
+    let _s = SERVER.read().await;
+    let topic = unique("reject");
+    let id = client_id();
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("url", URL),
+            ("topic", &topic),
+            ("consumerID", &id),
+            ("backOffDuration", "50ms"),
+            ("backOffMaxRetries", "1"),
+        ],
+    )]);
+    // Subscribe once and go away: the broker keeps the session and queues what comes next.
+    let rt = runtime(&dir);
+    let _rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    harness::produce_numbered(&dir, "jobs", 10).await;
+    let seen = harness::check_reject_beside_nack(&dir, "jobs", false, WAIT).await;
+    assert_eq!(seen, harness::m5_failed_once());
+    // The session resumed: only a new message comes.
+    let rt = runtime(&dir);
+    let mut rx = collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await.text(), "after");
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    forget_session(&id).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_unacked_is_lost_across_runtimes_with_a_persistent_session() {
     let _s = SERVER.read().await;

@@ -1,8 +1,8 @@
 #![cfg(feature = "rabbitmq")]
 //! `bindings.rabbitmq` against the real RabbitMQ on 127.0.0.1:5672 (`tests/servers/start
 //! rabbitmq`): publish and consume with every metadata key, at-least-once redelivery in order,
-//! competing consumers with prefetchCount, errors, and a broker restart. Each test uses a queue
-//! of its own.
+//! rejected messages dead-lettered, competing consumers with prefetchCount, errors, and a broker
+//! restart. Each test uses a queue of its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bindery::{ErrorKind, Event, MetadataMap, Runtime};
 use futures::StreamExt;
-use lapin::options::{BasicGetOptions, QueueDeleteOptions};
-use lapin::types::AMQPValue;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::{mpsc, Notify, RwLock};
 
 const HOST: &str = "amqp://guest:guest@127.0.0.1:5672";
@@ -1085,4 +1085,121 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
         stats.acked as f64 / took
     );
     delete_queue(&queue).await;
+}
+
+/// A RabbitMQ policy that dead-letters what is rejected from `queue` into the queue `dead`
+/// (through the default exchange), set with `rabbitmqctl` and cleared when dropped. The
+/// binding declares its queue without arguments, as Dapr's does, so dead-lettering comes from
+/// a policy, as an operator would set it.
+struct DeadLetterPolicy(String);
+
+/// Run rabbitmqctl, trying again for up to 30 s (another process's test may be restarting
+/// the broker).
+fn rabbitmqctl(args: &[&str]) {
+    let mut attempts = 0;
+    loop {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .expect(
+                "rabbitmqctl runs (it comes with the RabbitMQ server tests/servers/start installs)",
+            );
+        attempts += 1;
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            attempts < 30,
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+impl DeadLetterPolicy {
+    fn set(queue: &str, dead: &str) -> Self {
+        let definition =
+            format!(r#"{{"dead-letter-exchange":"","dead-letter-routing-key":"{dead}"}}"#);
+        let pattern = format!("^{queue}$");
+        rabbitmqctl(&[
+            "set_policy",
+            queue,
+            &pattern,
+            &definition,
+            "--apply-to",
+            "queues",
+        ]);
+        DeadLetterPolicy(queue.to_string())
+    }
+}
+
+impl Drop for DeadLetterPolicy {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["clear_policy", &self.0])
+            .output();
+    }
+}
+
+/// m0..m9 wait in a queue whose rejects are dead-lettered: the handler rejects m3 and m7 and
+/// fails m5 once (`harness::check_reject_beside_nack`). The rejects land in the dead-letter
+/// queue and are not delivered again; the nack is; nothing is left behind.
+async fn rejects_are_dead_lettered(prefetch: &str, in_runs: bool) {
+    let queue = queue_name("reject");
+    let dead = format!("{queue}-dead");
+    let _policy = DeadLetterPolicy::set(&queue, &dead);
+    let c = amqp().await;
+    let ch = c.create_channel().await.unwrap();
+    ch.queue_declare(&dead, QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let dir = components(&[yaml(
+        "jobs",
+        &[
+            ("host", HOST),
+            ("queueName", &queue),
+            ("durable", "false"),
+            ("prefetchCount", prefetch),
+            ("backOffDuration", "50ms"),
+            ("backOffMaxRetries", "1"),
+        ],
+    )]);
+    harness::produce_numbered(&dir, "jobs", 10).await;
+    let seen = harness::check_reject_beside_nack(&dir, "jobs", in_runs, WAIT).await;
+    if prefetch == "1" {
+        assert_eq!(seen, harness::m5_failed_once(), "in order");
+    }
+    let mut dead_letters = Vec::new();
+    while let Some(m) = ch
+        .basic_get(&dead, BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        dead_letters.push(String::from_utf8(m.delivery.data).unwrap());
+    }
+    dead_letters.sort();
+    assert_eq!(dead_letters, ["m3", "m7"], "the rejects are dead-lettered");
+    assert!(
+        ch.basic_get(&queue, BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is left in the queue"
+    );
+    let _ = c.close(200, "done").await;
+    delete_queue(&queue).await;
+    delete_queue(&dead).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_is_dead_lettered_and_a_nacked_one_comes_again() {
+    let _s = SERVER.read().await;
+    rejects_are_dead_lettered("0", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handler_s_reject_is_dead_lettered_in_order_with_prefetch_one() {
+    let _s = SERVER.read().await;
+    rejects_are_dead_lettered("1", true).await;
 }

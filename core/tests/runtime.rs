@@ -16,7 +16,7 @@ use bindery::binding::{
 };
 use bindery::registry::{BindingSpec, Field, FieldKind};
 use bindery::{
-    BatchVerdict, ErrorKind, InputOptions, MetadataMap, Registry, RunStep, Runtime, Verdict,
+    ErrorKind, InputOptions, MetadataMap, Registry, RunStep, RunVerdict, Runtime, Verdict,
 };
 use tokio::sync::mpsc;
 
@@ -58,7 +58,7 @@ impl Probe {
             while let Ok(d) = rx.try_recv() {
                 run.push((d, MetadataMap::new()));
             }
-            let mut handed = ctx.sink.start_in_order(run).await;
+            let mut handed = ctx.sink.start_run(run).await;
             loop {
                 let step = handed.next().await;
                 steps.lock().unwrap().push(step.clone());
@@ -115,6 +115,9 @@ impl OutputBinding for Probe {
         Ok(())
     }
     async fn invoke(&self, req: InvokeRequest) -> bindery::Result<InvokeResponse> {
+        if req.operation == "panic" {
+            panic!("the probe was asked to panic");
+        }
         Ok(InvokeResponse {
             data: req.data,
             metadata: req.metadata,
@@ -150,7 +153,7 @@ fn registry() -> Registry {
         versions: &["v1"],
         input: true,
         output: true,
-        operations: &["echo"],
+        operations: &["echo", "panic"],
         fields: PROBE_FIELDS,
         build: build_probe,
     });
@@ -223,13 +226,13 @@ async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict>
 #[tokio::test]
 async fn a_run_handler_takes_single_events_and_its_failures_panics_and_bad_answers_nack() {
     let s = setup("probe-runs", "", InputOptions::default());
-    s.rt.on_events_in_order("probe-runs", |events, _progress| async move {
+    s.rt.on_runs("probe-runs", |events, _progress| async move {
         assert_eq!(events.len(), 1, "a single delivery is a run of one");
         match events[0].text().as_str() {
-            "fail" => bindery::BatchVerdict::failed_at(0, "the handler said no"),
+            "fail" => bindery::RunVerdict::failed_at(0, "the handler said no"),
             "panic" => panic!("the handler blew up"),
-            "overcount" => bindery::BatchVerdict::all(2),
-            _ => bindery::BatchVerdict::all(1),
+            "overcount" => bindery::RunVerdict::all(2),
+            _ => bindery::RunVerdict::all(1),
         }
     })
     .unwrap();
@@ -287,7 +290,7 @@ async fn run_progress_and_stop(s: Setup, name: &str) {
             RunStep::Acked(0..1),
             RunStep::Acked(1..2),
             RunStep::Acked(2..3),
-            RunStep::Done(BatchVerdict::stopped_at(3)),
+            RunStep::Done(RunVerdict::stopped_at(3)),
         ]
     );
     let stats = s.rt.input_stats(name).unwrap();
@@ -298,16 +301,16 @@ async fn run_progress_and_stop(s: Setup, name: &str) {
 async fn a_run_handler_s_progress_is_settled_per_event_and_a_stop_ends_the_run_after_the_event_in_hand(
 ) {
     let s = setup("probe-progress-runs", RUNS, InputOptions::default());
-    s.rt.on_events_in_order("probe-progress-runs", |events, progress| async move {
+    s.rt.on_runs("probe-progress-runs", |events, progress| async move {
         assert_eq!(events.len(), 6, "the events fed together are one run");
         for i in 0..events.len() {
             tokio::time::sleep(Duration::from_millis(50)).await;
             progress.acked(i + 1);
             if progress.stopping() {
-                return BatchVerdict::stopped_at(i + 1);
+                return RunVerdict::stopped_at(i + 1);
             }
         }
-        BatchVerdict::all(events.len())
+        RunVerdict::all(events.len())
     })
     .unwrap();
     run_progress_and_stop(s, "probe-progress-runs").await;
@@ -330,10 +333,10 @@ async fn a_run_given_to_a_handler_of_single_events_is_settled_per_event_and_stop
 #[tokio::test]
 async fn a_run_handler_cannot_take_back_reported_progress() {
     let s = setup("probe-floor", RUNS, InputOptions::default());
-    s.rt.on_events_in_order("probe-floor", |events, progress| async move {
+    s.rt.on_runs("probe-floor", |events, progress| async move {
         progress.acked(2);
         match events[0].data[..] {
-            [0] => BatchVerdict::failed_at(0, "changed its mind"),
+            [0] => RunVerdict::failed_at(0, "changed its mind"),
             _ => panic!("after two"),
         }
     })
@@ -362,9 +365,9 @@ async fn a_run_handler_cannot_take_back_reported_progress() {
         *s.steps.lock().unwrap(),
         [
             RunStep::Acked(0..2),
-            RunStep::Done(BatchVerdict::failed_at(2, "changed its mind")),
+            RunStep::Done(RunVerdict::failed_at(2, "changed its mind")),
             RunStep::Acked(0..2),
-            RunStep::Done(BatchVerdict::failed_at(2, "handler panicked: after two")),
+            RunStep::Done(RunVerdict::failed_at(2, "handler panicked: after two")),
         ]
     );
 }
@@ -701,4 +704,162 @@ fn error_codes_are_stable() {
     );
     assert_eq!(ErrorKind::from_code(7), ErrorKind::Upstream);
     assert_eq!(ErrorKind::from_code(999), ErrorKind::Internal);
+}
+
+/// A handler's `Reject` is a verdict of its own, beside ack and nack: the source is told not to
+/// redeliver the event, and it is counted as rejected (not nacked).
+#[tokio::test]
+async fn a_reject_from_a_handler_is_its_own_verdict_and_counted_as_rejected() {
+    let s = setup("probe-reject", "", InputOptions::default());
+    s.rt.on_event("probe-reject", |ev| async move {
+        match ev.text().as_str() {
+            "bad" => Err(bindery::Reject::new("not an order").into()),
+            "fail" => Err("the handler said no".into()),
+            _ => Ok(()),
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    for data in ["ok-1", "bad", "fail", "ok-2"] {
+        s.tx.send(data.as_bytes().to_vec()).unwrap();
+    }
+    let verdicts = wait_for(&s.verdicts, 4).await;
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Ack,
+            Verdict::Reject("not an order".into()),
+            Verdict::Nack("the handler said no".into()),
+            Verdict::Ack,
+        ]
+    );
+    let stats = s.rt.input_stats("probe-reject").unwrap();
+    assert_eq!(
+        (
+            stats.delivered,
+            stats.acked,
+            stats.nacked,
+            stats.rejected,
+            stats.panicked
+        ),
+        (4, 2, 1, 1, 0)
+    );
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+/// A handler of runs rejects the event it stops at with `RunVerdict::rejected_at`.
+#[tokio::test]
+async fn a_run_handler_rejects_with_rejected_at() {
+    let s = setup("probe-reject-runs", "", InputOptions::default());
+    s.rt.on_runs("probe-reject-runs", |events, _progress| async move {
+        match events[0].text().as_str() {
+            "bad" => RunVerdict::rejected_at(0, "not an order"),
+            _ => RunVerdict::all(1),
+        }
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    for data in ["ok-1", "bad", "ok-2"] {
+        s.tx.send(data.as_bytes().to_vec()).unwrap();
+    }
+    let verdicts = wait_for(&s.verdicts, 3).await;
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Ack,
+            Verdict::Reject("not an order".into()),
+            Verdict::Ack
+        ]
+    );
+    let stats = s.rt.input_stats("probe-reject-runs").unwrap();
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked, stats.rejected),
+        (3, 2, 0, 1)
+    );
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+/// A run handed to a handler of single events ends at the event it rejects: the source sees
+/// the events before it acked and that one rejected, and settles the rest later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_at_a_rejected_event_and_says_so() {
+    let s = setup("probe-reject-run", RUNS, InputOptions::default());
+    s.rt.on_event("probe-reject-run", |ev| async move {
+        match ev.data[..] {
+            [2] => Err(bindery::Reject::new("two is not welcome").into()),
+            _ => Ok(()),
+        }
+    })
+    .unwrap();
+    for i in 0..4u8 {
+        s.tx.send(vec![i]).unwrap();
+    }
+    s.rt.start().await.unwrap();
+    for _ in 0..500 {
+        if matches!(s.steps.lock().unwrap().last(), Some(RunStep::Done(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+    let steps = s.steps.lock().unwrap().clone();
+    let acked: Vec<usize> = steps
+        .iter()
+        .filter_map(|s| match s {
+            RunStep::Acked(r) => Some(r.clone()),
+            RunStep::Done(_) => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(acked, [0, 1], "{steps:?}");
+    assert_eq!(
+        steps.last(),
+        Some(&RunStep::Done(RunVerdict::rejected_at(
+            2,
+            "two is not welcome"
+        )))
+    );
+    let stats = s.rt.input_stats("probe-reject-run").unwrap();
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked, stats.rejected),
+        (3, 2, 0, 1)
+    );
+}
+
+/// The old names of `on_runs` and `RunVerdict` still work (deprecated).
+#[tokio::test]
+#[allow(deprecated)]
+async fn the_old_run_names_still_work() {
+    let s = setup("probe-old-names", "", InputOptions::default());
+    s.rt.on_events_in_order("probe-old-names", |events, _progress| async move {
+        bindery::BatchVerdict::all(events.len())
+    })
+    .unwrap();
+    s.rt.start().await.unwrap();
+    s.tx.send(b"ok".to_vec()).unwrap();
+    assert_eq!(wait_for(&s.verdicts, 1).await, [Verdict::Ack]);
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+/// A binding that panics in `invoke` answers an `Internal` error that says so, and the
+/// runtime (and the binding's other operations) go on.
+#[tokio::test]
+async fn a_binding_that_panics_in_invoke_answers_internal() {
+    let s = setup("probe-panic", "", InputOptions::default());
+    s.rt.start().await.unwrap();
+    let err =
+        s.rt.invoke("probe-panic", "panic", Vec::new(), MetadataMap::new())
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    assert_eq!(
+        err.to_string(),
+        "probe-panic (panic): the binding panicked: the probe was asked to panic"
+    );
+    let resp =
+        s.rt.invoke("probe-panic", "echo", b"after".to_vec(), MetadataMap::new())
+            .await
+            .unwrap();
+    assert_eq!(resp.data, b"after");
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", bindery_last_error_message());
         return 1;
     }
-    if (bindery_on_event(app.rt, "cleanup-cron", on_tick, &app) != BINDERY_OK || bindery_start(app.rt) != BINDERY_OK) {
+    if (bindery_on_event(app.rt, "cleanup-cron", on_tick, &app, NULL) != BINDERY_OK || bindery_start(app.rt) != BINDERY_OK) {
         fprintf(stderr, "%s\n", bindery_last_error_message());
         bindery_runtime_free(app.rt);
         return 1;

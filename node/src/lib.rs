@@ -9,6 +9,7 @@
 //! the JS wrapper turns into a `BinderyError`.
 
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,12 +17,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{BatchVerdict, Event, InputOptions, Options, RunProgress, Runtime};
+use bindery::embed::CallGate;
+use bindery::{Event, InputOptions, Options, RunProgress, RunVerdict, Runtime};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 fn js_error(e: &bindery::Error) -> napi::Error {
     napi::Error::from_reason(format!("[{}] {e}", e.kind().name()))
@@ -80,9 +82,11 @@ pub struct NativeStats {
     pub delivered: f64,
     pub acked: f64,
     pub nacked: f64,
+    pub rejected: f64,
+    pub panicked: f64,
 }
 
-type Pending = (Vec<Event>, RunProgress, oneshot::Sender<BatchVerdict>);
+type Pending = (Vec<Event>, RunProgress, oneshot::Sender<RunVerdict>);
 
 /// What `invoke_start` hands back through the completion function:
 /// (id, error or null, data or null, metadata or null).
@@ -97,11 +101,11 @@ type CompletionFn = ThreadsafeFunction<Completion, ErrorStrategy::Fatal>;
 struct Inner {
     rt: Runtime,
     inboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>>>,
-    waiting: Mutex<HashMap<u32, (oneshot::Sender<BatchVerdict>, RunProgress)>>,
+    waiting: Mutex<HashMap<u32, (oneshot::Sender<RunVerdict>, RunProgress)>>,
     next_id: AtomicU32,
     completions: Mutex<Option<CompletionFn>>,
-    /// Set once the runtime is stopped: calls still in flight then fail with `closed`.
-    closed: watch::Sender<bool>,
+    /// Closed once the runtime is stopped: calls still in flight then fail with `closed`.
+    gate: CallGate,
 }
 
 /// The native runtime.
@@ -153,7 +157,7 @@ impl NativeRuntime {
                 waiting: Mutex::new(HashMap::new()),
                 next_id: AtomicU32::new(1),
                 completions: Mutex::new(None),
-                closed: watch::Sender::new(false),
+                gate: CallGate::new("the runtime was stopped before the call finished"),
             }),
         })
     }
@@ -164,15 +168,15 @@ impl NativeRuntime {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         self.inner
             .rt
-            .on_events_in_order(&name, move |events, progress| {
+            .on_runs(&name, move |events, progress| {
                 let tx = tx.clone();
                 async move {
                     let (reply, verdict) = oneshot::channel();
                     if tx.send((events, progress, reply)).is_err() {
-                        return BatchVerdict::failed_at(0, "the JavaScript side is gone");
+                        return RunVerdict::failed_at(0, "the JavaScript side is gone");
                     }
                     verdict.await.unwrap_or_else(|_| {
-                        BatchVerdict::failed_at(0, "the JavaScript handler never answered")
+                        RunVerdict::failed_at(0, "the JavaScript handler never answered")
                     })
                 }
             })
@@ -215,14 +219,16 @@ impl NativeRuntime {
     }
 
     /// Answer a run: its first `acked` events were handled; when `reason` is given, the next
-    /// one failed with it (and the rest were not handled).
+    /// one failed with it, or was rejected when `rejected` is true (and the rest were not
+    /// handled).
     #[napi]
-    pub fn settle(&self, id: u32, acked: u32, reason: Option<String>) {
+    pub fn settle(&self, id: u32, acked: u32, reason: Option<String>, rejected: Option<bool>) {
         if let Some((reply, _)) = self.inner.waiting.lock().unwrap().remove(&id) {
             let acked = acked as usize;
             let _ = reply.send(match reason {
-                None => BatchVerdict::all(acked),
-                Some(why) => BatchVerdict::failed_at(acked, why),
+                None => RunVerdict::all(acked),
+                Some(why) if rejected == Some(true) => RunVerdict::rejected_at(acked, why),
+                Some(why) => RunVerdict::failed_at(acked, why),
             });
         }
     }
@@ -287,17 +293,12 @@ impl NativeRuntime {
         };
         let data: Vec<u8> = data.to_vec();
         let rt = self.inner.rt.clone();
-        let mut closed = self.inner.closed.subscribe();
+        let call = self.inner.gate.guard(async move {
+            rt.invoke(&name, &operation, data, metadata.unwrap_or_default())
+                .await
+        });
         napi::bindgen_prelude::spawn(async move {
-            let call = rt.invoke(&name, &operation, data, metadata.unwrap_or_default());
-            let result = tokio::select! {
-                biased;
-                r = call => r,
-                _ = closed.wait_for(|c| *c) => Err(bindery::Error::new(
-                    bindery::ErrorKind::Closed,
-                    "the runtime was stopped before the call finished",
-                )),
-            };
+            let result = bindery::embed::catch_panic("the call", call).await;
             let completion = match result {
                 Ok(resp) => (id, None, Some(resp.data.into()), Some(resp.metadata)),
                 Err(e) => (id, Some(format!("[{}] {e}", e.kind().name())), None, None),
@@ -317,7 +318,7 @@ impl NativeRuntime {
             .rt
             .shutdown(Duration::from_millis(u64::from(timeout_ms)))
             .await;
-        self.inner.closed.send_replace(true);
+        self.inner.gate.close();
         let report = report.map_err(|e| js_error(&e))?;
         // Events never answered are nacked; waiting `recv`s see their channels close.
         self.inner.waiting.lock().unwrap().clear();
@@ -350,6 +351,8 @@ impl NativeRuntime {
             delivered: s.delivered as f64,
             acked: s.acked as f64,
             nacked: s.nacked as f64,
+            rejected: s.rejected as f64,
+            panicked: s.panicked as f64,
         })
     }
 

@@ -4,7 +4,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
-import bindery, { Runtime, BinderyError, ErrorCodes } from "bindery";
+import bindery, { Runtime, BinderyError, ErrorCodes, Reject } from "bindery";
 import dapr, { DaprClient, CommunicationProtocolEnum } from "bindery/dapr";
 
 const require = createRequire(import.meta.url);
@@ -15,6 +15,7 @@ test('import { Runtime } from "bindery" is the CommonJS class itself', async () 
   assert.equal(Runtime, cjs.Runtime);
   assert.equal(BinderyError, cjs.BinderyError);
   assert.equal(ErrorCodes, cjs.ErrorCodes);
+  assert.equal(Reject, cjs.Reject);
   assert.equal(bindery.Runtime, Runtime);
 
   const [yaml] = storage("files");

@@ -1,7 +1,7 @@
 // Type-checked as an ES module (tsc, module nodenext): the "import" conditions of the
 // package's exports resolve to types too, named and default.
 
-import bindery, { Runtime, BinderyError } from "bindery";
+import bindery, { Runtime, BinderyError, Reject } from "bindery";
 import { DaprClient } from "bindery/dapr";
 import type { BindingEvent } from "bindery";
 
@@ -9,6 +9,7 @@ export async function esmTypeCheck(): Promise<boolean> {
   const rt = new Runtime("./components");
   const same: typeof Runtime = bindery.Runtime;
   rt.on("cleanup-cron", async (event: BindingEvent) => {
+    if (event.data.length > 1024) throw new Reject("too large");
     await rt.invoke("records", "create", event.data, { fileName: "x" });
   });
   const sent = await new DaprClient({ resourcesPath: "./components" }).binding.send("records", "get");

@@ -2,7 +2,7 @@
 // It uses the whole public API with types, and `@ts-expect-error` lines prove that wrong uses
 // are rejected.
 
-import { Runtime, BinderyError, ErrorCodes } from "bindery";
+import { Runtime, BinderyError, ErrorCodes, Reject } from "bindery";
 import type {
   BindingEvent,
   BindingInfo,
@@ -45,6 +45,15 @@ export async function typeCheck(): Promise<void> {
   rt.on("cleanup-cron", handler).on("other", (event) => {
     console.log(event.binding); // a synchronous handler is fine too
   });
+  // A Reject: the event is not redelivered.
+  rt.on("orders", async (event) => {
+    if (event.data.length === 0) throw new Reject("an empty order");
+    if (event.metadata["kind"] !== "order") throw new Reject();
+  });
+  const rejection = new Reject("why");
+  const why: string = rejection.reason;
+  const isError: Error = rejection;
+  void [why, isError];
   const started: Runtime = await rt.start();
   void started;
 
@@ -83,8 +92,10 @@ export async function typeCheck(): Promise<void> {
   const outputs: string[] = bindings.filter((b) => b.output).map((b) => `${b.name} (${b.type}): ${b.operations.join(",")}`);
   const stats: InputStats | null = rt.stats("cleanup-cron");
   const acked: number | undefined = stats?.acked;
+  const rejected: number | undefined = stats?.rejected;
+  const panicked: number | undefined = stats?.panicked;
   const warnings: string[] = rt.diagnostics;
-  void [outputs, acked, warnings];
+  void [outputs, acked, rejected, panicked, warnings];
 
   const drained: boolean = await rt.stop({ timeoutMs: 5000 });
   const again: boolean = await rt2.stop();
@@ -127,6 +138,8 @@ export async function typeCheck(): Promise<void> {
     // @ts-expect-error code is read-only
     if (err instanceof BinderyError) err.code = "internal";
   }
+  // @ts-expect-error a Reject's reason is a string
+  new Reject(42);
   // @ts-expect-error ErrorCodes is read-only
   ErrorCodes.not_found = 3;
   // @ts-expect-error send needs an operation

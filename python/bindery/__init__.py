@@ -21,12 +21,13 @@ from ._errors import (
     InvalidConfigError,
     InvalidStateError,
     NotFoundError,
+    Reject,
     TimeoutError,
     UnsupportedOperationError,
     UpstreamError,
 )
 from ._native import core_version as _core_version
-from ._runtime import Event, Response, Runtime
+from ._runtime import Event, InputStats, Response, Runtime
 
 __version__ = _core_version()
 
@@ -34,6 +35,8 @@ __all__ = [
     "Runtime",
     "Event",
     "Response",
+    "InputStats",
+    "Reject",
     "BindingError",
     "InvalidConfigError",
     "NotFoundError",

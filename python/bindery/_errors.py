@@ -94,6 +94,18 @@ class HandlerFailedError(BindingError):
     code = 11
 
 
+class Reject(Exception):
+    """Raise from a handler to reject the event: unlike any other exception (which nacks it, so
+    that the binding redelivers it), the event is not delivered again. The binding dead-letters
+    it where its system can (RabbitMQ rejects it without requeue, so the queue's dead-letter
+    exchange gets it); Kafka commits past it and MQTT acknowledges it, logging it. For an event
+    that can never succeed (it does not parse, it is not for this app). `reason` is logged."""
+
+    def __init__(self, reason: str = "rejected by the handler") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 ERRORS_BY_CODE: Dict[int, Type[BindingError]] = {
     cls.code: cls
     for cls in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections.abc
 import inspect
 import json
 import logging
@@ -28,7 +29,7 @@ from typing import (
 )
 
 from . import _native
-from ._errors import BindingError, InvalidArgumentError
+from ._errors import BindingError, InvalidArgumentError, Reject
 
 logger = logging.getLogger("bindery")
 
@@ -88,6 +89,24 @@ class Response:
     def json(self) -> Any:
         """The data parsed as JSON."""
         return json.loads(self.data)
+
+
+class InputStats(Dict[str, int]):
+    """The counters of an input binding, a dict: `delivered`, `acked`, `nacked`, `rejected`
+    and `panicked`. As with `collections.Counter` (Python 3.10+), a counter missing from the
+    other side of `==` counts as 0: `stats == {"delivered": 3, "acked": 3, "nacked": 0}` holds
+    when nothing was rejected and no handler panicked."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        return all(self.get(k, 0) == other.get(k, 0) for k in set(self) | set(other))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _count(name: str, value: Any, most: int) -> int:
@@ -190,8 +209,9 @@ class Runtime:
 
         The handler takes an `Event`; it may be `def` or `async def`. Returning acks the
         event; raising nacks it (the traceback is logged on the "bindery" logger) and the
-        binding redelivers where its system can. A name that is no input binding raises
-        `NotFoundError` naming the nearest ones, right here.
+        binding redelivers where its system can; raising `bindery.Reject(reason)` rejects it:
+        it is not redelivered (dead-lettered where the system can). A name that is no input
+        binding raises `NotFoundError` naming the nearest ones, right here.
         """
 
         def register(fn: H) -> H:
@@ -209,8 +229,11 @@ class Runtime:
             self._has_async_handlers = True
         self._native.on_event(name, self._dispatcher(handler, is_async))
 
-    def _dispatcher(self, handler: Handler, is_async: bool) -> Callable[[str, bytes, Dict[str, str]], bool]:
-        def dispatch(binding: str, data: bytes, metadata: Dict[str, str]) -> bool:
+    def _dispatcher(
+        self, handler: Handler, is_async: bool
+    ) -> Callable[[str, bytes, Dict[str, str]], Union[bool, str]]:
+        # True acks, False nacks, a str rejects (the reason).
+        def dispatch(binding: str, data: bytes, metadata: Dict[str, str]) -> Union[bool, str]:
             event = Event(binding, data, metadata)
             try:
                 if is_async:
@@ -229,6 +252,9 @@ class Runtime:
                             f"the handler of {binding!r} returned an awaitable without being "
                             "async def; declare it async def so bindery awaits it"
                         )
+            except Reject as r:
+                logger.warning("handler for %r rejected the event: %s", binding, r.reason)
+                return str(r.reason)
             except Exception:
                 logger.exception("handler for %r failed; the event is nacked", binding)
                 return False
@@ -392,12 +418,14 @@ class Runtime:
         """Every binding loaded: name, type, input, output, route, operations."""
         return self._native.bindings()
 
-    def stats(self, name: str) -> Optional[Dict[str, int]]:
-        """Counters of a started input binding: delivered, acked, nacked."""
+    def stats(self, name: str) -> Optional["InputStats"]:
+        """Counters of a started input binding (an `InputStats`): delivered, acked, nacked
+        (failed, to be redelivered), rejected (`Reject`: not redelivered), panicked (of the
+        nacked, those whose handler panicked inside bindery)."""
         s = self._native.input_stats(name)
         if s is None:
             return None
-        return {"delivered": s[0], "acked": s[1], "nacked": s[2]}
+        return InputStats(zip(("delivered", "acked", "nacked", "rejected", "panicked"), s))
 
     @property
     def diagnostics(self) -> List[str]:

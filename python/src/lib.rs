@@ -3,16 +3,19 @@
 //! only to call a Python handler or completion. The Pythonic API (decorators, asyncio,
 //! context managers, exception classes) lives in the Python package.
 
+// Every unsafe block says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use bindery::{BatchVerdict, Error, ErrorKind, InputOptions, MetadataMap, Options, Runtime};
+use bindery::embed::{CallGate, Embedded};
+use bindery::{Error, ErrorKind, InputOptions, MetadataMap, Options, RunVerdict, Runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use tokio::sync::watch;
 
 /// The most `concurrency` and `queue_capacity` may be (the C ABI's `uint32_t`).
 const MAX_COUNT: usize = u32::MAX as usize;
@@ -49,20 +52,6 @@ fn python_usable() -> bool {
 
 fn closed_error(what: &str) -> Error {
     Error::new(ErrorKind::Closed, what)
-}
-
-/// `fut`, or `Closed` once the runtime is stopped (`closed` turns true or is dropped).
-async fn unless_closed<T>(
-    mut closed: watch::Receiver<bool>,
-    fut: impl std::future::Future<Output = bindery::Result<T>>,
-) -> bindery::Result<T> {
-    tokio::select! {
-        biased;
-        r = fut => r,
-        _ = closed.wait_for(|c| *c) => {
-            Err(closed_error("the runtime was stopped before the call finished"))
-        }
-    }
 }
 
 /// The completion of one `invoke_async`: `done` is called exactly once, with the outcome by
@@ -130,15 +119,21 @@ fn metadata_dict<'py>(py: Python<'py>, md: &MetadataMap) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
+/// What a handler callback answers: True (ack) or False (nack), or the reason of a reject.
+#[derive(FromPyObject)]
+enum Answer {
+    Handled(bool),
+    Rejected(String),
+}
+
 /// The native runtime. One tokio runtime per instance.
 #[pyclass(frozen, module = "bindery._native")]
 struct NativeRuntime {
-    /// Read-locked by every call for its duration; write-locked only by `close`.
-    tokio: RwLock<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
+    /// The tokio runtime; every wait and spawn holds it, `close` stops it.
+    embedded: Embedded,
     rt: Runtime,
-    /// Set by `shutdown`: calls still in flight then fail with `ClosedError`.
-    closed: watch::Sender<bool>,
+    /// Closed by `shutdown`: calls still in flight then fail with `ClosedError`.
+    gate: CallGate,
 }
 
 impl NativeRuntime {
@@ -148,16 +143,7 @@ impl NativeRuntime {
         py: Python<'_>,
         fut: impl std::future::Future<Output = bindery::Result<T>> + Send + 'static,
     ) -> PyResult<T> {
-        let result = py.allow_threads(|| {
-            let guard = self.tokio.read().unwrap();
-            match guard.as_ref() {
-                Some(tokio) => bindery::runtime::block_on(tokio, fut).and_then(|r| r),
-                None => Err(Error::new(
-                    bindery::ErrorKind::Closed,
-                    "the runtime is closed",
-                )),
-            }
-        });
+        let result = py.allow_threads(|| self.embedded.block_on(fut).and_then(|r| r));
         result.map_err(|e| to_py_err(py, &e))
     }
 }
@@ -231,9 +217,9 @@ impl NativeRuntime {
                     .build()
             })
             .map_err(|e| to_py_err(py, &e))?;
-        let tokio = py
+        let embedded = py
             .allow_threads(|| {
-                bindery::runtime::threaded_runtime(worker_threads, |b| {
+                Embedded::start(worker_threads, |b| {
                     b.on_thread_start(|| *THREADS.lock().unwrap() += 1)
                         .on_thread_stop(|| {
                             *THREADS.lock().unwrap() -= 1;
@@ -243,17 +229,17 @@ impl NativeRuntime {
             })
             .map_err(|e| to_py_err(py, &e))?;
         Ok(NativeRuntime {
-            handle: tokio.handle().clone(),
-            tokio: RwLock::new(Some(tokio)),
+            embedded,
             rt,
-            closed: watch::Sender::new(false),
+            gate: CallGate::new("the runtime was stopped before the call finished"),
         })
     }
 
-    /// Register `callback(binding, data, metadata) -> bool` for an input binding: True acks;
-    /// False or an exception nacks. It is called on a bindery thread with the GIL taken, once
-    /// per event, in order, for each run of events a source hands over at once (a Kafka
-    /// fetch, say), stopping at the first it fails on. Each event acked is reported to the
+    /// Register `callback(binding, data, metadata) -> bool | str` for an input binding: True
+    /// acks; False or an exception nacks; a str rejects (the event is not redelivered; the
+    /// str is the reason). It is called on a bindery thread with the GIL taken, once per
+    /// event, in order, for each run of events a source hands over at once (a Kafka fetch,
+    /// say), stopping at the first it does not ack. Each event acked is reported to the
     /// source at once (which settles it: offset stored, basic.ack, PUBACK), and when the
     /// runtime is stopping the run ends after the event in hand.
     fn on_event(&self, py: Python<'_>, name: &str, callback: PyObject) -> PyResult<()> {
@@ -261,7 +247,7 @@ impl NativeRuntime {
         // async worker that dispatches.
         let callback = std::sync::Arc::new(callback);
         self.rt
-            .on_events_in_order(name, move |events, progress| {
+            .on_runs(name, move |events, progress| {
                 let callback = callback.clone();
                 async move {
                     // On this worker thread, its core handed to another thread meanwhile
@@ -275,31 +261,34 @@ impl NativeRuntime {
                                     let data = PyBytes::new(py, &ev.data);
                                     callback
                                         .call1(py, (ev.binding.as_str(), data, md))?
-                                        .extract::<bool>(py)
+                                        .extract::<Answer>(py)
                                 });
                                 match outcome {
-                                    Ok(true) => {
+                                    Ok(Answer::Handled(true)) => {
                                         // Atomics only: no GIL release, no crossing.
                                         progress.acked(i + 1);
                                         if progress.stopping() {
-                                            return BatchVerdict::stopped_at(i + 1);
+                                            return RunVerdict::stopped_at(i + 1);
                                         }
                                     }
-                                    Ok(false) => {
-                                        return BatchVerdict::failed_at(
+                                    Ok(Answer::Handled(false)) => {
+                                        return RunVerdict::failed_at(
                                             i,
                                             "the Python handler failed",
                                         )
                                     }
+                                    Ok(Answer::Rejected(why)) => {
+                                        return RunVerdict::rejected_at(i, why)
+                                    }
                                     Err(e) => {
-                                        return BatchVerdict::failed_at(
+                                        return RunVerdict::failed_at(
                                             i,
                                             format!("the Python handler raised: {e}"),
                                         )
                                     }
                                 }
                             }
-                            BatchVerdict::all(events.len())
+                            RunVerdict::all(events.len())
                         })
                     })
                 }
@@ -324,10 +313,10 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
         let rt = self.rt.clone();
-        let closed = self.closed.subscribe();
-        let resp = self.wait(py, async move {
-            unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await
-        })?;
+        let call = self
+            .gate
+            .guard(async move { rt.invoke(&name, &operation, data, metadata).await });
+        let resp = self.wait(py, call)?;
         Ok((
             PyBytes::new(py, &resp.data),
             metadata_dict(py, &resp.metadata)?,
@@ -346,17 +335,18 @@ impl NativeRuntime {
         metadata: HashMap<String, String>,
         done: PyObject,
     ) -> PyResult<()> {
-        if self.tokio.read().unwrap().is_none() {
-            return Err(to_py_err(
-                py,
-                &Error::new(bindery::ErrorKind::Closed, "the runtime is closed"),
-            ));
+        if self.embedded.is_shut_down() {
+            return Err(to_py_err(py, &closed_error("the runtime is closed")));
         }
         let rt = self.rt.clone();
-        let closed = self.closed.subscribe();
+        let call = self
+            .gate
+            .guard(async move { rt.invoke(&name, &operation, data, metadata).await });
         let completion = Completion(Some(done));
-        self.handle.spawn(async move {
-            let result = unless_closed(closed, rt.invoke(&name, &operation, data, metadata)).await;
+        // Spawned unless the runtime was closed meanwhile: then `completion` is dropped, which
+        // calls `done` with a `ClosedError`.
+        let _ = self.embedded.spawn(async move {
+            let result = bindery::embed::catch_panic("the call", call).await;
             // On this worker (its other tasks handed to another thread meanwhile), with the
             // thread's kept Python thread state: no hop to the blocking pool per call.
             tokio::task::block_in_place(move || completion.complete(result));
@@ -374,7 +364,7 @@ impl NativeRuntime {
             py,
             async move { rt.shutdown(deadline).await.map(|r| r.drained) },
         );
-        self.closed.send_replace(true);
+        self.gate.close();
         drained
     }
 
@@ -382,11 +372,7 @@ impl NativeRuntime {
     /// `shutdown`'s deadline keeps its thread until it returns (the package's exit hook waits
     /// for it, see `_wait_for_threads`). Call after `shutdown`; the object is unusable after.
     fn close(&self, py: Python<'_>) {
-        py.allow_threads(|| {
-            if let Some(t) = self.tokio.write().unwrap().take() {
-                t.shutdown_background();
-            }
-        });
+        py.allow_threads(|| self.embedded.shutdown(Duration::ZERO));
     }
 
     /// Every binding loaded: a list of dicts with name, type, input, output, route, direction
@@ -409,11 +395,12 @@ impl NativeRuntime {
             .collect()
     }
 
-    /// The counters of a started input binding: (delivered, acked, nacked), or None.
-    fn input_stats(&self, name: &str) -> Option<(u64, u64, u64)> {
+    /// The counters of a started input binding: (delivered, acked, nacked, rejected,
+    /// panicked), or None.
+    fn input_stats(&self, name: &str) -> Option<(u64, u64, u64, u64, u64)> {
         self.rt
             .input_stats(name)
-            .map(|s| (s.delivered, s.acked, s.nacked))
+            .map(|s| (s.delivered, s.acked, s.nacked, s.rejected, s.panicked))
     }
 
     /// Warnings found while loading the component files.
@@ -428,15 +415,6 @@ impl NativeRuntime {
     /// Input bindings not started for want of a handler.
     fn unhandled_inputs(&self) -> Vec<String> {
         self.rt.unhandled_inputs()
-    }
-}
-
-impl Drop for NativeRuntime {
-    fn drop(&mut self) {
-        if let Some(t) = self.tokio.get_mut().ok().and_then(Option::take) {
-            // Dropped on any thread, possibly one of tokio's own: never block here.
-            t.shutdown_background();
-        }
     }
 }
 
@@ -472,7 +450,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRuntime>()?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for_threads, m)?)?;
-    m.add("MAX_WORKER_THREADS", bindery::runtime::MAX_WORKER_THREADS)?;
+    m.add("MAX_WORKER_THREADS", bindery::embed::MAX_WORKER_THREADS)?;
     m.add("MAX_COUNT", MAX_COUNT)?;
     Ok(())
 }

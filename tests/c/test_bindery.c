@@ -288,25 +288,25 @@ int main(int argc, char **argv) {
 
     /* ---- handler registration ---- */
     struct tick_state st = {.rt = rt};
-    CHECK_CODE(bindery_on_event(NULL, "tick", on_tick, &st), BINDERY_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(bindery_on_event(rt, NULL, on_tick, &st), BINDERY_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(bindery_on_event(rt, "tick", NULL, &st), BINDERY_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(bindery_on_event(rt, "\xc3\x28", on_tick, &st), BINDERY_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(bindery_on_event(rt, "tik", on_tick, &st), BINDERY_ERR_NOT_FOUND);
+    CHECK_CODE(bindery_on_event(NULL, "tick", on_tick, &st, NULL), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_on_event(rt, NULL, on_tick, &st, NULL), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_on_event(rt, "tick", NULL, &st, NULL), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_on_event(rt, "\xc3\x28", on_tick, &st, NULL), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_on_event(rt, "tik", on_tick, &st, NULL), BINDERY_ERR_NOT_FOUND);
     CHECK(strstr(bindery_last_error_message(), "the input bindings are (nearest first): tick, slow") != NULL, "%s",
           bindery_last_error_message());
-    CHECK_CODE(bindery_on_event(rt, "files", on_tick, &st), BINDERY_ERR_NOT_FOUND);
-    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st), BINDERY_OK);
-    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st), BINDERY_ERR_INVALID_STATE);
-    CHECK_CODE(bindery_on_event(rt, "slow", on_slow, NULL), BINDERY_OK);
+    CHECK_CODE(bindery_on_event(rt, "files", on_tick, &st, NULL), BINDERY_ERR_NOT_FOUND);
+    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st, NULL), BINDERY_OK);
+    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st, NULL), BINDERY_ERR_INVALID_STATE);
+    CHECK_CODE(bindery_on_event(rt, "slow", on_slow, NULL, NULL), BINDERY_OK);
 
-    bindery_input_stats stats;
+    bindery_input_stats stats = {.size = sizeof stats};
     CHECK_CODE(bindery_get_input_stats(rt, "tick", &stats), BINDERY_ERR_NOT_FOUND); /* not started yet */
 
     CHECK_CODE(bindery_start(NULL), BINDERY_ERR_INVALID_ARGUMENT);
     CHECK_CODE(bindery_start(rt), BINDERY_OK);
     CHECK_CODE(bindery_start(rt), BINDERY_ERR_INVALID_STATE);
-    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st), BINDERY_ERR_INVALID_STATE);
+    CHECK_CODE(bindery_on_event(rt, "tick", on_tick, &st, NULL), BINDERY_ERR_INVALID_STATE);
 
     /* ---- cron events reach the callback; the nack of the second is counted ---- */
     CHECK(wait_for(&st.seen, 4, 5000), "4 ticks, saw %d", atomic_load(&st.seen));
@@ -383,13 +383,13 @@ int main(int argc, char **argv) {
     struct completion done[N_ASYNC];
     memset(done, 0, sizeof done);
     for (int i = 0; i < N_ASYNC; i++) {
-        CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, on_done, &done[i]), BINDERY_OK);
+        CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, on_done, &done[i], NULL), BINDERY_OK);
     }
     struct completion fail = {0};
-    CHECK_CODE(bindery_invoke_async(rt, "files", "rename", NULL, 0, NULL, 0, on_done, &fail), BINDERY_OK);
+    CHECK_CODE(bindery_invoke_async(rt, "files", "rename", NULL, 0, NULL, 0, on_done, &fail, NULL), BINDERY_OK);
     struct completion never = {0};
-    CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, NULL, &never), BINDERY_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(bindery_invoke_async(rt, NULL, "get", NULL, 0, md, 1, on_done, &never), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, NULL, &never, NULL), BINDERY_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(bindery_invoke_async(rt, NULL, "get", NULL, 0, md, 1, on_done, &never, NULL), BINDERY_ERR_INVALID_ARGUMENT);
     for (int i = 0; i < N_ASYNC; i++) CHECK(wait_for(&done[i].calls, 1, 5000), "completion %d ran", i);
     CHECK(wait_for(&fail.calls, 1, 5000), "failed completion ran");
     sleep_ms(200); /* a second call would show up by now */
@@ -425,7 +425,7 @@ int main(int argc, char **argv) {
     CHECK(atomic_load(&st.seen) == seen_at_shutdown, "no event after shutdown");
     CHECK_CODE(bindery_invoke(rt, "files", "get", NULL, 0, md, 1, &resp), BINDERY_ERR_CLOSED);
     struct completion closed = {0};
-    CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, on_done, &closed), BINDERY_OK);
+    CHECK_CODE(bindery_invoke_async(rt, "files", "get", NULL, 0, md, 1, on_done, &closed, NULL), BINDERY_OK);
     CHECK(wait_for(&closed.calls, 1, 5000), "completion after shutdown ran");
     CHECK(closed.code == BINDERY_ERR_CLOSED, "code %d", closed.code);
 
@@ -450,7 +450,7 @@ int main(int argc, char **argv) {
     CHECK_CODE(bindery_runtime_new(silent_paths, 1, NULL, &rt2), BINDERY_OK);
     if (rt2 == NULL) return 1;
     struct completion at_shutdown = {0};
-    CHECK_CODE(bindery_invoke_async(rt2, "silent", "get", NULL, 0, NULL, 0, on_done, &at_shutdown), BINDERY_OK);
+    CHECK_CODE(bindery_invoke_async(rt2, "silent", "get", NULL, 0, NULL, 0, on_done, &at_shutdown, NULL), BINDERY_OK);
     struct blocked_call blocked = {.rt = rt2};
     pthread_t blocked_thread;
     pthread_create(&blocked_thread, NULL, invoke_silent, &blocked);
@@ -477,7 +477,7 @@ int main(int argc, char **argv) {
     struct completion at_free[N_FREED];
     memset(at_free, 0, sizeof at_free);
     for (int i = 0; i < N_FREED; i++) {
-        CHECK_CODE(bindery_invoke_async(rt3, "silent", "get", NULL, 0, NULL, 0, on_done, &at_free[i]), BINDERY_OK);
+        CHECK_CODE(bindery_invoke_async(rt3, "silent", "get", NULL, 0, NULL, 0, on_done, &at_free[i], NULL), BINDERY_OK);
     }
     sleep_ms(300);
     CHECK(atomic_load(&at_free[0].calls) == 0, "the calls to the silent server are in flight");

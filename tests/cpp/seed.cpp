@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     };
-    check(bindery_on_event(rt.get(), "cleanup-cron", on_tick, &app));
+    check(bindery_on_event(rt.get(), "cleanup-cron", on_tick, &app, nullptr));
     check(bindery_start(rt.get()));
     for (int i = 0; i < 300 && app.ticks < 2; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (app.ticks < 2) return fail("two ticks within 6 s");
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         d->code = code;
         ++d->calls;
     };
-    check(bindery_invoke_async(rt.get(), "nope", "get", nullptr, 0, nullptr, 0, on_done, &done));
+    check(bindery_invoke_async(rt.get(), "nope", "get", nullptr, 0, nullptr, 0, on_done, &done, nullptr));
     for (int i = 0; i < 250 && done.calls == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (done.calls != 1 || done.code != BINDERY_ERR_NOT_FOUND) return fail("async completion once with NOT_FOUND");

@@ -40,16 +40,24 @@ class Response(C.Structure):
 
 
 class Stats(C.Structure):
-    _fields_ = [("delivered", C.c_uint64), ("acked", C.c_uint64), ("nacked", C.c_uint64)]
+    _fields_ = [
+        ("size", C.c_size_t),
+        ("delivered", C.c_uint64),
+        ("acked", C.c_uint64),
+        ("nacked", C.c_uint64),
+        ("panicked", C.c_uint64),
+        ("rejected", C.c_uint64),
+    ]
 
 
 EVENT_CB = C.CFUNCTYPE(C.c_int32, C.POINTER(Event), C.c_void_p)
 INVOKE_CB = C.CFUNCTYPE(None, C.c_int32, C.c_char_p, C.POINTER(Response), C.c_void_p)
+FREE_CB = C.CFUNCTYPE(None, C.c_void_p)
 
 lib.bindery_abi_version.restype = C.c_uint32
 lib.bindery_last_error_message.restype = C.c_char_p
 lib.bindery_runtime_new.argtypes = [C.POINTER(C.c_char_p), C.c_size_t, C.c_void_p, C.POINTER(C.c_void_p)]
-lib.bindery_on_event.argtypes = [C.c_void_p, C.c_char_p, EVENT_CB, C.c_void_p]
+lib.bindery_on_event.argtypes = [C.c_void_p, C.c_char_p, EVENT_CB, C.c_void_p, FREE_CB]
 lib.bindery_start.argtypes = [C.c_void_p]
 lib.bindery_invoke.argtypes = [
     C.c_void_p, C.c_char_p, C.c_char_p, C.c_char_p, C.c_size_t, C.POINTER(KV), C.c_size_t,
@@ -57,7 +65,7 @@ lib.bindery_invoke.argtypes = [
 ]
 lib.bindery_invoke_async.argtypes = [
     C.c_void_p, C.c_char_p, C.c_char_p, C.c_char_p, C.c_size_t, C.POINTER(KV), C.c_size_t,
-    INVOKE_CB, C.c_void_p,
+    INVOKE_CB, C.c_void_p, FREE_CB,
 ]
 lib.bindery_response_free.argtypes = [C.POINTER(Response)]
 lib.bindery_get_input_stats.argtypes = [C.c_void_p, C.c_char_p, C.POINTER(Stats)]
@@ -84,7 +92,7 @@ def invoke(rt, name, op, data=b"", **metadata):
 
 
 def main():
-    assert lib.bindery_abi_version() == 1
+    assert lib.bindery_abi_version() == 2
     work = tempfile.mkdtemp()
     comps = os.path.join(work, "components")
     os.mkdir(comps)
@@ -122,9 +130,11 @@ def main():
         return 1 if n == 2 else 0  # the second tick is nacked
 
     callback = EVENT_CB(on_tick)  # kept alive until the runtime is freed
-    assert lib.bindery_on_event(rt, b"cleanup-crn", callback, None) == NOT_FOUND
+    freed = []
+    finalizer = FREE_CB(lambda user: freed.append(user))  # called once, when bindery is done
+    assert lib.bindery_on_event(rt, b"cleanup-crn", callback, None, FREE_CB()) == NOT_FOUND
     assert "cleanup-cron" in last_error(), last_error()
-    assert lib.bindery_on_event(rt, b"cleanup-cron", callback, None) == OK, last_error()
+    assert lib.bindery_on_event(rt, b"cleanup-cron", callback, C.c_void_p(7), finalizer) == OK, last_error()
     assert lib.bindery_start(rt) == OK, last_error()
 
     deadline = time.time() + 10
@@ -133,7 +143,7 @@ def main():
     assert len(ticks) >= 4, ticks
     assert all(t["timeZone"] == "Local" and t["readTimeUTC"].endswith("UTC") for t in ticks)
 
-    stats = Stats()
+    stats = Stats(size=C.sizeof(Stats))
     while time.time() < deadline:  # the 4th handler may still be returning
         assert lib.bindery_get_input_stats(rt, b"cleanup-cron", C.byref(stats)) == OK
         if stats.acked >= 3:
@@ -160,7 +170,7 @@ def main():
 
     completion = INVOKE_CB(on_done)
     kv = (KV * 1)(KV(b"fileName", b"py-tick-1.txt"))
-    assert lib.bindery_invoke_async(rt, b"records", b"get", None, 0, kv, 1, completion, None) == OK
+    assert lib.bindery_invoke_async(rt, b"records", b"get", None, 0, kv, 1, completion, None, FREE_CB()) == OK
     assert finished.wait(5)
     time.sleep(0.1)
     assert done == [(OK, b"tick 1")], done
@@ -168,6 +178,7 @@ def main():
     assert lib.bindery_shutdown(rt, 5000) == OK, last_error()
     assert invoke(rt, "records", "list")[0] == CLOSED
     lib.bindery_runtime_free(rt)
+    assert freed == [7], freed
     print(f"ctypes seed scenario: {len(ticks)} ticks, stats acked={stats.acked} nacked={stats.nacked}: ok")
 
 

@@ -102,6 +102,11 @@ pub enum Verdict {
     Ack,
     /// The handler failed (or never ran): the source should redeliver where it can.
     Nack(String),
+    /// The handler rejected the event (`Reject`): the source must not redeliver it. It
+    /// dead-letters it where it can (RabbitMQ: basic.reject without requeue, so a queue with a
+    /// dead-letter exchange routes it there); elsewhere it settles it as handled and logs it
+    /// (Kafka commits past it, MQTT acknowledges it).
+    Reject(String),
 }
 
 impl Verdict {
@@ -109,43 +114,135 @@ impl Verdict {
     pub fn is_ack(&self) -> bool {
         matches!(self, Verdict::Ack)
     }
+
+    /// True for `Reject`.
+    pub fn is_reject(&self) -> bool {
+        matches!(self, Verdict::Reject(_))
+    }
 }
 
-/// How a run of events delivered in order fared: the first `acked` were acked; when `failed`
-/// is set, the event right after them was nacked for that reason and the ones after it were
-/// not handled at all (so the source may deliver them again, after the failed one). Fewer
-/// than all acked and none failed: the handler stopped short because the runtime is stopping,
-/// and the rest were not handled.
+/// What a handler returns as its error to reject an event rather than fail on it: the source
+/// does not redeliver it, and dead-letters it where it can (see `Verdict::Reject`). For an
+/// event that can never succeed (it does not parse, it is not for this app), which would
+/// otherwise come back again and again.
+///
+/// ```
+/// # fn parse(_: &[u8]) -> Result<u32, String> { Ok(1) }
+/// # async fn handle(event: bindery::Event) -> bindery::HandlerResult {
+/// let order = parse(&event.data).map_err(|e| bindery::Reject::new(format!("not an order: {e}")))?;
+/// # let _ = order; Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchVerdict {
-    /// How many events, from the first, were acked.
-    pub acked: usize,
-    /// Why the event at index `acked` was nacked, if one was.
-    pub failed: Option<String>,
+pub struct Reject {
+    reason: String,
 }
 
-impl BatchVerdict {
-    /// Every one of `n` events acked.
-    pub fn all(n: usize) -> Self {
-        BatchVerdict {
-            acked: n,
-            failed: None,
+impl Reject {
+    /// A rejection, for `reason` (logged, and carried by the verdict).
+    pub fn new(reason: impl std::fmt::Display) -> Self {
+        Reject {
+            reason: reason.to_string(),
         }
     }
 
-    /// The events before `index` acked, the one at `index` nacked.
+    /// Why the event was rejected.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rejected: {}", self.reason)
+    }
+}
+
+impl std::error::Error for Reject {}
+
+/// Why a handler did not ack an event of a run: it failed on it (redeliver it) or rejected it
+/// (do not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The handler failed on the event: the source should redeliver it where it can.
+    Nack(String),
+    /// The handler rejected the event: the source must not redeliver it.
+    Reject(String),
+}
+
+impl Refusal {
+    /// The reason given.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::Nack(r) | Refusal::Reject(r) => r,
+        }
+    }
+
+    /// True for `Reject`.
+    pub fn is_reject(&self) -> bool {
+        matches!(self, Refusal::Reject(_))
+    }
+}
+
+impl From<Refusal> for Verdict {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Nack(why) => Verdict::Nack(why),
+            Refusal::Reject(why) => Verdict::Reject(why),
+        }
+    }
+}
+
+/// How a run of events fared: the first `acked` were acked; when `refused` is set, the event
+/// right after them was nacked or rejected and the ones after it were not handled at all (so
+/// the source may deliver them again, after settling the refused one). Fewer than all acked
+/// and none refused: the handler stopped short because the runtime is stopping, and the rest
+/// were not handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunVerdict {
+    /// How many events, from the first, were acked.
+    pub acked: usize,
+    /// What became of the event at index `acked`, if the handler did not ack it.
+    pub refused: Option<Refusal>,
+}
+
+/// The old name of `RunVerdict`.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `RunVerdict` (one word, run, for a run of events)"
+)]
+pub type BatchVerdict = RunVerdict;
+
+impl RunVerdict {
+    /// Every one of `n` events acked.
+    pub fn all(n: usize) -> Self {
+        RunVerdict {
+            acked: n,
+            refused: None,
+        }
+    }
+
+    /// The events before `index` acked, the one at `index` nacked (to be redelivered).
     pub fn failed_at(index: usize, reason: impl Into<String>) -> Self {
-        BatchVerdict {
+        RunVerdict {
             acked: index,
-            failed: Some(reason.into()),
+            refused: Some(Refusal::Nack(reason.into())),
+        }
+    }
+
+    /// The events before `index` acked, the one at `index` rejected (not to be redelivered).
+    pub fn rejected_at(index: usize, reason: impl Into<String>) -> Self {
+        RunVerdict {
+            acked: index,
+            refused: Some(Refusal::Reject(reason.into())),
         }
     }
 
     /// The events before `index` acked, the rest not handled because the runtime is stopping.
     pub fn stopped_at(index: usize) -> Self {
-        BatchVerdict {
+        RunVerdict {
             acked: index,
-            failed: None,
+            refused: None,
         }
     }
 }
@@ -166,7 +263,7 @@ struct Progress {
     stop: CancellationToken,
 }
 
-/// What a handler of runs (`Runtime::on_events_in_order`) reports through as it goes: how
+/// What a handler of runs (`Runtime::on_runs`) reports through as it goes: how
 /// many events of the run it has handled, so that the source settles each one (stores the
 /// Kafka offset, sends basic.ack or PUBACK) as it completes rather than when the whole run
 /// did; and whether the runtime is stopping, so that it returns after the event in hand. Cheap
@@ -196,7 +293,7 @@ impl RunProgress {
     }
 
     /// The first `n` events of the run were handled and acked (`n` only grows; a smaller
-    /// one than before is ignored). The final `BatchVerdict` may not ack fewer.
+    /// one than before is ignored). The final `RunVerdict` may not ack fewer.
     pub fn acked(&self, n: usize) {
         let n = n.min(self.0.len);
         if self.0.acked.fetch_max(n, Ordering::AcqRel) < n {
@@ -210,7 +307,7 @@ impl RunProgress {
     }
 
     /// Whether the runtime is stopping: the handler should return after the event in hand
-    /// (with `BatchVerdict::stopped_at`), leaving the rest to be delivered again later.
+    /// (with `RunVerdict::stopped_at`), leaving the rest to be delivered again later.
     pub fn stopping(&self) -> bool {
         self.0.stop.is_cancelled()
     }
@@ -228,10 +325,10 @@ pub(crate) enum Delivery {
         event: Event,
         reply: oneshot::Sender<Verdict>,
     },
-    InOrder {
+    Run {
         events: Vec<Event>,
         progress: RunProgress,
-        reply: oneshot::Sender<BatchVerdict>,
+        reply: oneshot::Sender<RunVerdict>,
     },
 }
 
@@ -263,23 +360,30 @@ pub enum RunStep {
     /// before) were handled and acked: settle them at the source now.
     Acked(std::ops::Range<usize>),
     /// The run is over; every event it acked was in an `Acked` step before this.
-    Done(BatchVerdict),
+    Done(RunVerdict),
 }
 
-/// A run of events handed to the handler (`EventSink::start_in_order`), followed step by
-/// step: `next` answers the events acked since the step before, as the handler reports them,
-/// and finally how the run ended.
-pub struct InOrderRun {
+/// A run of events handed to the handler (`EventSink::start_run`), followed step by step:
+/// `next` answers the events acked since the step before, as the handler reports them, and
+/// finally how the run ended.
+pub struct PendingRun {
     progress: Option<RunProgress>,
-    reply: Option<oneshot::Receiver<BatchVerdict>>,
-    verdict: Option<BatchVerdict>,
+    reply: Option<oneshot::Receiver<RunVerdict>>,
+    verdict: Option<RunVerdict>,
     settled: usize,
     last_step: tokio::time::Instant,
 }
 
-impl InOrderRun {
-    fn done(verdict: BatchVerdict) -> Self {
-        InOrderRun {
+/// The old name of `PendingRun`.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `PendingRun` (one word, run, for a run of events)"
+)]
+pub type InOrderRun = PendingRun;
+
+impl PendingRun {
+    fn done(verdict: RunVerdict) -> Self {
+        PendingRun {
             progress: None,
             reply: None,
             verdict: Some(verdict),
@@ -339,24 +443,24 @@ impl InOrderRun {
     /// The run's verdict; when the handler's task is gone without one, what it acked so
     /// far, and a failure of the next.
     fn closing(
-        v: std::result::Result<BatchVerdict, oneshot::error::RecvError>,
+        v: std::result::Result<RunVerdict, oneshot::error::RecvError>,
         progress: &RunProgress,
-    ) -> BatchVerdict {
+    ) -> RunVerdict {
         let mut v = v.unwrap_or_else(|_| {
-            BatchVerdict::failed_at(0, "the runtime shut down before the events were handled")
+            RunVerdict::failed_at(0, "the runtime shut down before the events were handled")
         });
         let floor = progress.acked_so_far();
         if v.acked < floor {
             v.acked = floor;
         }
         if v.acked >= progress.0.len {
-            v = BatchVerdict::all(progress.0.len);
+            v = RunVerdict::all(progress.0.len);
         }
         v
     }
 
     /// Follow the run to its end, answering only the verdict.
-    pub async fn finish(mut self) -> BatchVerdict {
+    pub async fn finish(mut self) -> RunVerdict {
         loop {
             if let RunStep::Done(v) = self.next().await {
                 return v;
@@ -412,14 +516,14 @@ impl EventSink {
     }
 
     /// Hand a run of events to the handler at once, to be handled one after the other in this
-    /// order, stopping at the first that fails, and follow it with `InOrderRun::next`: each
-    /// event acked is answered as it completes, so that the source settles it then (and a
+    /// order, stopping at the first it does not ack, and follow it with `PendingRun::next`:
+    /// each event acked is answered as it completes, so that the source settles it then (and a
     /// stop mid-run loses none of the work done). For a source that has several events ready
     /// and must keep their order: one trip to a handler in another language for the run rather
     /// than one per event. Takes one place in the queue (waiting for room).
-    pub async fn start_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> InOrderRun {
+    pub async fn start_run(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> PendingRun {
         if events.is_empty() {
-            return InOrderRun::done(BatchVerdict::all(0));
+            return PendingRun::done(RunVerdict::all(0));
         }
         let events: Vec<Event> = events
             .into_iter()
@@ -427,15 +531,15 @@ impl EventSink {
             .collect();
         let progress = RunProgress::new(events.len(), self.stop.clone());
         let (reply, rx) = oneshot::channel();
-        let delivery = Delivery::InOrder {
+        let delivery = Delivery::Run {
             events,
             progress: progress.clone(),
             reply,
         };
         if self.tx.send(delivery).await.is_err() {
-            return InOrderRun::done(BatchVerdict::failed_at(0, self.closed().to_string()));
+            return PendingRun::done(RunVerdict::failed_at(0, self.closed().to_string()));
         }
-        InOrderRun {
+        PendingRun {
             progress: Some(progress),
             reply: Some(rx),
             verdict: None,
@@ -444,10 +548,22 @@ impl EventSink {
         }
     }
 
-    /// `start_in_order` followed to its end: how far the handler got. For a source that
-    /// settles nothing before the whole run is over.
-    pub async fn deliver_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> BatchVerdict {
-        self.start_in_order(events).await.finish().await
+    /// `start_run` followed to its end: how far the handler got. For a source that settles
+    /// nothing before the whole run is over.
+    pub async fn deliver_run(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> RunVerdict {
+        self.start_run(events).await.finish().await
+    }
+
+    /// The old name of `start_run`.
+    #[deprecated(since = "0.1.0", note = "renamed `start_run`")]
+    pub async fn start_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> PendingRun {
+        self.start_run(events).await
+    }
+
+    /// The old name of `deliver_run`.
+    #[deprecated(since = "0.1.0", note = "renamed `deliver_run`")]
+    pub async fn deliver_in_order(&self, events: Vec<(Vec<u8>, MetadataMap)>) -> RunVerdict {
+        self.deliver_run(events).await
     }
 }
 
@@ -467,8 +583,8 @@ pub trait InputBinding: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Read events and deliver each through `ctx.sink`, acking or nacking at the source from
-    /// the verdict, until `ctx.shutdown` is cancelled (or the source ends).
+    /// Read events and deliver each through `ctx.sink`, acking, nacking or rejecting at the
+    /// source from the verdict, until `ctx.shutdown` is cancelled (or the source ends).
     async fn read(&self, ctx: InputContext) -> Result<()>;
 
     /// Release the source's resources; called after `read` returned.

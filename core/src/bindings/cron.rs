@@ -370,10 +370,17 @@ impl InputBinding for Cron {
             };
             let Ok(pending) = pending else { return Ok(()) };
             let binding = ctx.sink.binding().to_string();
-            // A cron tick cannot be redelivered: a nack is logged, and the schedule goes on.
+            // A cron tick cannot be redelivered: a nack or a reject is logged, and the schedule
+            // goes on.
             tokio::spawn(async move {
-                if let crate::binding::Verdict::Nack(why) = pending.wait().await {
-                    tracing::debug!(binding = %binding, "cron event nacked: {why}");
+                match pending.wait().await {
+                    crate::binding::Verdict::Nack(why) => {
+                        tracing::debug!(binding = %binding, "cron event nacked: {why}")
+                    }
+                    crate::binding::Verdict::Reject(why) => {
+                        tracing::debug!(binding = %binding, "cron event rejected: {why}")
+                    }
+                    crate::binding::Verdict::Ack => {}
                 }
             });
             // Stay on the schedule's grid, unless the handler queue held us back past the

@@ -131,7 +131,7 @@ pub fn fail_m0_twice(
     (seen, done)
 }
 
-/// Register a handler of runs (`on_events_in_order`, what the Python and Node layers use) on
+/// Register a handler of runs (`on_runs`, what the Python and Node layers use) on
 /// `name` that records each event's text and each run's size, fails `m5` the first two times
 /// it sees it (as the event of the run it is at), and signals once `m19` is handled: the
 /// redelivery scenario for sources that hand over runs. Returns what it saw, in order, the run
@@ -149,7 +149,7 @@ pub fn fail_m5_twice_in_runs(
     let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let (done_tx, done) = mpsc::unbounded_channel::<()>();
     let (record, sizes) = (seen.clone(), runs.clone());
-    rt.on_events_in_order(name, move |events, progress| {
+    rt.on_runs(name, move |events, progress| {
         let (seen, runs, done_tx) = (record.clone(), sizes.clone(), done_tx.clone());
         async move {
             runs.lock().unwrap().push(events.len());
@@ -164,13 +164,13 @@ pub fn fail_m5_twice_in_runs(
                     s.iter().filter(|t| **t == text).count()
                 };
                 if text == "m5" && count <= 2 {
-                    return bindery::BatchVerdict::failed_at(i, format!("failure {count} of m5"));
+                    return bindery::RunVerdict::failed_at(i, format!("failure {count} of m5"));
                 }
                 if text == "m19" {
                     let _ = done_tx.send(());
                 }
             }
-            bindery::BatchVerdict::all(events.len())
+            bindery::RunVerdict::all(events.len())
         }
     })
     .unwrap();
@@ -294,7 +294,7 @@ pub async fn stop_mid_run(dir: &Dir, name: &str, in_runs: bool, wait: Duration) 
     let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
     if in_runs {
         let (handled, sizes) = (handled.clone(), sizes.clone());
-        rt.on_events_in_order(name, move |events, progress| {
+        rt.on_runs(name, move |events, progress| {
             let (handled, sizes) = (handled.clone(), sizes.clone());
             async move {
                 sizes.lock().unwrap().push(events.len());
@@ -303,10 +303,10 @@ pub async fn stop_mid_run(dir: &Dir, name: &str, in_runs: bool, wait: Duration) 
                     handled.lock().unwrap().push(ev.text());
                     progress.acked(i + 1);
                     if progress.stopping() {
-                        return bindery::BatchVerdict::stopped_at(i + 1);
+                        return bindery::RunVerdict::stopped_at(i + 1);
                     }
                 }
-                bindery::BatchVerdict::all(events.len())
+                bindery::RunVerdict::all(events.len())
             }
         })
         .unwrap();
@@ -363,4 +363,115 @@ pub async fn stop_mid_run(dir: &Dir, name: &str, in_runs: bool, wait: Duration) 
         sizes.lock().unwrap()
     );
     assert_eq!(after.first().map(String::as_str), Some("m20"), "{after:?}");
+}
+
+/// Register a handler on `name` (of runs when `in_runs`, else of single events) that rejects
+/// `m3` and `m7` (`Reject`), fails `m5` the first time it sees it, and acks the rest; each
+/// event's text goes to the returned channel as it is handled. The scenario of a reject beside
+/// a nack.
+pub fn reject_m3_m7_fail_m5_once(
+    rt: &Runtime,
+    name: &str,
+    in_runs: bool,
+) -> mpsc::UnboundedReceiver<String> {
+    use std::sync::{Arc, Mutex};
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    let m5_failed = Arc::new(Mutex::new(false));
+    // What the handler does with one event: Ok(true) acks, Ok(false) rejects, Err nacks.
+    let judge = move |text: String| -> Result<bool, String> {
+        let _ = tx.send(text.clone());
+        match text.as_str() {
+            "m3" | "m7" => Ok(false),
+            "m5" if !std::mem::replace(&mut *m5_failed.lock().unwrap(), true) => {
+                Err("m5 fails once".into())
+            }
+            _ => Ok(true),
+        }
+    };
+    let judge = Arc::new(judge);
+    if in_runs {
+        rt.on_runs(name, move |events, progress| {
+            let judge = judge.clone();
+            async move {
+                for (i, ev) in events.iter().enumerate() {
+                    match judge(ev.text()) {
+                        Ok(true) => progress.acked(i + 1),
+                        Ok(false) => {
+                            return bindery::RunVerdict::rejected_at(
+                                i,
+                                format!("{} is not welcome", ev.text()),
+                            )
+                        }
+                        Err(why) => return bindery::RunVerdict::failed_at(i, why),
+                    }
+                }
+                bindery::RunVerdict::all(events.len())
+            }
+        })
+        .unwrap();
+    } else {
+        rt.on_event(name, move |ev| {
+            let judge = judge.clone();
+            async move {
+                match judge(ev.text()) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        Err(bindery::Reject::new(format!("{} is not welcome", ev.text())).into())
+                    }
+                    Err(why) => Err(why.into()),
+                }
+            }
+        })
+        .unwrap();
+    }
+    rx
+}
+
+/// Once m0..m9 wait at the source of `name`: a runtime over `dir` with
+/// `reject_m3_m7_fail_m5_once` sees every message, m5 twice (the nack is redelivered) and m3
+/// and m7 once each (the rejects are not), and counts them so. Returns what it saw, in order.
+pub async fn check_reject_beside_nack(
+    dir: &Dir,
+    name: &str,
+    in_runs: bool,
+    wait: Duration,
+) -> Vec<String> {
+    let rt = runtime(dir);
+    let mut rx = reject_m3_m7_fail_m5_once(&rt, name, in_runs);
+    rt.start().await.unwrap();
+    let mut seen = Vec::new();
+    let count = |seen: &[String], t: &str| seen.iter().filter(|s| *s == t).count();
+    tokio::time::timeout(wait, async {
+        while !((0..10).all(|i| count(&seen, &format!("m{i}")) >= 1) && count(&seen, "m5") >= 2) {
+            seen.push(rx.recv().await.unwrap());
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("every message and m5 twice within {wait:?}; saw {seen:?}"));
+    // A moment for a redelivered reject to show up, if there were one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(t) = rx.try_recv() {
+        seen.push(t);
+    }
+    let stats = rt.input_stats(name).unwrap();
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    for i in 0..10 {
+        let m = format!("m{i}");
+        let want = if i == 5 { 2 } else { 1 };
+        assert_eq!(count(&seen, &m), want, "{m} in {seen:?}");
+    }
+    assert_eq!(
+        (stats.delivered, stats.acked, stats.nacked, stats.rejected),
+        (11, 8, 1, 2),
+        "{stats:?}"
+    );
+    seen
+}
+
+/// What `reject_m3_m7_fail_m5_once` sees from a source that keeps order: m0..m5, m5 again (its
+/// retry), m6..m9.
+pub fn m5_failed_once() -> Vec<String> {
+    let mut want: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+    want.extend((5..10).map(|i| format!("m{i}")));
+    want
 }

@@ -13,19 +13,27 @@
 //! one more backoff delay, and consumes again. Nothing is acknowledged before the handler
 //! succeeded on it. (RabbitMQ with a `prefetchCount` other than 1 keeps no order, as Dapr:
 //! a failed message waits out its delay aside while the later ones go on; see `rabbitmq`.)
+//!
+//! # Rejects
+//!
+//! An event the handler rejects is never delivered again: the source settles it as rejected
+//! (`RunSource::reject`: RabbitMQ rejects it without requeue, so a dead-letter exchange gets
+//! it; MQTT acknowledges it and logs) and goes on with the next.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use crate::binding::{EventSink, MetadataMap, Verdict};
+use crate::binding::{EventSink, MetadataMap, Refusal, RunStep, RunVerdict, Verdict};
 
 /// What happened to one event.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The handler succeeded: acknowledge it at the broker.
     Acked,
+    /// The handler rejected it: settle it as rejected, never deliver it again.
+    Rejected { reason: String },
     /// The handler failed and no in-process retry is left (or the runtime is stopping):
     /// hand it back to the broker, `retries` retries in.
     GaveUp { reason: String, retries: u64 },
@@ -53,6 +61,7 @@ pub(crate) async fn deliver(
         };
         match verdict {
             Verdict::Ack => return Outcome::Acked,
+            Verdict::Reject(reason) => return Outcome::Rejected { reason },
             Verdict::Nack(reason) => {
                 if shutdown.is_cancelled() || !backoff.allows(retries, started.elapsed()) {
                     return Outcome::GaveUp { reason, retries };
@@ -72,12 +81,15 @@ pub(crate) async fn deliver(
     }
 }
 
-/// A source's messages, as a run of them needs them: the event of one, and how to settle
-/// (acknowledge) one the handler acked.
+/// A source's messages, as a run of them needs them: the event of one, how to settle
+/// (acknowledge) one the handler acked, and how to settle one it rejected.
 pub(crate) trait RunSource: Sync {
     type Msg: Sync;
     fn event(&self, m: &Self::Msg) -> (Vec<u8>, MetadataMap);
     fn settle(&self, m: &Self::Msg) -> impl std::future::Future<Output = ()> + Send;
+    /// The handler rejected `m` (for `reason`): make sure it is not delivered again
+    /// (dead-letter it where the source can) and log what became of it.
+    fn reject(&self, m: &Self::Msg, reason: &str) -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// Where a run stopped: the handler failed on the message at `index` and no in-process retry
@@ -91,7 +103,8 @@ pub(crate) struct GaveUpAt {
 /// Hand `run` (messages in the order received) to the handler as one run, settling each
 /// message it handled as the handler reports it, in order. A message it fails on is retried
 /// alone with `backoff` (the run's attempt is its first delivery), then the ones after it go
-/// on as a new run. Returns where it gave up, if it did (or where the handler stopped because
+/// on as a new run; one it rejects is settled as rejected (`RunSource::reject`) and the ones
+/// after it go on. Returns where it gave up, if it did (or where the handler stopped because
 /// the runtime is stopping): the caller hands that message back to the broker.
 pub(crate) async fn deliver_run<S: RunSource>(
     ctx: &crate::binding::InputContext,
@@ -104,16 +117,25 @@ pub(crate) async fn deliver_run<S: RunSource>(
         let rest = &run[next..];
         let verdict = settle_run(ctx, source, rest).await;
         next += verdict.acked.min(rest.len());
-        let Some(reason) = verdict.failed else {
-            if next < run.len() && ctx.shutdown.is_cancelled() {
-                // The handler stopped short: the runtime is stopping.
-                return Some(GaveUpAt {
-                    index: next,
-                    reason: "the runtime is shutting down".into(),
-                    retries: 0,
-                });
+        let reason = match verdict.refused {
+            None => {
+                if next < run.len() && ctx.shutdown.is_cancelled() {
+                    // The handler stopped short: the runtime is stopping.
+                    return Some(GaveUpAt {
+                        index: next,
+                        reason: "the runtime is shutting down".into(),
+                        retries: 0,
+                    });
+                }
+                continue;
             }
-            continue;
+            Some(Refusal::Reject(reason)) => {
+                let Some(m) = run.get(next) else { break };
+                source.reject(m, &reason).await;
+                next += 1;
+                continue;
+            }
+            Some(Refusal::Nack(reason)) => reason,
         };
         let Some(m) = run.get(next) else { break };
         let (data, metadata) = source.event(m);
@@ -131,6 +153,10 @@ pub(crate) async fn deliver_run<S: RunSource>(
                 source.settle(m).await;
                 next += 1;
             }
+            Outcome::Rejected { reason } => {
+                source.reject(m, &reason).await;
+                next += 1;
+            }
             Outcome::GaveUp { reason, retries } => {
                 return Some(GaveUpAt {
                     index: next,
@@ -145,16 +171,15 @@ pub(crate) async fn deliver_run<S: RunSource>(
 
 /// Hand `msgs` to the handler as one run and settle each message it acks as it completes,
 /// in order, also after the runtime began stopping, until the run is over. Returns the run's
-/// verdict.
+/// verdict (a refused message is the caller's to settle).
 pub(crate) async fn settle_run<S: RunSource>(
     ctx: &crate::binding::InputContext,
     source: &S,
     msgs: &[S::Msg],
-) -> crate::binding::BatchVerdict {
-    use crate::binding::RunStep;
+) -> RunVerdict {
     let mut run = ctx
         .sink
-        .start_in_order(msgs.iter().map(|m| source.event(m)).collect())
+        .start_run(msgs.iter().map(|m| source.event(m)).collect())
         .await;
     loop {
         match run.next().await {

@@ -33,7 +33,9 @@
 //! before the next message; when `backOffMaxRetries` is used up the binding waits one more delay
 //! and starts over with the same message, so a failing message is never skipped. Unlike Dapr's
 //! binding (where it defaults to false), `consumeRetryEnabled` defaults to true here; set it to
-//! `"false"` for Dapr's default: a failed message is logged and skipped. Stored offsets are
+//! `"false"` for Dapr's default: a failed message is logged and skipped. A message the handler
+//! rejects (`Reject`) is never retried: it is logged as rejected and its offset stored, so the
+//! commit moves past it (Kafka has no dead-letter of its own). Stored offsets are
 //! committed every second (Sarama's interval), when a rebalance takes a partition away, and at
 //! shutdown. `heartbeatInterval` and `sessionTimeout` default to Dapr's 3s and 10s;
 //! `consumeRetryInterval` is the wait after a consumer error. A handler that keeps failing
@@ -57,7 +59,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
-    OutputBinding, RunStep,
+    OutputBinding, Refusal, RunStep,
 };
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery::{self, Outcome};
@@ -575,6 +577,10 @@ impl Kafka {
             .await;
             match outcome {
                 Outcome::Acked => return true,
+                Outcome::Rejected { reason } => {
+                    self.rejected(msg, &reason);
+                    return true;
+                }
                 Outcome::GaveUp { reason, retries } => {
                     if ctx.shutdown.is_cancelled() {
                         return false;
@@ -604,7 +610,7 @@ impl Kafka {
             let rest = &msgs[next..];
             let mut run = ctx
                 .sink
-                .start_in_order(rest.iter().map(|m| self.event(m)).collect())
+                .start_run(rest.iter().map(|m| self.event(m)).collect())
                 .await;
             let verdict = loop {
                 match run.next().await {
@@ -613,8 +619,14 @@ impl Kafka {
                 }
             };
             next += verdict.acked.min(rest.len());
-            match verdict.failed {
-                Some(reason) => {
+            match verdict.refused {
+                Some(Refusal::Reject(reason)) => {
+                    let Some(msg) = msgs.get(next) else { break };
+                    self.rejected(msg, &reason);
+                    self.store(consumer, std::slice::from_ref(msg));
+                    next += 1;
+                }
+                Some(Refusal::Nack(reason)) => {
                     let Some(msg) = msgs.get(next) else { break };
                     if !self.handle_failed(ctx, msg, reason).await {
                         // Shutting down: the offset stays where it is, so the message is
@@ -630,6 +642,18 @@ impl Kafka {
             }
         }
         true
+    }
+
+    /// Log a message the handler rejected: Kafka has no dead-letter here, so its offset is
+    /// committed past it (the caller stores it) and it is not delivered again.
+    fn rejected(&self, msg: &OwnedMessage, reason: &str) {
+        tracing::warn!(
+            component = %self.cfg.name,
+            "the handler rejected Kafka message {}/{}/{} ({reason}); its offset is committed past it, so it is not delivered again",
+            msg.topic(),
+            msg.partition(),
+            msg.offset()
+        );
     }
 
     /// Store the offsets after `handled` (each partition's last), for the next commit.

@@ -21,8 +21,9 @@
 //! session is dropped and resumed after one more delay, and the broker resends every message
 //! not acknowledged, in order (MQTT 3.1.1 resends unacknowledged messages only on a new
 //! connection). With `cleanSession` true the broker cannot resend it: the message is logged as
-//! lost and acknowledged. After a lost connection the binding reconnects (500ms doubling to
-//! 30s) and subscribes again.
+//! lost and acknowledged. A message the handler rejects (`Reject`) is acknowledged at once and
+//! logged (MQTT has no dead-letter), so the broker does not send it again. After a lost
+//! connection the binding reconnects (500ms doubling to 30s) and subscribes again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -663,6 +664,17 @@ impl delivery::RunSource for Acking<'_> {
         if let Err(e) = self.s.client.ack(&m.publish).await {
             tracing::warn!(component = %self.cfg.name, "cannot acknowledge a message: {e}");
         }
+    }
+
+    /// MQTT has no dead-letter: a rejected message is acknowledged (PUBACK) so that the broker
+    /// does not send it again, and logged.
+    async fn reject(&self, m: &Incoming, reason: &str) {
+        tracing::warn!(
+            component = %self.cfg.name,
+            topic = %m.publish.topic,
+            "the handler rejected a message ({reason}); MQTT has no dead-letter, so it is acknowledged and dropped"
+        );
+        self.settle(m).await;
     }
 }
 

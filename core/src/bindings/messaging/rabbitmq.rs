@@ -31,6 +31,11 @@
 //!   no retry is left, requeued. So one failing message does not hold the queue for a whole
 //!   back-off; but with `prefetchCount` N at most N failed messages wait at once.
 //!
+//! A message the handler rejects (`Reject`) is not retried: it is rejected at the broker
+//! (basic.reject without requeue), so a queue with a dead-letter exchange (its
+//! `x-dead-letter-exchange` argument, or a policy's `dead-letter-exchange`) routes it there and
+//! any other queue drops it.
+//!
 //! Events carry the message's string headers as
 //! metadata, key and value escaped as Go's `url.QueryEscape` does, exactly as Dapr gives them.
 //! When the connection is lost, the binding waits `reconnectWaitInSeconds`, reconnects,
@@ -46,7 +51,7 @@ use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -56,7 +61,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use crate::binding::{declare, Settings};
 use crate::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, MetadataMap,
-    OutputBinding,
+    OutputBinding, Refusal,
 };
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery;
@@ -506,7 +511,7 @@ impl Rabbit {
                 }
             }
             let end = if self.cfg.prefetch == 1 {
-                self.handle_run_in_order(ctx, &run).await
+                self.handle_run_keeping_order(ctx, &run).await
             } else {
                 self.handle_run(ctx, run, &mut waiting).await
             };
@@ -523,7 +528,7 @@ impl Rabbit {
     /// handled. A message the handler fails on is retried alone, before any later one; when
     /// its retries are spent it is requeued and the consumer ends (`HandBack`), which
     /// requeues the unacked ones after it too.
-    async fn handle_run_in_order(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
+    async fn handle_run_keeping_order(&self, ctx: &InputContext, run: &[Delivery]) -> Option<End> {
         let cfg = &self.cfg;
         let gave_up = delivery::deliver_run(ctx, &cfg.backoff, self, run).await?;
         let _ = run[gave_up.index]
@@ -559,13 +564,23 @@ impl Rabbit {
         while !run.is_empty() {
             let verdict = delivery::settle_run(ctx, self, &run).await;
             let acked = verdict.acked.min(run.len());
-            let Some(reason) = verdict.failed else {
-                if acked < run.len() && ctx.shutdown.is_cancelled() {
-                    // Stopped short: closing the channel requeues the rest.
-                    return Some(End::Shutdown);
+            let reason = match verdict.refused {
+                None => {
+                    if acked < run.len() && ctx.shutdown.is_cancelled() {
+                        // Stopped short: closing the channel requeues the rest.
+                        return Some(End::Shutdown);
+                    }
+                    run.drain(..acked);
+                    continue;
                 }
-                run.drain(..acked);
-                continue;
+                Some(Refusal::Reject(reason)) => {
+                    if let Some(rejected) = run.get(acked) {
+                        delivery::RunSource::reject(self, rejected, &reason).await;
+                    }
+                    run.drain(..(acked + 1).min(run.len()));
+                    continue;
+                }
+                Some(Refusal::Nack(reason)) => reason,
             };
             if ctx.shutdown.is_cancelled() {
                 return Some(End::Shutdown);
@@ -628,10 +643,14 @@ impl Rabbit {
             return None;
         }
         let verdict = delivery::settle_run(ctx, self, std::slice::from_ref(&w.delivery)).await;
-        match verdict.failed {
+        match verdict.refused {
             _ if verdict.acked > 0 => None,
+            Some(Refusal::Reject(reason)) => {
+                delivery::RunSource::reject(self, &w.delivery, &reason).await;
+                None
+            }
             _ if ctx.shutdown.is_cancelled() => Some(End::Shutdown),
-            Some(reason) => {
+            Some(Refusal::Nack(reason)) => {
                 self.wait_out(w.delivery, w.retries + 1, w.started, reason, waiting);
                 None
             }
@@ -690,6 +709,20 @@ impl delivery::RunSource for Rabbit {
     async fn settle(&self, d: &Delivery) {
         if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
             tracing::warn!(component = %self.cfg.name, "cannot ack a message, so it will be delivered again: {e}");
+        }
+    }
+
+    async fn reject(&self, d: &Delivery, reason: &str) {
+        match d.acker.reject(BasicRejectOptions { requeue: false }).await {
+            Ok(()) => tracing::warn!(
+                component = %self.cfg.name,
+                queue = %self.cfg.queue,
+                "the handler rejected a message ({reason}); it is rejected without requeue: the queue's dead-letter exchange gets it if it has one, else it is dropped"
+            ),
+            Err(e) => tracing::warn!(
+                component = %self.cfg.name,
+                "the handler rejected a message ({reason}), but rejecting it at the broker failed, so it will be delivered again: {e}"
+            ),
         }
     }
 }

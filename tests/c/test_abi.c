@@ -17,7 +17,7 @@
  * Usage: test_abi <scratch-dir>
  */
 #define _POSIX_C_SOURCE 200809L
-#include "bindery.h"
+#include "check.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -26,53 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        checks++;                                                           \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-        }                                                                   \
-    } while (0)
-
-#define CHECK_CODE(expr, want)                                                       \
-    do {                                                                             \
-        int32_t got_ = (expr);                                                       \
-        CHECK(got_ == (want), "got %d (%s), want %d (%s): %s", got_,                 \
-              bindery_error_name(got_), (want), bindery_error_name(want),            \
-              bindery_last_error_message());                                         \
-    } while (0)
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int wait_for(atomic_int *counter, int want, long ms) {
-    for (long waited = 0; waited < ms; waited += 10) {
-        if (atomic_load(counter) >= want) return 1;
-        sleep_ms(10);
-    }
-    return atomic_load(counter) >= want;
-}
-
-static void write_file(const char *dir, const char *name, const char *text) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fputs(text, f);
-    fclose(f);
-}
 
 /* ---- a handler and its user_data ---- */
 

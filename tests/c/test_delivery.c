@@ -10,7 +10,7 @@
  * Usage: test_delivery <scratch-dir>
  */
 #define _POSIX_C_SOURCE 200809L
-#include "bindery.h"
+#include "check.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,41 +21,6 @@
 #include <unistd.h>
 
 #define MESSAGES 60
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-        }                                                                 \
-    } while (0)
-
-#define MUST(expr)                                                                         \
-    do {                                                                                   \
-        int32_t got_ = (expr);                                                             \
-        if (got_ != BINDERY_OK) {                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s: %s: %s\n", __FILE__, __LINE__, #expr,         \
-                    bindery_error_name(got_), bindery_last_error_message());               \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int wait_for(atomic_int *counter, int want, long ms) {
-    for (long waited = 0; waited < ms; waited += 5) {
-        if (atomic_load(counter) >= want) return 1;
-        sleep_ms(5);
-    }
-    return atomic_load(counter) >= want;
-}
 
 /* What one runtime's handler saw: message numbers in the order handled. */
 struct seen {

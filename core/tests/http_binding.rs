@@ -1,148 +1,17 @@
 //! `bindings.http` against a real local HTTP server (axum), through `bindery::Runtime`.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
+use axum::http::Method;
 use bindery::{ErrorKind, MetadataMap, Runtime};
 use tempfile::TempDir;
 
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::http::{header, serve};
+
 const NAME: &str = "webhook";
 const JSON: &str = "application/json; charset=utf-8";
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
-
-struct Server {
-    url: String,
-    log: Log,
-}
-
-impl Server {
-    fn requests(&self) -> Vec<Seen> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn last(&self) -> Seen {
-        self.requests().pop().expect("the server saw no request")
-    }
-}
-
-fn record(log: &Log, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) {
-    log.lock().unwrap().push(Seen {
-        method,
-        uri,
-        headers,
-        body,
-    });
-}
-
-/// Any path not routed below: records the request and answers 200 with a few headers.
-async fn echo(
-    State(log): State<Log>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let text = format!("ok from {method}");
-    record(&log, method, uri, headers, body);
-    let mut resp = text.into_response();
-    let h = resp.headers_mut();
-    h.insert("x-custom", HeaderValue::from_static("yes"));
-    h.append("x-multi", HeaderValue::from_static("a"));
-    h.append("x-multi", HeaderValue::from_static("b"));
-    resp
-}
-
-/// `/status/{code}`: answers that status with a short body.
-async fn status(
-    State(log): State<Log>,
-    Path(code): Path<u16>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&log, method, uri, headers, body);
-    (
-        StatusCode::from_u16(code).unwrap(),
-        format!("status body {code}"),
-    )
-        .into_response()
-}
-
-/// `/big`: 4096 bytes with a Content-Length.
-async fn big() -> Response {
-    vec![b'x'; 4096].into_response()
-}
-
-/// `/stream`: 8 chunks of 512 bytes, with no Content-Length (chunked).
-async fn stream() -> Response {
-    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 512])));
-    Body::from_stream(futures::stream::iter(chunks)).into_response()
-}
-
-/// `/redirect/{code}?to=<location>`: answers `code` with `Location: <location>` (as written).
-async fn redirect(
-    State(log): State<Log>,
-    Path(code): Path<u16>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let to = uri
-        .query()
-        .and_then(|q| q.strip_prefix("to="))
-        .unwrap_or("/")
-        .to_string();
-    record(&log, method, uri, headers, body);
-    let mut resp = StatusCode::from_u16(code).unwrap().into_response();
-    resp.headers_mut()
-        .insert("location", HeaderValue::from_str(&to).unwrap());
-    resp
-}
-
-/// `/slow`: answers long after any reasonable response timeout.
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    "too late"
-}
-
-async fn serve() -> Server {
-    let log: Log = Arc::default();
-    let app = Router::new()
-        .route("/status/{code}", any(status))
-        .route("/big", any(big))
-        .route("/stream", any(stream))
-        .route("/slow", any(slow))
-        .route("/redirect/{code}", any(redirect))
-        .fallback(echo)
-        .with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Server {
-        url: format!("http://{addr}"),
-        log,
-    }
-}
 
 /// A resources folder with one `bindings.http` component named `webhook`.
 fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
@@ -163,10 +32,6 @@ fn md(pairs: &[(&str, &str)]) -> MetadataMap {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
-    seen.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 #[tokio::test]
@@ -215,30 +80,6 @@ async fn every_operation_reaches_the_server_with_its_method() {
         }
     }
     assert_eq!(server.requests().len(), 9);
-}
-
-#[tokio::test]
-async fn invoke_works_after_start_and_is_refused_after_shutdown() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "post", b"hello".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "200");
-    assert_eq!(resp.text(), "ok from POST");
-    let seen = server.last();
-    assert_eq!(seen.method, Method::POST);
-    assert_eq!(&seen.body[..], b"hello");
-
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-    let err = rt
-        .invoke(NAME, "post", b"late".to_vec(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed);
-    assert_eq!(server.requests().len(), 1, "nothing is sent after shutdown");
 }
 
 #[tokio::test]
@@ -496,19 +337,6 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
 }
 
 #[tokio::test]
-async fn a_bad_error_if_not_2xx_in_request_metadata_is_an_invalid_argument() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("errorIfNot2XX", "maybe")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("errorIfNot2XX"), "{err}");
-    assert!(server.requests().is_empty(), "nothing is sent");
-}
-
-#[tokio::test]
 async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
     let server = serve().await;
     let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
@@ -630,60 +458,6 @@ async fn response_timeout_gives_a_timeout_error() {
         .await
         .unwrap();
     assert_eq!(resp.metadata["statusCode"], "200");
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_gives_an_upstream_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let (_dir, rt) = runtime(&format!("http://{addr}"), &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(err.is_retryable(), "the server may come back");
-    assert!(err.message().contains("the HTTP request failed"), "{err}");
-    assert_eq!(err.component(), Some(NAME));
-}
-
-#[tokio::test]
-async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "fetch", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(!err.is_retryable());
-    let msg = err.message();
-    assert!(msg.contains("\"fetch\""), "{msg}");
-    assert!(msg.contains("bindings.http"), "{msg}");
-    assert!(
-        msg.contains("create, get, head, post, put, patch, delete, options, trace"),
-        "{msg}"
-    );
-
-    let err = rt
-        .invoke(NAME, "gett", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.message().contains("did you mean \"get\""), "{err}");
-
-    // Operations are case-sensitive, as in Dapr.
-    let err = rt
-        .invoke(NAME, "GET", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-
-    assert!(
-        server.requests().is_empty(),
-        "no request reached the server"
-    );
 }
 
 #[tokio::test]

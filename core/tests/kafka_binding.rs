@@ -1,24 +1,23 @@
 #![cfg(feature = "kafka")]
 //! `bindings.kafka` against a real Kafka-protocol broker on 127.0.0.1:9092 (`tests/servers/start
-//! kafka`, which runs tansu): produce and consume with key, headers and every event metadata
-//! key, at-least-once redelivery in order, a consumer group split over two runtimes, and errors.
-//! Each test uses topics and a group of its own.
+//! kafka`, which runs tansu): what only this binding does (key, headers and every event
+//! metadata key, escaped headers and tombstones, skipping without consumeRetryEnabled, a
+//! consumer group split over two runtimes, TLS and SASL). The behaviour every binding shares is
+//! in `behaviour.rs` (`kafka::*`). Each test uses topics and a group of its own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use bindery::{ErrorKind, Event, MetadataMap, Runtime};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use bindery::{ErrorKind, Event, MetadataMap};
 use rdkafka::config::ClientConfig;
 use tokio::sync::mpsc;
 
-const BROKERS: &str = "127.0.0.1:9092";
-const WAIT: Duration = Duration::from_secs(60);
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::kafka::{create_topic, create_topic_at, unique, BROKERS};
+use suite::harness::{self, collect, components, meta, runtime};
 
-#[path = "support/harness.rs"]
-mod harness;
-use harness::{collect, components, meta, runtime};
+const WAIT: Duration = Duration::from_secs(60);
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.kafka", name, fields)
@@ -26,34 +25,6 @@ fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
     harness::next_within(rx, WAIT).await
-}
-
-fn unique(what: &str) -> String {
-    format!("bindery-{what}-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn create_topic(name: &str, partitions: i32) {
-    create_topic_at(
-        ClientConfig::new().set("bootstrap.servers", BROKERS),
-        name,
-        partitions,
-    )
-    .await
-}
-
-async fn create_topic_at(config: &ClientConfig, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = config.create().expect("an admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let res = admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .expect("a Kafka broker answers on 127.0.0.1:9092 (tests/servers/start kafka)");
-    for r in res {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
 }
 
 /// A component for both directions on `topic`.
@@ -149,151 +120,6 @@ async fn escaped_headers_and_tombstones() {
     assert_eq!(ev.metadata["__key"], "k%2F1");
     assert_eq!(ev.metadata["h"], "x%3Dy");
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
-}
-
-/// A component "jobs" on a fresh 1-partition topic and group: a 50 ms back-off, one retry.
-async fn redelivery_component(what: &str) -> String {
-    let topic = unique(what);
-    create_topic(&topic, 1).await;
-    both(
-        "jobs",
-        &topic,
-        &unique("g"),
-        &[("backOffDuration", "50ms"), ("backOffMaxRetries", "1")],
-    )
-}
-
-/// The same component and group again: everything was committed, so only a new message
-/// arrives.
-async fn only_a_new_message_arrives(doc: String) {
-    let dir = components(&[doc]);
-    let rt = runtime(&dir);
-    let mut rx = collect(&rt, "jobs");
-    rt.start().await.unwrap();
-    rt.invoke("jobs", "create", b"after".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(next(&mut rx).await.text(), "after");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
-}
-
-/// The handler fails the first two deliveries of "m0"; it sees it a third time, then every
-/// later message once, in order; after a restart of the runtime nothing is delivered again
-/// (every offset was committed).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_handler_is_retried_before_the_next_message_and_nothing_is_lost() {
-    let doc = redelivery_component("redeliver").await;
-    let dir = components(std::slice::from_ref(&doc));
-    let rt = runtime(&dir);
-    let (seen, mut done) = harness::fail_m0_twice(&rt, "jobs");
-    rt.start().await.unwrap();
-    for i in 0..10 {
-        rt.invoke(
-            "jobs",
-            "create",
-            format!("m{i}").into_bytes(),
-            MetadataMap::new(),
-        )
-        .await
-        .unwrap();
-    }
-    tokio::time::timeout(WAIT, done.recv()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
-    let mut want = vec!["m0".to_string(), "m0".to_string()];
-    want.extend((0..10).map(|i| format!("m{i}")));
-    assert_eq!(*seen.lock().unwrap(), want);
-    only_a_new_message_arrives(doc).await;
-}
-
-/// A handler of runs (what the Python and Node layers register) gets the messages librdkafka
-/// already holds in one run; when it fails on one, that message is retried on its own and the
-/// ones after it come again after it, so order and at-least-once hold as for single events.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_handler_gets_ready_messages_together_and_resumes_at_a_failure() {
-    let doc = redelivery_component("runs").await;
-    let dir = components(std::slice::from_ref(&doc));
-    // Produced before the consumer starts, so that the first fetch brings them all.
-    harness::produce_numbered(&dir, "jobs", 20).await;
-    let stats = harness::check_runs_resume_at_a_failure(&dir, "jobs", WAIT).await;
-    assert_eq!(
-        (stats.delivered, stats.acked, stats.nacked),
-        (22, 20, 2),
-        "{stats:?}"
-    );
-    only_a_new_message_arrives(doc).await;
-}
-
-/// Shutting down with messages not yet handled commits what was handled and nothing more:
-/// the next runtime of the group gets exactly the rest, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_commits_only_what_was_handled() {
-    let topic = unique("shutdown");
-    let group = unique("g");
-    create_topic(&topic, 1).await;
-    let doc = both("slow", &topic, &group, &[]);
-    let dir = components(std::slice::from_ref(&doc));
-    let rt = runtime(&dir);
-    let (tx, mut first) = mpsc::unbounded_channel::<()>();
-    rt.on_event("slow", move |_ev| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Ok(())
-        }
-    })
-    .unwrap();
-    rt.start().await.unwrap();
-    for i in 0..5 {
-        rt.invoke(
-            "slow",
-            "create",
-            format!("s{i}").into_bytes(),
-            MetadataMap::new(),
-        )
-        .await
-        .unwrap();
-    }
-    tokio::time::timeout(WAIT, first.recv()).await.unwrap();
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
-    let handled = rt.input_stats("slow").unwrap().acked as usize;
-    assert!((1..5).contains(&handled), "{handled}");
-
-    let dir = components(&[doc]);
-    let rt = runtime(&dir);
-    let mut rx = collect(&rt, "slow");
-    rt.start().await.unwrap();
-    let mut rest = Vec::new();
-    while rest.len() < 5 - handled {
-        rest.push(next(&mut rx).await.text());
-    }
-    let want: Vec<String> = (handled..5).map(|i| format!("s{i}")).collect();
-    assert_eq!(rest, want);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(rx.try_recv().is_err(), "nothing more");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
-}
-
-/// A stop with a short deadline in the middle of a run (`harness::stop_mid_run`): the offset
-/// of every message handled before it was stored (and committed at the close), so the next
-/// runtime of the group starts right after them.
-async fn stop_mid_run(in_runs: bool) {
-    let topic = unique("stopmidrun");
-    create_topic(&topic, 1).await;
-    let dir = components(&[both("jobs", &topic, &unique("g"), &[])]);
-    harness::produce_numbered(&dir, "jobs", 60).await;
-    harness::stop_mid_run(&dir, "jobs", in_runs, WAIT).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_mid_run_stores_the_offset_of_every_event_a_run_handler_handled_before_it() {
-    stop_mid_run(true).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_mid_run_stores_the_offset_of_every_event_a_handler_handled_before_it() {
-    stop_mid_run(false).await;
 }
 
 /// With consumeRetryEnabled false (Dapr's default for the binding), a failed message is
@@ -414,143 +240,6 @@ async fn two_runtimes_in_one_group_see_every_message_once() {
     );
     rt_a.shutdown(Duration::from_secs(10)).await.unwrap();
     rt_b.shutdown(Duration::from_secs(10)).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_operation_names_the_operations() {
-    let dir = components(&[yaml(
-        "out",
-        &[
-            ("brokers", BROKERS),
-            ("authType", "none"),
-            ("publishTopic", "t"),
-            ("direction", "output"),
-        ],
-    )]);
-    let rt = runtime(&dir);
-    let e = rt
-        .invoke("out", "publish", b"x".to_vec(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::UnsupportedOperation);
-    assert!(
-        e.to_string()
-            .contains("bindings.kafka has no operation \"publish\""),
-        "{e}"
-    );
-    assert!(e.to_string().contains("its operations are: create"), "{e}");
-}
-
-#[test]
-fn missing_and_invalid_metadata_are_reported_with_fixes() {
-    let dir = components(&[
-        yaml("nobrokers", &[("authType", "none"), ("topics", "t")]),
-        yaml("noauth", &[("brokers", BROKERS), ("topics", "t")]),
-        yaml(
-            "nopassword",
-            &[
-                ("brokers", BROKERS),
-                ("authType", "password"),
-                ("saslUsername", "u"),
-            ],
-        ),
-        yaml(
-            "nopublish",
-            &[
-                ("brokers", BROKERS),
-                ("authType", "none"),
-                ("direction", "output"),
-            ],
-        ),
-        yaml(
-            "bad",
-            &[
-                ("brokers", BROKERS),
-                ("authType", "oidc"),
-                ("initialOffset", "first"),
-                ("consumeRetryInterval", "soon"),
-                ("version", "two"),
-                ("backOffMaxRetries", "-3"),
-            ],
-        ),
-    ]);
-    let e = Runtime::from_path(dir.0.path()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
-    let d = e.diagnostics();
-    let find = |needle: &str| {
-        d.iter()
-            .find(|x| x.message.contains(needle))
-            .unwrap_or_else(|| panic!("no diagnostic with {needle:?} in {d:#?}"))
-    };
-    let b = find("bindings.kafka needs the metadata field \"brokers\"");
-    assert_eq!(b.component.as_deref(), Some("nobrokers"));
-    assert!(b.fix.as_deref().unwrap().contains("- name: brokers"));
-    let a = find("needs the metadata field \"authType\"");
-    assert_eq!(a.component.as_deref(), Some("noauth"));
-    let p = find("authType \"password\" needs the metadata field \"saslPassword\"");
-    assert_eq!(p.component.as_deref(), Some("nopassword"));
-    let o = find("as an output needs the metadata field \"publishTopic\"");
-    assert_eq!(o.component.as_deref(), Some("nopublish"));
-    assert!(find("authType \"oidc\" is not supported").fix.is_some());
-    assert!(find("\"initialOffset\"").fix.is_some());
-    assert!(find("\"consumeRetryInterval\"").fix.is_some());
-    assert!(find("\"version\": \"two\" is not a Kafka version")
-        .fix
-        .is_some());
-    assert!(find("\"backOffMaxRetries\": -3 is below -1").fix.is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_that_is_down_gives_a_clear_error() {
-    let brokers = "127.0.0.1:1";
-    let dir = components(&[
-        yaml(
-            "out",
-            &[
-                ("brokers", brokers),
-                ("authType", "none"),
-                ("publishTopic", "t"),
-                ("direction", "output"),
-            ],
-        ),
-        yaml(
-            "in",
-            &[
-                ("brokers", brokers),
-                ("authType", "none"),
-                ("topics", "t"),
-                ("consumerGroup", "g"),
-                ("direction", "input"),
-            ],
-        ),
-    ]);
-    let rt = Runtime::builder()
-        .resources_path(dir.0.path())
-        .only(["out"])
-        .build()
-        .unwrap();
-    let e = rt
-        .invoke("out", "create", b"x".to_vec(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
-    assert!(e.is_retryable());
-    let text = e.to_string();
-    assert!(
-        text.contains("cannot connect to Kafka at 127.0.0.1:1: no broker answered"),
-        "{text}"
-    );
-
-    let rt = Runtime::builder()
-        .resources_path(dir.0.path())
-        .only(["in"])
-        .build()
-        .unwrap();
-    let _rx = collect(&rt, "in");
-    let e = rt.start().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Upstream, "{e}");
-    assert!(e.to_string().contains("cannot connect to Kafka"), "{e}");
-    assert_eq!(e.component(), Some("in"));
 }
 
 // -- TLS and SASL ------------------------------------------------------------------------------

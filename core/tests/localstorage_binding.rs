@@ -216,49 +216,6 @@ async fn list_of_an_empty_root_is_an_empty_array() {
 }
 
 #[tokio::test]
-async fn delete_removes_the_file_then_get_is_not_found() {
-    let fx = Fixture::new();
-    fx.create("gone.txt", b"bye").await;
-    fx.create("kept.txt", b"stay").await;
-    let resp = fx.invoke("delete", b"", Some("gone.txt")).await.unwrap();
-    assert!(resp.data.is_empty());
-    assert!(!fx.root().join("gone.txt").exists());
-    assert!(fx.root().join("kept.txt").exists());
-
-    let err = fx.get("gone.txt").await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.message().contains("file not found"), "{err}");
-    assert!(err.message().contains("gone.txt"), "{err}");
-    assert!(!err.is_retryable());
-
-    let err = fx
-        .invoke("delete", b"", Some("gone.txt"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        ErrorKind::NotFound,
-        "deleting a missing file: {err}"
-    );
-
-    assert_eq!(fx.list(None).await, strs(&[fx.root().join("kept.txt")]));
-}
-
-#[tokio::test]
-async fn get_and_delete_need_a_file_name() {
-    let fx = Fixture::new();
-    for op in ["get", "delete"] {
-        for md in [None, Some("")] {
-            let err = fx.invoke(op, b"", md).await.unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{op} {md:?}");
-            assert!(err.message().contains("fileName"), "{op}: {err}");
-            assert_eq!(err.component(), Some(NAME));
-            assert_eq!(err.operation(), Some(op));
-        }
-    }
-}
-
-#[tokio::test]
 async fn dot_dot_and_absolute_file_names_are_refused() {
     let fx = Fixture::new();
     let other = TempDir::new().unwrap();
@@ -452,18 +409,6 @@ async fn a_symlink_inside_the_root_is_allowed() {
     want.sort();
     assert_eq!(fx.list(None).await, want);
     assert!(fx.files_outside_root().is_empty());
-}
-
-#[tokio::test]
-async fn an_unknown_operation_is_unsupported() {
-    let fx = Fixture::new();
-    let err = fx.invoke("read", b"", Some("x")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.message().contains("\"read\""), "{err}");
-    assert!(err.message().contains("bindings.localstorage"), "{err}");
-    assert!(err.message().contains("create, get, list, delete"), "{err}");
-    assert_eq!(err.component(), Some(NAME));
-    assert_eq!(err.operation(), Some("read"));
 }
 
 #[tokio::test]

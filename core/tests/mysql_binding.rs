@@ -6,22 +6,16 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use bindery::{ErrorKind, InvokeResponse, Runtime};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::mysql::{TLS_URL, URL};
+use suite::harness::{self, meta as md};
+
 const NAME: &str = "db";
-const URL: &str = "root:@tcp(127.0.0.1:3306)/test";
-/// The TLS-only server.
-const TLS_URL: &str = "root:@tcp(127.0.0.1:3307)/test";
-
-#[path = "support/harness.rs"]
-mod harness;
-use harness::meta as md;
-
-fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    harness::one_component("bindings.mysql", NAME, fields)
-}
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
     harness::one_runtime("bindings.mysql", NAME, fields)
@@ -55,90 +49,6 @@ async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     serde_json::from_slice(&resp.data).unwrap()
-}
-
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
-fn assert_go_time(s: &str) {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-    assert!(s.ends_with('Z'), "UTC: {s}");
-}
-
-#[tokio::test]
-async fn exec_and_query_answer_with_dapr_metadata() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let t = table("meta");
-
-    let sql = format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20), note TEXT)");
-    let resp = exec(&rt, &sql, json!([])).await;
-    assert!(resp.data.is_empty());
-    assert_eq!(resp.metadata["operation"], "exec");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert_eq!(resp.metadata["rows-affected"], "0");
-
-    let sql = format!("INSERT INTO {t} (id, name, note) VALUES (?, ?, ?), (?, ?, ?)");
-    let resp = exec(&rt, &sql, json!([1, "one", "first", 2, "two", null])).await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "duration",
-            "end-time",
-            "operation",
-            "rows-affected",
-            "sql",
-            "start-time"
-        ]
-    );
-    assert_go_time(&resp.metadata["start-time"]);
-    assert_go_time(&resp.metadata["end-time"]);
-    let d = &resp.metadata["duration"];
-    assert!(
-        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
-        "Go duration: {d}"
-    );
-
-    let sql = format!("SELECT id, name, note FROM {t} ORDER BY id");
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
-        .await
-        .unwrap();
-    // Dapr's form: objects keyed by column; a NULL column is left out of its row.
-    assert_eq!(
-        serde_json::from_slice::<Value>(&resp.data).unwrap(),
-        json!([{"id": 1, "name": "one", "note": "first"}, {"id": 2, "name": "two"}])
-    );
-    assert_eq!(
-        resp.text(),
-        r#"[{"id":1,"name":"one","note":"first"},{"id":2,"name":"two"}]"#,
-        "keys sorted, as Go writes a map"
-    );
-    assert_eq!(resp.metadata["operation"], "query");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert!(!resp.metadata.contains_key("rows-affected"));
-
-    let rows = query(&rt, &format!("SELECT * FROM {t} WHERE id > ?"), json!([10])).await;
-    assert_eq!(rows, json!([]));
-
-    let resp = exec(
-        &rt,
-        &format!("UPDATE {t} SET name = UPPER(name)"),
-        json!([]),
-    )
-    .await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = ?"), json!(["1"])).await;
-    assert_eq!(resp.metadata["rows-affected"], "1");
-    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[tokio::test]
@@ -253,48 +163,11 @@ async fn dsn_parameters_become_session_settings() {
     );
 }
 
+/// Unlike PostgreSQL, where the binding counts them, the server refuses a statement given
+/// fewer parameters than it has.
 #[tokio::test]
-async fn bad_requests_are_invalid_arguments_and_sql_errors_upstream() {
+async fn too_few_params_are_the_server_s_error() {
     let (_dir, rt) = default_runtime();
-    for op in ["exec", "query"] {
-        let err = rt
-            .invoke(NAME, op, Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert!(
-            err.to_string().contains("required metadata not set: sql"),
-            "{err}"
-        );
-        assert_eq!(err.component(), Some(NAME));
-    }
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT ?"), ("params", "{\"a\":1}")]),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(err.to_string().contains("invalid metadata property params"));
-
-    let err = rt
-        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.to_string().contains("exec, query, close"), "{err}");
-
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("1064"), "{err}");
-
     let err = rt
         .invoke(
             NAME,
@@ -305,130 +178,6 @@ async fn bad_requests_are_invalid_arguments_and_sql_errors_upstream() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-}
-
-#[tokio::test]
-async fn close_closes_the_pool_for_good() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
-    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-}
-
-#[tokio::test]
-async fn configuration_mistakes_are_reported_before_start() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("maxOpenConns", "4")], "needs the metadata field \"url\""),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)")],
-            "missing the slash",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=mine")],
-            "tls=mine is not a TLS setting",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=custom")],
-            "pemPath is not set",
-        ),
-        (
-            &[(
-                "url",
-                "root:hunter2hunter@tcp(h:3306)/db?loc=Europe%2FParis",
-            )],
-            "loc=Europe/Paris",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:port)/db")],
-            "not a port number",
-        ),
-        (
-            &[("url", "root:hunter2hunter@udp(h:3306)/db")],
-            "network \"udp\"",
-        ),
-        (
-            &[("url", URL), ("connMaxLifetime", "soon")],
-            "connMaxLifetime",
-        ),
-    ];
-    for (fields, want) in cases {
-        let (_dir, path) = component(fields);
-        let err = Runtime::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
-        let errors: Vec<String> = err
-            .diagnostics()
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains(want) && e.contains("fix:")),
-            "{fields:?}: {errors:?}"
-        );
-        for e in &errors {
-            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
-    let url = format!("root:@tcp(127.0.0.1:{})/test", closed_port());
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt.start().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
-    assert!(
-        err.to_string()
-            .contains("unable to ping the DB at 127.0.0.1:"),
-        "{err}"
-    );
-    assert!(err.is_retryable());
-
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_without_showing_it() {
-    let secret = "s3cr3t-Pa55word-0f-bindery";
-    let url = format!("root:{secret}@tcp(127.0.0.1:3306)/test");
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable(), "a wrong password stays wrong");
-    let text = err.to_string();
-    assert!(text.contains("Access denied"), "{text}");
-    assert!(!text.contains(secret), "the password leaked: {text}");
-    assert!(
-        !format!("{err:?}").contains(secret),
-        "the password leaked: {err:?}"
-    );
 }
 
 /// The cipher of the binding's connection, as the server sees it ("" when plain).

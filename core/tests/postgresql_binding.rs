@@ -5,20 +5,16 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use bindery::{ErrorKind, InvokeResponse, Runtime};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::postgresql::CONN;
+use suite::harness::{self, meta as md};
+
 const NAME: &str = "db";
-const CONN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable";
-
-#[path = "support/harness.rs"]
-mod harness;
-use harness::meta as md;
-
-fn component(type_name: &str, fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    harness::one_component(type_name, NAME, fields)
-}
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
     harness::one_runtime("bindings.postgresql", NAME, fields)
@@ -55,97 +51,6 @@ async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     serde_json::from_slice(&resp.data).unwrap()
-}
-
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
-fn assert_go_time(s: &str) {
-    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-    assert!(s.ends_with('Z'), "UTC: {s}");
-    assert_eq!(t.offset().local_minus_utc(), 0);
-}
-
-#[tokio::test]
-async fn exec_and_query_answer_with_dapr_metadata() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let t = table("meta");
-
-    let sql = format!("CREATE TABLE {t} (id int PRIMARY KEY, name text)");
-    let resp = exec(&rt, &sql, json!([])).await;
-    assert!(resp.data.is_empty());
-    assert_eq!(resp.metadata["operation"], "exec");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert_eq!(resp.metadata["rows-affected"], "0");
-
-    let sql = format!("INSERT INTO {t} (id, name) VALUES ($1, $2), ($3, $4)");
-    let resp = exec(&rt, &sql, json!([1, "one", 2, "two"])).await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "duration",
-            "end-time",
-            "operation",
-            "rows-affected",
-            "sql",
-            "start-time"
-        ]
-    );
-    assert_go_time(&resp.metadata["start-time"]);
-    assert_go_time(&resp.metadata["end-time"]);
-    assert!(resp.metadata["start-time"] <= resp.metadata["end-time"]);
-    let d = &resp.metadata["duration"];
-    assert!(
-        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
-        "Go duration: {d}"
-    );
-
-    let sql = format!("SELECT id, name FROM {t} ORDER BY id");
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
-        .await
-        .unwrap();
-    // Dapr's form: an array of rows, each an array of values.
-    assert_eq!(
-        serde_json::from_slice::<Value>(&resp.data).unwrap(),
-        json!([[1, "one"], [2, "two"]])
-    );
-    assert_eq!(resp.metadata["operation"], "query");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert!(!resp.metadata.contains_key("rows-affected"));
-    assert_go_time(&resp.metadata["start-time"]);
-
-    // No rows is an empty array.
-    let rows = query(
-        &rt,
-        &format!("SELECT * FROM {t} WHERE id > $1"),
-        json!([10]),
-    )
-    .await;
-    assert_eq!(rows, json!([]));
-
-    let resp = exec(
-        &rt,
-        &format!("UPDATE {t} SET name = upper(name)"),
-        json!([]),
-    )
-    .await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = $1"), json!(["1"])).await;
-    assert_eq!(
-        resp.metadata["rows-affected"], "1",
-        "a numeric string binds to int"
-    );
-    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[tokio::test]
@@ -332,63 +237,11 @@ async fn params_that_do_not_fit_are_invalid_arguments() {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{sql}: {err}");
         assert!(err.to_string().contains(want), "{sql}: {err}");
     }
-    for bad in ["{\"a\": 1}", "[1, 2", "7"] {
-        let err = rt
-            .invoke(
-                NAME,
-                "query",
-                Vec::new(),
-                md(&[("sql", "SELECT $1::int"), ("params", bad)]),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
-        assert!(
-            err.to_string().contains("invalid metadata property params"),
-            "{err}"
-        );
-    }
 }
 
 #[tokio::test]
-async fn missing_sql_and_wrong_operations_are_refused() {
+async fn a_missing_table_is_the_server_s_error_and_a_type_without_json_form_names_a_cast() {
     let (_dir, rt) = default_runtime();
-    for op in ["exec", "query"] {
-        let err = rt
-            .invoke(NAME, op, Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert!(
-            err.to_string().contains("required metadata not set: sql"),
-            "{err}"
-        );
-        assert_eq!(err.component(), Some(NAME));
-        assert_eq!(err.operation(), Some(op));
-    }
-    let err = rt
-        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.to_string().contains("exec, query, close"), "{err}");
-}
-
-#[tokio::test]
-async fn sql_errors_come_from_the_server_with_their_sqlstate() {
-    let (_dir, rt) = default_runtime();
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable());
-    let text = err.to_string();
-    assert!(
-        text.contains("syntax error") && text.contains("42601"),
-        "{text}"
-    );
-
     let err = rt
         .invoke(
             NAME,
@@ -414,31 +267,11 @@ async fn sql_errors_come_from_the_server_with_their_sqlstate() {
 }
 
 #[tokio::test]
-async fn close_closes_the_pool_for_good() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
-    // Closing again is fine, as in Dapr.
-    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-}
-
-#[tokio::test]
 async fn the_postgres_alias_the_url_field_and_pool_options_work() {
     let conn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&pool_max_conns=2&pool_max_conn_idle_time=30s&application_name=bindery-test";
-    let (_dir, path) = component(
+    let (_dir, path) = harness::one_component(
         "bindings.postgres",
+        NAME,
         &[
             ("url", conn),
             ("maxConns", "3"),
@@ -477,128 +310,6 @@ async fn a_slow_statement_times_out_and_is_cancelled() {
     // The binding goes on working.
     let rows = query(&rt, "SELECT 1", json!([])).await;
     assert_eq!(rows, json!([[1]]));
-}
-
-#[tokio::test]
-async fn configuration_mistakes_are_reported_before_start() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (
-            &[("maxConns", "4")],
-            "needs the metadata field \"connectionString\"",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter sslmode=verify",
-            )],
-            "sslmode is not disable",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter sslmode=verify-full sslcert=/c.pem",
-            )],
-            "both sslcert and sslkey",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter port=abc",
-            )],
-            "port",
-        ),
-        (
-            &[("connectionString", "host=h password='unclosed")],
-            "not closed",
-        ),
-        (
-            &[("connectionString", CONN), ("timeout", "soon")],
-            "timeout",
-        ),
-        (
-            &[("connectionString", CONN), ("useAzureAD", "true")],
-            "useAzureAD",
-        ),
-    ];
-    for (fields, want) in cases {
-        let (_dir, path) = component("bindings.postgresql", fields);
-        let err = Runtime::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
-        let errors: Vec<String> = err
-            .diagnostics()
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains(want) && e.contains("fix:")),
-            "{fields:?}: {errors:?}"
-        );
-        for e in &errors {
-            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
-    let conn = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=test connect_timeout=2",
-        closed_port()
-    );
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
-    let err = rt.start().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
-    assert!(
-        err.to_string().contains("PostgreSQL at 127.0.0.1:"),
-        "{err}"
-    );
-
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert!(err.is_retryable());
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_without_showing_it() {
-    // tests/servers/start makes the role `bindery_pw`, which must give its password in clear
-    // text, so the secret is on the wire and in the driver's hands.
-    let conn = |password: &str| {
-        format!("host=127.0.0.1 port=5432 user=bindery_pw password={password} dbname=test sslmode=disable")
-    };
-    let (_ok_dir, ok) = runtime(&[("connectionString", &conn("bindery-right-password"))]);
-    ok.start().await.expect("the right password is accepted");
-    ok.shutdown(std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-
-    let secret = "s3cr3t-Pa55word-0f-bindery";
-    let (_dir, rt) = runtime(&[("connectionString", &conn(secret))]);
-    let err = rt.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable(), "a wrong password stays wrong");
-    let text = err.to_string();
-    assert!(text.contains("password authentication failed"), "{text}");
-    assert!(text.contains("28P01"), "{text}");
-    assert!(!text.contains(secret), "the password leaked: {text}");
-    assert!(
-        !format!("{err:?}").contains(secret),
-        "the password leaked: {err:?}"
-    );
 }
 
 /// Whether the binding's connection is TLS, as the server sees it.

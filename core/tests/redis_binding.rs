@@ -5,22 +5,15 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use bindery::{ErrorKind, InvokeResponse, Runtime};
 use tempfile::TempDir;
 
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::redis::{direct, key, HOST, TLS_HOST};
+use suite::harness::{self, meta as md};
+
 const NAME: &str = "cache";
-const HOST: &str = "127.0.0.1:6379";
-/// The TLS-only Redis.
-const TLS_HOST: &str = "127.0.0.1:6380";
-
-/// A resources folder with one `bindings.redis` component named `cache`.
-#[path = "support/harness.rs"]
-mod harness;
-use harness::meta as md;
-
-fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    harness::one_component("bindings.redis", NAME, fields)
-}
 
 fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
     harness::one_runtime("bindings.redis", NAME, fields)
@@ -37,17 +30,6 @@ async fn call(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> In
         .unwrap_or_else(|e| panic!("{op}: {e}"))
 }
 
-/// A key no other test (or run) uses.
-fn key(what: &str) -> String {
-    format!("bindery-test:{what}:{}", uuid::Uuid::new_v4())
-}
-
-/// A direct connection to look behind the binding.
-async fn direct(db: i64) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://{HOST}/{db}")).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
-}
-
 async fn ttl(key: &str) -> i64 {
     let mut c = direct(0).await;
     redis::cmd("TTL")
@@ -55,46 +37,6 @@ async fn ttl(key: &str) -> i64 {
         .query_async(&mut c)
         .await
         .unwrap()
-}
-
-/// A port on 127.0.0.1 that nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
-#[tokio::test]
-async fn create_get_delete_round_trip() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let k = key("round-trip");
-
-    let resp = call(&rt, "create", b"{\"n\":1}", &[("key", &k)]).await;
-    assert!(resp.data.is_empty(), "create answers no data");
-    assert!(resp.metadata.is_empty(), "create answers no metadata");
-    assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
-
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.data, b"{\"n\":1}");
-    assert!(resp.metadata.is_empty());
-
-    // Binary data goes through unchanged.
-    let bytes: Vec<u8> = (0..=255u8).collect();
-    call(&rt, "create", &bytes, &[("key", &k)]).await;
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.data, bytes);
-
-    let resp = call(&rt, "delete", b"", &[("key", &k)]).await;
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-
-    // A missing key is empty data, not an error (as in Dapr).
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert!(resp.data.is_empty());
-    // Deleting a missing key is fine too.
-    call(&rt, "delete", b"", &[("key", &k)]).await;
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[tokio::test]
@@ -112,17 +54,6 @@ async fn get_with_delete_true_removes_the_key() {
     call(&rt, "get", b"", &[("key", &k), ("delete", "false")]).await;
     let resp = call(&rt, "get", b"", &[("key", &k)]).await;
     assert_eq!(resp.text(), "kept");
-
-    let err = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("key", &k), ("delete", "perhaps")]),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     call(&rt, "delete", b"", &[("key", &k)]).await;
 }
 
@@ -130,6 +61,8 @@ async fn get_with_delete_true_removes_the_key() {
 async fn create_with_ttl_sets_the_expiry() {
     let (_dir, rt) = default_runtime();
     let k = key("ttl");
+    call(&rt, "create", b"v", &[("key", &k)]).await;
+    assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
     call(&rt, "create", b"v", &[("key", &k), ("ttlInSeconds", "100")]).await;
     let t = ttl(&k).await;
     assert!((95..=100).contains(&t), "TTL {t}");
@@ -241,110 +174,6 @@ async fn redis_db_selects_the_database() {
 }
 
 #[tokio::test]
-async fn a_request_without_key_is_an_invalid_argument() {
-    let (_dir, rt) = default_runtime();
-    for op in ["create", "get", "delete", "increment"] {
-        let err = rt
-            .invoke(NAME, op, b"x".to_vec(), MetadataMap::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{op}: {err}");
-        assert!(
-            err.to_string().contains("missing key in request metadata"),
-            "{op}: {err}"
-        );
-        assert_eq!(err.operation(), Some(op));
-        assert_eq!(err.component(), Some(NAME));
-    }
-}
-
-#[tokio::test]
-async fn an_unknown_operation_lists_the_real_ones() {
-    let (_dir, rt) = default_runtime();
-    let err = rt
-        .invoke(NAME, "incremnt", Vec::new(), md(&[("key", "k")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation, "{err}");
-    let text = err.to_string();
-    assert!(text.contains("create, get, delete, increment"), "{text}");
-    assert!(text.contains("did you mean \"increment\""), "{text}");
-}
-
-#[tokio::test]
-async fn missing_redis_host_is_reported_with_the_fix() {
-    let (_dir, path) = component(&[("redisPassword", "x")]);
-    let err = Runtime::from_path(path).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-    let d = err
-        .diagnostics()
-        .iter()
-        .find(|d| d.is_error())
-        .expect("an error");
-    assert_eq!(
-        d.message,
-        "bindings.redis needs the metadata field \"redisHost\""
-    );
-    assert!(
-        d.fix.as_deref().unwrap().contains("- name: redisHost"),
-        "{d}"
-    );
-}
-
-#[tokio::test]
-async fn unsupported_setups_are_refused_before_start() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (
-            &[("redisHost", HOST), ("redisType", "cluster")],
-            "redisType \"cluster\"",
-        ),
-        (
-            &[
-                ("redisHost", HOST),
-                ("enableTLS", "true"),
-                ("clientCert", "-----BEGIN CERTIFICATE-----"),
-            ],
-            "clientCert and clientKey go together",
-        ),
-        (
-            &[
-                ("redisHost", HOST),
-                ("enableTLS", "true"),
-                ("clientCert", "not pem"),
-                ("clientKey", "not pem"),
-            ],
-            "clientCert holds no PEM certificate",
-        ),
-        (&[("redisHost", HOST), ("failover", "true")], "Sentinel"),
-        (&[("redisHost", "a:1,b:2")], "several addresses"),
-        (&[("redisHost", "localhost:http")], "not a port number"),
-        (&[("redisHost", HOST), ("redisPort", "7000")], "redisPort"),
-        (
-            &[("redisHost", HOST), ("dialTimeout", "soon")],
-            "dialTimeout",
-        ),
-        (&[("redisHost", HOST), ("redisType", "shard")], "redisType"),
-    ];
-    for (fields, want) in cases {
-        let (_dir, path) = component(fields);
-        let err = Runtime::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
-        let errors: Vec<String> = err
-            .diagnostics()
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains(want) && e.contains("fix:")),
-            "{fields:?}: {errors:?}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn a_dapr_file_with_every_common_field_loads() {
     let fields = [
         ("redisHost", "127.0.0.1"),
@@ -379,70 +208,6 @@ async fn a_dapr_file_with_every_common_field_loads() {
     call(&rt, "create", b"ok", &[("key", &k)]).await;
     let resp = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
     assert_eq!(resp.text(), "ok");
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
-    let host = format!("127.0.0.1:{}", closed_port());
-    let (_dir, rt) = runtime(&[("redisHost", &host)]);
-    let err = rt.start().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    let text = err.to_string();
-    assert!(text.starts_with(&format!("{NAME}: ")), "{text}");
-    assert!(
-        text.contains(&format!("error connecting to redis at {host}")),
-        "{text}"
-    );
-
-    // invoke before start initialises on first use, and fails the same way.
-    let (_dir, rt) = runtime(&[("redisHost", &host)]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", "k")]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    assert!(err.is_retryable());
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_without_showing_it() {
-    let secret = "s3cr3t-Pa55word-0f-bindery";
-    let (_dir, rt) = runtime(&[
-        ("redisHost", HOST),
-        ("redisUsername", "nobody-here"),
-        ("redisPassword", secret),
-    ]);
-    let err = rt.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert_eq!(err.component(), Some(NAME));
-    let text = err.to_string();
-    assert!(text.contains("error connecting to redis at"), "{text}");
-    assert!(!text.contains(secret), "the password leaked: {text}");
-    assert!(
-        !format!("{err:?}").contains(secret),
-        "the password leaked: {err:?}"
-    );
-    eprintln!("wrong password: {text}");
-}
-
-#[tokio::test]
-async fn after_shutdown_invoke_is_closed() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("key", "k")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed);
 }
 
 /// Dapr's redis has no CA field: the server's certificate is checked against the CAs this

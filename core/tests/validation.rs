@@ -129,21 +129,6 @@ fn unknown_version_lists_the_known_ones() {
 }
 
 #[test]
-fn missing_required_metadata_gives_the_field_and_an_example() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "hook.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: direction\n    value: output\n",
-    );
-    let v = check(dir.path());
-    let e = only_error(&v);
-    assert_eq!(e.message, "bindings.http needs the metadata field \"url\"");
-    assert_eq!(e.location.line, 4, "points at metadata.name");
-    assert!(e.fix.as_deref().unwrap().contains("- name: url"), "{e}");
-}
-
-#[test]
 fn unknown_metadata_field_is_a_warning_with_the_nearest_field() {
     let dir = tempfile::tempdir().unwrap();
     let text = cron("ticker", "@every 1s") + "  - name: schedul\n    value: \"@daily\"\n";

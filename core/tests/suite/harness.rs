@@ -1,6 +1,6 @@
-//! What the broker binding tests share: component files in a temporary folder, a runtime
-//! over them, and a handler that forwards every event to a channel and acks it.
-#![allow(dead_code)]
+//! What the tests share: component files in a temporary folder, a runtime over them, a
+//! handler that forwards every event to a channel and acks it, the redelivery handlers, and
+//! the test TLS files.
 
 use std::time::Duration;
 
@@ -71,6 +71,23 @@ pub fn meta(pairs: &[(&str, &str)]) -> bindery::MetadataMap {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+/// How often each text was seen.
+pub fn counts(seen: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut n = std::collections::HashMap::new();
+    for t in seen {
+        *n.entry(t.clone()).or_insert(0) += 1;
+    }
+    n
 }
 
 /// Register a handler that forwards every event and acks it.
@@ -177,9 +194,9 @@ pub fn fail_m5_twice_in_runs(
     (seen, runs, done)
 }
 
-/// Send m0..m{n-1} through the output side of `name`, from a runtime of its own over `dir`
-/// that is never started (so nothing consumes them there).
-pub async fn produce_numbered(dir: &Dir, name: &str, n: usize) {
+/// Send m0..m{n-1} with `op` through the output side of `name`, from a runtime of its own
+/// over `dir` that is never started (so nothing consumes them there).
+pub async fn produce_numbered(dir: &Dir, name: &str, op: &str, n: usize) {
     let producer = Runtime::builder()
         .resources_path(dir.0.path())
         .only([name])
@@ -189,7 +206,7 @@ pub async fn produce_numbered(dir: &Dir, name: &str, n: usize) {
         producer
             .invoke(
                 name,
-                "create",
+                op,
                 format!("m{i}").into_bytes(),
                 bindery::MetadataMap::new(),
             )

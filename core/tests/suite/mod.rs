@@ -1,0 +1,17 @@
+//! The behaviour suite: one set of scenarios run against every binding, each binding described
+//! by a fixture (`fixtures/<binding>.rs`). `behaviour.rs` runs it; the per-binding test files
+//! use its fixtures and helpers for what only their binding does.
+//!
+//! - [`fixture`]: the [`fixture::Fixture`] trait and the capabilities a binding declares.
+//! - [`scenarios`]: the scenarios, generic over a fixture, and which capabilities each needs.
+//! - [`crash`]: the crash-safety scenario (a consumer process killed mid-stream).
+//! - [`harness`]: component files, runtimes and handlers the tests share.
+//! - [`tls_proxy`]: a TLS front with a test CA for plain servers.
+#![allow(dead_code, unused_imports)]
+
+pub mod crash;
+pub mod fixture;
+pub mod fixtures;
+pub mod harness;
+pub mod scenarios;
+pub mod tls_proxy;

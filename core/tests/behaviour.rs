@@ -34,36 +34,8 @@ macro_rules! group {
     ($f:ty; Aliases) => { scenario!($f; every_alias_loads_the_same_binding); };
     ($f:ty; Required) => { scenario!($f; a_missing_required_field_is_an_error_naming_it); };
     ($f:ty; Mistakes) => { scenario!($f; configuration_mistakes_are_named_with_a_fix); };
-    ($f:ty; Output) => {
-        scenario!($f; an_unknown_operation_names_the_real_ones after_shutdown_invoke_is_closed);
-    };
     ($f:ty; Store) => { scenario!($f; create_get_list_delete_round_trip); };
     ($f:ty; RequestField) => { scenario!($f; a_request_without_a_required_field_names_it); };
-    ($f:ty; BadRequests) => {
-        scenario!($f; a_bad_request_value_is_an_invalid_argument_naming_it);
-    };
-    ($f:ty; Close) => { scenario!($f; the_close_operation_closes_it_for_good); };
-    ($f:ty; Sql) => {
-        scenario!($f;
-            exec_and_query_answer_with_dapr_metadata
-            params_that_are_not_a_json_array_are_refused
-            a_syntax_error_is_the_server_s_and_not_retryable);
-    };
-    ($f:ty; Down) => {
-        scenario!($f; a_server_that_is_down_gives_a_clear_error_naming_the_component);
-    };
-    ($f:ty; Login) => { scenario!($f; a_wrong_password_fails_without_showing_it); };
-    ($f:ty; Input) => { scenario!($f; an_event_reaches_the_handler_within_the_deadline); };
-    ($f:ty; InOrder) => {
-        scenario!($f;
-            a_nack_is_retried_in_process_before_the_next_event
-            a_nack_past_its_retries_comes_again_from_the_source_in_order);
-    };
-    ($f:ty; RunsInOrder) => {
-        scenario!($f;
-            a_run_resumes_at_a_failure_retried_in_process
-            a_run_resumes_at_a_failure_the_source_redelivers);
-    };
     ($f:ty; Aside) => {
         scenario!($f;
             a_nack_waits_aside_while_the_rest_go_on
@@ -71,19 +43,30 @@ macro_rules! group {
             a_run_s_failure_waits_aside_while_the_rest_go_on
             a_run_s_failure_past_its_retries_is_requeued_aside);
     };
-    ($f:ty; Redelivered) => {
+    ($f:ty; BadRequests) => { scenario!($f; a_bad_request_value_is_an_invalid_argument_naming_it); };
+    ($f:ty; Close) => { scenario!($f; the_close_operation_closes_it_for_good); };
+    ($f:ty; Down) => { scenario!($f; a_server_that_is_down_gives_a_clear_error_naming_the_component); };
+    ($f:ty; Login) => { scenario!($f; a_wrong_password_fails_without_showing_it); };
+    ($f:ty; Output) => { scenario!($f; an_unknown_operation_names_the_real_ones);
+        scenario!($f; after_shutdown_invoke_is_closed); };
+    ($f:ty; Input) => { scenario!($f; an_event_reaches_the_handler_within_the_deadline); };
+    ($f:ty; Sql) => {
         scenario!($f;
-            nacked_events_come_again_to_the_next_runtime
-            shutdown_leaves_unhandled_events_for_redelivery);
+            exec_and_query_answer_with_dapr_metadata
+            params_that_are_not_a_json_array_are_refused
+            a_syntax_error_is_the_server_s_and_not_retryable);
     };
-    ($f:ty; SettlesMidRun) => {
-        scenario!($f;
-            a_stop_mid_run_settles_what_a_run_handler_handled
-            a_stop_mid_run_settles_what_a_handler_handled);
-    };
+    ($f:ty; InOrder) => { scenario!($f; a_nack_is_retried_in_process_before_the_next_event);
+        scenario!($f; a_nack_past_its_retries_comes_again_from_the_source_in_order); };
+    ($f:ty; RunsInOrder) => { scenario!($f; a_run_resumes_at_a_failure_retried_in_process);
+        scenario!($f; a_run_resumes_at_a_failure_the_source_redelivers); };
     ($f:ty; CrashSafe) => { scenario!($f; a_consumer_killed_mid_stream_loses_nothing); };
     ($f:ty; Restart) => { scenario!($f; a_server_restart_loses_nothing); };
+    ($f:ty; Redelivered) => { scenario!($f; nacked_events_come_again_to_the_next_runtime);
+        scenario!($f; shutdown_leaves_unhandled_events_for_redelivery); };
     ($f:ty; TlsProxy) => { scenario!($f; tls_with_a_client_certificate); };
+    ($f:ty; SettlesMidRun) => { scenario!($f; a_stop_mid_run_settles_what_a_run_handler_handled);
+        scenario!($f; a_stop_mid_run_settles_what_a_handler_handled); };
 }
 
 /// Per binding (compiled with its feature): a module with init and the scenarios of each group

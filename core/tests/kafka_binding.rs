@@ -242,6 +242,22 @@ async fn two_runtimes_in_one_group_see_every_message_once() {
     rt_b.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
+/// An output needs the topic it publishes to; the error names the component.
+#[test]
+fn an_output_without_a_publish_topic_is_refused() {
+    let fields = [
+        ("brokers", BROKERS),
+        ("authType", "none"),
+        ("direction", "output"),
+    ];
+    let dir = components(&[yaml("nopublish", &fields)]);
+    let e = bindery::Runtime::from_path(dir.0.path()).unwrap_err();
+    let want = "bindings.kafka as an output needs the metadata field \"publishTopic\"";
+    let d = e.diagnostics().iter().find(|d| d.message.contains(want));
+    let d = d.unwrap_or_else(|| panic!("{:#?}", e.diagnostics()));
+    assert_eq!(d.component.as_deref(), Some("nopublish"));
+}
+
 // -- TLS and SASL ------------------------------------------------------------------------------
 // `tests/servers/start kafka-tls` serves Kafka over TLS on 127.0.0.1:9094 with the test CA's
 // server certificate, and asks every client for a certificate signed by that CA (socat in

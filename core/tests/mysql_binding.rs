@@ -6,14 +6,15 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, Runtime};
-use serde_json::{json, Value};
+use bindery::{ErrorKind, Runtime};
+use serde_json::json;
 use tempfile::TempDir;
 
 #[path = "suite/mod.rs"]
 mod suite;
 use suite::fixtures::mysql::{TLS_URL, URL};
 use suite::harness::{self, meta as md};
+use suite::sql::{exec, query, raw, table};
 
 const NAME: &str = "db";
 
@@ -23,32 +24,6 @@ fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
 
 fn default_runtime() -> (TempDir, Runtime) {
     runtime(&[("url", URL)])
-}
-
-fn table(what: &str) -> String {
-    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
-    let mut m = md(&[("sql", sql)]);
-    if params != json!([]) {
-        m.insert("params".into(), params.to_string());
-    }
-    rt.invoke(NAME, "exec", Vec::new(), m)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
-    let mut m = md(&[("sql", sql)]);
-    if params != json!([]) {
-        m.insert("params".into(), params.to_string());
-    }
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), m)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_slice(&resp.data).unwrap()
 }
 
 #[tokio::test]
@@ -296,21 +271,6 @@ async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
     assert_eq!(ssl_cipher(&rt).await, "");
 }
 
-/// Invoke with `params` given as JSON text as written (serde_json's `Value` cannot hold an
-/// integer beyond 64 bits).
-async fn invoke_raw(
-    rt: &Runtime,
-    op: &str,
-    sql: &str,
-    params: &str,
-) -> bindery::Result<InvokeResponse> {
-    let mut m = md(&[("sql", sql)]);
-    if !params.is_empty() {
-        m.insert("params".into(), params.into());
-    }
-    rt.invoke(NAME, op, Vec::new(), m).await
-}
-
 #[tokio::test]
 async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn() {
     let (_dir, rt) = default_runtime();
@@ -336,13 +296,13 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
             "[1]",
         ),
     ] {
-        let err = invoke_raw(&rt, op, &sql, params).await.unwrap_err();
+        let err = raw(&rt, op, &sql, params).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Upstream, "{sql}: {err}");
         assert!(err.to_string().contains("1064"), "{sql}: {err}");
         assert!(!err.is_retryable(), "{sql}");
         assert_eq!(count(&rt).await, json!(0), "{sql} ran a statement");
     }
-    let err = invoke_raw(
+    let err = raw(
         &rt,
         "exec",
         &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
@@ -353,7 +313,7 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
     assert!(err.to_string().contains("multiStatements=true"), "{err}");
     // multiStatements=false says the same.
     let (_dir2, off) = runtime(&[("url", &format!("{URL}?multiStatements=false"))]);
-    let err = invoke_raw(
+    let err = raw(
         &off,
         "exec",
         &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
@@ -405,7 +365,7 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
         json!([]),
     )
     .await;
-    invoke_raw(
+    raw(
         &rt,
         "exec",
         &format!("INSERT INTO {t} VALUES (1, ?, ?, ?), (2, ?, ?, ?)"),
@@ -415,7 +375,7 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
     )
     .await
     .unwrap();
-    let rows = invoke_raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
+    let rows = raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
         .await
         .unwrap()
         .text();
@@ -426,14 +386,14 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
         )
     );
     // As an expression's value, the digits come back as given.
-    let got = invoke_raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
+    let got = raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
         .await
         .unwrap()
         .text();
     assert_eq!(got, format!(r#"[{{"v":"{big}"}}]"#));
     // An integer column cannot take them: the server refuses (strict mode), nothing is stored.
     for (col, value) in [("u", "18446744073709551616"), ("i", "-9223372036854775809")] {
-        let err = invoke_raw(
+        let err = raw(
             &rt,
             "exec",
             &format!("INSERT INTO {t} (id, {col}) VALUES (3, ?)"),

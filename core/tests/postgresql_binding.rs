@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, Runtime};
+use bindery::{ErrorKind, Runtime};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -13,6 +13,7 @@ use tempfile::TempDir;
 mod suite;
 use suite::fixtures::postgresql::CONN;
 use suite::harness::{self, meta as md};
+use suite::sql::{exec, query, raw, table};
 
 const NAME: &str = "db";
 
@@ -22,35 +23,6 @@ fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
 
 fn default_runtime() -> (TempDir, Runtime) {
     runtime(&[("connectionString", CONN)])
-}
-
-/// A table name no other test (or run) uses.
-fn table(what: &str) -> String {
-    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
-    rt.invoke(
-        NAME,
-        "exec",
-        Vec::new(),
-        md(&[("sql", sql), ("params", &params.to_string())]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
-    let resp = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", sql), ("params", &params.to_string())]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_slice(&resp.data).unwrap()
 }
 
 #[tokio::test]
@@ -494,17 +466,9 @@ async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
     );
 }
 
-/// `query` with `params` given as JSON text as written (serde_json's `Value` cannot hold an
-/// integer beyond 64 bits), answering the response's text.
+/// `query` with `params` as written, answering the response's text.
 async fn query_raw(rt: &Runtime, sql: &str, params: &str) -> bindery::Result<String> {
-    rt.invoke(
-        NAME,
-        "query",
-        Vec::new(),
-        md(&[("sql", sql), ("params", params)]),
-    )
-    .await
-    .map(|r| r.text())
+    raw(rt, "query", sql, params).await.map(|r| r.text())
 }
 
 #[tokio::test]

@@ -212,11 +212,7 @@ async fn failures_do_not_pause_the_queue(retries: &str) {
             let seen = seen.clone();
             async move {
                 let text = ev.text();
-                let first = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count() == 1
-                };
+                let first = harness::seen_again(&seen, &text) == 1;
                 let n: usize = text[1..].parse().unwrap();
                 if first && n % 10 == 0 {
                     return Err(format!("the first try of {text} fails").into());

@@ -57,6 +57,10 @@ pub struct Server {
 }
 
 impl Server {
+    pub const fn at(what: &'static str, addr: &'static str, start: &'static str) -> Server {
+        Server { what, addr, start }
+    }
+
     /// Fail, naming the command that starts it, when the server does not answer.
     pub fn reach(&self) {
         let addr = self.addr.parse().expect("a socket address");
@@ -97,18 +101,40 @@ pub struct RequestField {
 /// A request metadata value the binding refuses as an invalid argument.
 pub struct BadRequest {
     pub op: &'static str,
-    /// The request metadata, the bad value among it.
+    /// The request metadata, the bad value last.
     pub fields: &'static [(&'static str, &'static str)],
-    /// What the error says.
+    /// What the error says; "": the name of the field with the bad value.
     pub says: &'static str,
+}
+
+impl BadRequest {
+    pub const fn new(
+        op: &'static str,
+        fields: &'static [(&'static str, &'static str)],
+        says: &'static str,
+    ) -> BadRequest {
+        BadRequest { op, fields, says }
+    }
 }
 
 /// A component file with mistakes, and what the diagnostics say about them.
 pub struct Mistake {
-    pub fields: &'static [(&'static str, &'static str)],
-    /// Per mistake: text of an error's message, and text its fix shows (`Some("")`: any fix;
-    /// `None`: the error has no fix to check).
-    pub says: &'static [(&'static str, Option<&'static str>)],
+    /// Its metadata: `name=value` pairs, `; ` between them.
+    pub fields: &'static str,
+    /// Per mistake, text of an error's message; the error has a fix, which shows the text
+    /// after ` => ` when there is one.
+    pub says: &'static [&'static str],
+}
+
+impl Mistake {
+    /// The metadata, as fields.
+    pub fn fields(&self) -> Fields {
+        let pairs = self
+            .fields
+            .split("; ")
+            .map(|p| p.split_once('=').expect("name=value"));
+        pairs.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 }
 
 /// A component whose server is not there (nothing listens on its port).
@@ -122,6 +148,29 @@ pub struct Down {
     pub connects_at_start: bool,
     /// A password in `fields` that no message may show.
     pub secret: Option<&'static str>,
+}
+
+impl Down {
+    /// A server's component at `fields` that is not there, failing `Upstream` or `Timeout`
+    /// from `start` on, saying `says`.
+    pub fn new(fields: Fields, says: &[&str]) -> Down {
+        Down {
+            fields,
+            says: says.iter().map(|s| s.to_string()).collect(),
+            kind: None,
+            connects_at_start: true,
+            secret: None,
+        }
+    }
+
+    /// It fails `Upstream`, and `secret` (a password in its URL) shows nowhere.
+    pub fn upstream(self, secret: Option<&'static str>) -> Down {
+        Down {
+            kind: Some(ErrorKind::Upstream),
+            secret,
+            ..self
+        }
+    }
 }
 
 /// A login the server refuses.
@@ -215,8 +264,18 @@ pub struct Restart {
 pub struct TlsProxy {
     /// The plain server's port.
     pub upstream: u16,
-    /// What a failed connection to the front on `port` says.
-    pub says: fn(u16) -> String,
+    /// What a failed connection to the front says, before `:<its port>`.
+    pub says: &'static str,
+}
+
+impl Restart {
+    pub const fn new(unavailable: fn() -> Option<String>, stop: fn(), start: fn()) -> Restart {
+        Restart {
+            unavailable,
+            stop,
+            start,
+        }
+    }
 }
 
 /// Everything a binding can do that a scenario needs; `None`/`false`: it cannot.
@@ -224,7 +283,7 @@ pub struct TlsProxy {
 pub struct Caps {
     pub store: Option<Store>,
     pub request_field: Option<RequestField>,
-    pub bad_requests: &'static [BadRequest],
+    pub bad_requests: Vec<BadRequest>,
     pub mistakes: &'static [Mistake],
     /// A secret in `mistakes` that no diagnostic may show.
     pub mistakes_hide: Option<&'static str>,

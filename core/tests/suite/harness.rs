@@ -112,6 +112,13 @@ pub async fn next_within(rx: &mut mpsc::UnboundedReceiver<Event>, wait: Duration
         .expect("the channel is open")
 }
 
+/// Add `text` to `seen`: how often it was seen, this time included.
+pub fn seen_again(seen: &std::sync::Mutex<Vec<String>>, text: &str) -> usize {
+    let mut s = seen.lock().unwrap();
+    s.push(text.to_string());
+    s.iter().filter(|t| *t == text).count()
+}
+
 /// Register a handler on `name` that records each event's text, fails the first two
 /// deliveries of `m0`, and signals once `m9` is handled: the redelivery scenario every broker
 /// test runs. Returns what it saw, in order, and the signal.
@@ -130,11 +137,7 @@ pub fn fail_m0_twice(
         let done_tx = done_tx.clone();
         async move {
             let text = ev.text();
-            let count = {
-                let mut s = seen.lock().unwrap();
-                s.push(text.clone());
-                s.iter().filter(|t| **t == text).count()
-            };
+            let count = seen_again(&seen, &text);
             if text == "m0" && count <= 2 {
                 return Err(format!("failure {count} of m0").into());
             }
@@ -175,11 +178,7 @@ pub fn fail_m5_twice_in_runs(
                     progress.acked(i);
                 }
                 let text = ev.text();
-                let count = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
+                let count = seen_again(&seen, &text);
                 if text == "m5" && count <= 2 {
                     return bindery::BatchVerdict::failed_at(i, format!("failure {count} of m5"));
                 }

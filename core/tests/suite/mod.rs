@@ -14,4 +14,5 @@ pub mod fixture;
 pub mod fixtures;
 pub mod harness;
 pub mod scenarios;
+pub mod sql;
 pub mod tls_proxy;

@@ -5,7 +5,6 @@ use bindery::component::Diagnostic;
 use bindery::{ErrorKind, Runtime};
 
 use super::{name, yaml, Case, Fixture};
-use crate::suite::fixture::fields;
 use crate::suite::harness::{self, components};
 
 /// Build a runtime over `docs`; the error, which must be `InvalidConfig`.
@@ -70,24 +69,22 @@ pub async fn a_missing_required_field_is_an_error_naming_it<F: Fixture>() {
 }
 
 /// Each file of the fixture's mistakes is refused before anything starts; every mistake in it
-/// is an error of that component, with a fix (where the fixture expects one), and no error
-/// shows the secret in them.
+/// is an error of that component, with a fix, and no error shows the secret in them.
 pub async fn configuration_mistakes_are_named_with_a_fix<F: Fixture>() {
     let caps = F::caps();
     let n = name::<F>();
     for mistake in caps.mistakes {
-        let err = refused(&[yaml::<F>(n, &fields(mistake.fields))]);
+        let err = refused(&[yaml::<F>(n, &mistake.fields())]);
         let errors = errors(&err);
-        for (says, fix_says) in mistake.says {
+        for says in mistake.says {
+            let (says, fix_says) = says.split_once(" => ").unwrap_or((says, ""));
             let d = errors
                 .iter()
                 .find(|d| d.message.contains(says))
                 .unwrap_or_else(|| panic!("no error saying {says:?} in {errors:#?}"));
             assert_eq!(d.component.as_deref(), Some(n), "{d}");
-            if let Some(fix_says) = fix_says {
-                let fix = d.fix.as_deref().unwrap_or_else(|| panic!("no fix: {d}"));
-                assert!(fix.contains(fix_says), "{d}");
-            }
+            let fix = d.fix.as_deref().unwrap_or_else(|| panic!("no fix: {d}"));
+            assert!(fix.contains(fix_says), "{d}");
         }
         if let Some(secret) = caps.mistakes_hide {
             for e in &errors {

@@ -444,7 +444,8 @@ pub async fn tls_with_a_client_certificate<F: Fixture>() {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Upstream, "{what}: {e}");
-        assert!(e.to_string().contains(&(proxy.says)(port)), "{what}: {e}");
+        let says = format!("{}:{port}", proxy.says);
+        assert!(e.to_string().contains(&says), "{what}: {e}");
     }
     fx.cleanup().await;
 }

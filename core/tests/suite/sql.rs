@@ -1,0 +1,82 @@
+//! What the SQL bindings' tests share: `exec` and `query` through a runtime's one component,
+//! tables of a test's own, and the capabilities of the family.
+
+use bindery::{InvokeResponse, MetadataMap, Runtime};
+use serde_json::{json, Value};
+
+use super::fixture::{Caps, Down, Login, Mistake, RequestField, Sql};
+use super::harness::meta;
+
+/// A table name no other test (or run) uses.
+pub fn table(what: &str) -> String {
+    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `sql` with `params` (left out when empty).
+pub fn request(sql: &str, params: &Value) -> MetadataMap {
+    let mut md = meta(&[("sql", sql)]);
+    if params != &json!([]) {
+        md.insert("params".into(), params.to_string());
+    }
+    md
+}
+
+/// Invoke `op` with `sql` and `params` given as JSON text as written (serde_json's `Value`
+/// cannot hold an integer beyond 64 bits; "" for none) on `rt`'s one component.
+pub async fn raw(
+    rt: &Runtime,
+    op: &str,
+    sql: &str,
+    params: &str,
+) -> bindery::Result<InvokeResponse> {
+    let mut md = meta(&[("sql", sql)]);
+    if !params.is_empty() {
+        md.insert("params".into(), params.into());
+    }
+    let name = rt.bindings().remove(0).name;
+    rt.invoke(&name, op, Vec::new(), md).await
+}
+
+/// `exec`, which must succeed.
+pub async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
+    let name = rt.bindings().remove(0).name;
+    rt.invoke(&name, "exec", Vec::new(), request(sql, &params))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `query`, which must succeed: the rows.
+pub async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
+    let name = rt.bindings().remove(0).name;
+    let resp = rt
+        .invoke(&name, "query", Vec::new(), request(sql, &params))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    serde_json::from_slice(&resp.data).unwrap()
+}
+
+/// What a SQL binding can do, as Dapr's: `exec`, `query` and `close`, `sql` required;
+/// `hidden` a password in `mistakes` that no diagnostic may show.
+pub fn caps(
+    sql: Sql,
+    mistakes: &'static [Mistake],
+    hidden: &'static str,
+    down: fn(u16) -> Down,
+    login: fn(&str) -> Login,
+) -> Caps {
+    Caps {
+        request_field: Some(RequestField {
+            field: "sql",
+            ops: &["exec", "query"],
+            says: "required metadata not set: sql",
+            empty_is_missing: false,
+        }),
+        mistakes,
+        mistakes_hide: Some(hidden),
+        close: Some("close"),
+        sql: Some(sql),
+        down: Some(down),
+        login: Some(login),
+        ..Caps::default()
+    }
+}

@@ -35,9 +35,11 @@ pub enum Case {
     /// An input that keeps order and retries a failed event `backOffMaxRetries` (the value
     /// given) times, after a short back-off, before the source gets it back.
     InOrder(&'static str),
-    /// An input that sets a failed event aside for its back-off (retried `retries` times)
-    /// while the rest go on; `runs`: the source hands what it has over in runs.
-    Aside { retries: &'static str, runs: bool },
+    /// An input that sets a failed event aside for its back-off (retried the given number of
+    /// times) while the rest go on.
+    Aside(&'static str),
+    /// The same, the source handing what it has over in runs.
+    AsideRuns(&'static str),
     /// An input shut down with events queued for its handler.
     Shutdown,
     /// The input of the crash scenario, in a process of its own.

@@ -7,7 +7,7 @@
 //! - [`crash`]: the crash-safety scenario (a consumer process killed mid-stream).
 //! - [`harness`]: component files, runtimes and handlers the tests share.
 //! - [`tls_proxy`]: a TLS front with a test CA for plain servers.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 pub mod crash;
 pub mod fixture;

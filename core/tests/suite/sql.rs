@@ -1,10 +1,13 @@
 //! What the SQL bindings' tests share: `exec` and `query` through a runtime's one component,
 //! tables of a test's own, and the capabilities of the family.
 
+use std::marker::PhantomData;
+
 use bindery::{InvokeResponse, MetadataMap, Runtime};
 use serde_json::{json, Value};
 
-use super::fixture::{Caps, Down, Login, Mistake, RequestField, Sql};
+use super::fixture::{fields, Caps, Case, Down, Fields, Fixture, Login, Mistake, RequestField};
+use super::fixture::{Server, Sql};
 use super::harness::meta;
 
 /// A table name no other test (or run) uses.
@@ -78,5 +81,45 @@ pub fn caps(
         down: Some(down),
         login: Some(login),
         ..Caps::default()
+    }
+}
+
+/// What tells one SQL binding from another, for the suite: its [`Fixture`] is
+/// [`SqlFixture`] of it.
+pub trait Dialect: Send + Sync + 'static {
+    const TYPE: &'static str;
+    const ALIASES: &'static [&'static str] = &[];
+    /// The metadata field that says where to connect, and a working value.
+    const CONNECTION: (&'static str, &'static str);
+    const SERVER: Server;
+
+    /// What it can do: [`caps`] with its dialect, mistakes, down server and login.
+    fn caps() -> Caps;
+}
+
+/// The fixture of the SQL binding of dialect `D`.
+pub struct SqlFixture<D>(PhantomData<D>);
+
+impl<D: Dialect> Fixture for SqlFixture<D> {
+    const TYPE: &'static str = D::TYPE;
+    const ALIASES: &'static [&'static str] = D::ALIASES;
+    const REQUIRED: &'static [&'static str] = &[D::CONNECTION.0];
+    const OPERATIONS: &'static [&'static str] = &["exec", "query", "close"];
+    const SERVER: Option<Server> = Some(D::SERVER);
+
+    fn caps() -> Caps {
+        D::caps()
+    }
+
+    async fn new() -> Self {
+        SqlFixture(PhantomData)
+    }
+
+    fn fields(&self, _case: Case) -> Fields {
+        fields(&[D::CONNECTION])
+    }
+
+    fn harmless(&self) -> (&'static str, MetadataMap) {
+        ("query", meta(&[("sql", "SELECT 1")]))
     }
 }

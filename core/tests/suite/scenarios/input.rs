@@ -54,6 +54,32 @@ async fn until_seen<F: Fixture>(seen: &std::sync::Mutex<Vec<String>>, n: usize) 
     .unwrap_or_else(|_| panic!("seen: {:?}", seen.lock().unwrap()));
 }
 
+/// Once `seen` holds `n` texts and a moment passed (for a stray duplicate to show up, if
+/// there were one), stop `rt`: what it saw.
+async fn seen_then_stop<F: Fixture>(
+    rt: &Runtime,
+    seen: &std::sync::Mutex<Vec<String>>,
+    n: usize,
+) -> Vec<String> {
+    until_seen::<F>(seen, n).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    seen
+}
+
+/// `seen` holds each of `total` events once, but `failed` three times.
+fn failed_one_came_thrice(seen: &[String], total: usize, failed: &str) {
+    let n = counts(seen);
+    assert_eq!(n.len(), total, "{seen:?}");
+    assert_eq!(n[failed], 3, "{seen:?}");
+    assert_eq!(
+        n.values().filter(|c| **c == 1).count(),
+        total - 1,
+        "{seen:?}"
+    );
+}
+
 /// A new runtime over `dir` gets, as its first event, one made after it started: the runtimes
 /// before left nothing unacked at the source.
 async fn only_a_new_event_arrives<F: Fixture>(dir: &Dir) {
@@ -96,8 +122,9 @@ pub async fn an_event_reaches_the_handler_within_the_deadline<F: Fixture>() {
 }
 
 /// A handler that fails the first two deliveries of m0 sees it a third time, then every later
-/// event once, in order; nothing is left at the source.
-async fn nack_in_order<F: Fixture>(retries: &'static str) {
+/// event once, in order; nothing is left at the source. With `retries` 5 the binding retries
+/// in process; with 0 each failure goes back to the source, which delivers it again.
+pub async fn nack_in_order<F: Fixture>(retries: &'static str) {
     let fx = ready::<F>().await;
     let dir = folder(&fx, JOBS, Case::InOrder(retries));
     let rt = harness::runtime(&dir);
@@ -115,19 +142,10 @@ async fn nack_in_order<F: Fixture>(retries: &'static str) {
     fx.cleanup().await;
 }
 
-pub async fn a_nack_is_retried_in_process_before_the_next_event<F: Fixture>() {
-    nack_in_order::<F>("5").await;
-}
-
-/// No retry in process: each failure goes back to the source, which delivers it again.
-pub async fn a_nack_past_its_retries_comes_again_from_the_source_in_order<F: Fixture>() {
-    nack_in_order::<F>("0").await;
-}
-
 /// A handler of runs (what the Python and Node layers register) gets the events the source
 /// has ready in runs; one it fails on is retried alone and nothing after it is lost or
 /// reordered (`harness::check_runs_resume_at_a_failure`).
-async fn runs_in_order<F: Fixture>(retries: &'static str) {
+pub async fn runs_in_order<F: Fixture>(retries: &'static str) {
     let fx = ready::<F>().await;
     let dir = folder(&fx, JOBS, Case::InOrder(retries));
     fx.before_producing(&dir).await;
@@ -143,39 +161,18 @@ async fn runs_in_order<F: Fixture>(retries: &'static str) {
     fx.cleanup().await;
 }
 
-pub async fn a_run_resumes_at_a_failure_retried_in_process<F: Fixture>() {
-    runs_in_order::<F>("5").await;
-}
-
-pub async fn a_run_resumes_at_a_failure_the_source_redelivers<F: Fixture>() {
-    runs_in_order::<F>("0").await;
-}
-
 /// A message the handler fails on (m0, twice) waits out its back-off aside (retried in
 /// process, or given back to the source when no retry is left) while the ones after it go
 /// on: each is handled once, m0 a third time after m9; nothing is left at the source.
-async fn nack_aside<F: Fixture>(retries: &'static str) {
+pub async fn nack_aside<F: Fixture>(retries: &'static str) {
     let fx = ready::<F>().await;
-    let dir = folder(
-        &fx,
-        JOBS,
-        Case::Aside {
-            retries,
-            runs: false,
-        },
-    );
+    let dir = folder(&fx, JOBS, Case::Aside(retries));
     let rt = harness::runtime(&dir);
     let (seen, _done) = harness::fail_m0_twice(&rt, JOBS);
     rt.start().await.unwrap();
     make::<F>(&rt, JOBS, numbered("m", 10)).await;
-    until_seen::<F>(&seen, 12).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    rt.shutdown(Duration::from_secs(5)).await.unwrap();
-    let seen = seen.lock().unwrap().clone();
-    let n = counts(&seen);
-    assert_eq!(n.len(), 10, "{seen:?}");
-    assert_eq!(n["m0"], 3, "{seen:?}");
-    assert_eq!(n.values().filter(|c| **c == 1).count(), 9, "{seen:?}");
+    let seen = seen_then_stop::<F>(&rt, &seen, 12).await;
+    failed_one_came_thrice(&seen, 10, "m0");
     let second_m0 = seen.iter().skip(1).position(|t| t == "m0").unwrap() + 1;
     let m9 = seen.iter().position(|t| t == "m9").unwrap();
     assert!(m9 < second_m0, "the rest did not wait for m0: {seen:?}");
@@ -183,39 +180,18 @@ async fn nack_aside<F: Fixture>(retries: &'static str) {
     fx.cleanup().await;
 }
 
-pub async fn a_nack_waits_aside_while_the_rest_go_on<F: Fixture>() {
-    nack_aside::<F>("5").await;
-}
-
-pub async fn a_nack_past_its_retries_is_requeued_aside_while_the_rest_go_on<F: Fixture>() {
-    nack_aside::<F>("0").await;
-}
-
 /// A handler of runs gets the events already received in one run; one it fails on (m5) is
 /// set aside for its back-off and the rest go on; nothing is lost.
-async fn runs_aside<F: Fixture>(retries: &'static str) {
+pub async fn runs_aside<F: Fixture>(retries: &'static str) {
     let fx = ready::<F>().await;
-    let dir = folder(
-        &fx,
-        JOBS,
-        Case::Aside {
-            retries,
-            runs: true,
-        },
-    );
+    let dir = folder(&fx, JOBS, Case::AsideRuns(retries));
     // Queued before the consumer starts, so that they arrive together.
     harness::produce_numbered(&dir, JOBS, maker::<F>(), 20).await;
     let rt = harness::runtime(&dir);
     let (seen, runs, _done) = harness::fail_m5_twice_in_runs(&rt, JOBS);
     rt.start().await.unwrap();
-    until_seen::<F>(&seen, 22).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    rt.shutdown(Duration::from_secs(5)).await.unwrap();
-    let seen = seen.lock().unwrap().clone();
-    let n = counts(&seen);
-    assert_eq!(n.len(), 20, "{seen:?}");
-    assert_eq!(n["m5"], 3, "{seen:?}");
-    assert_eq!(n.values().filter(|c| **c == 1).count(), 19, "{seen:?}");
+    let seen = seen_then_stop::<F>(&rt, &seen, 22).await;
+    failed_one_came_thrice(&seen, 20, "m5");
     let m19 = seen.iter().position(|t| t == "m19").unwrap();
     assert!(
         m19 < seen.len() - 2,
@@ -230,12 +206,43 @@ async fn runs_aside<F: Fixture>(retries: &'static str) {
     fx.cleanup().await;
 }
 
-pub async fn a_run_s_failure_waits_aside_while_the_rest_go_on<F: Fixture>() {
-    runs_aside::<F>("5").await;
+/// Register a handler on `name` that signals each event, and after `takes` acks it (or, with
+/// `fails`, nacks it).
+fn signalling(
+    rt: &Runtime,
+    name: &str,
+    takes: Duration,
+    fails: bool,
+) -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel::<()>();
+    rt.on_event(name, move |_ev| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(());
+            tokio::time::sleep(takes).await;
+            if fails {
+                return Err("not now".into());
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    rx
 }
 
-pub async fn a_run_s_failure_past_its_retries_is_requeued_aside<F: Fixture>() {
-    runs_aside::<F>("0").await;
+/// A new runtime over `dir` gets `want`, in order, and nothing more.
+async fn the_next_runtime_gets<F: Fixture>(dir: &Dir, want: &[String]) {
+    let rt = harness::runtime(dir);
+    let mut rx = collect(&rt, JOBS);
+    rt.start().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        got.push(harness::next_within(&mut rx, F::WAIT).await.text());
+    }
+    assert_eq!(got, want);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "nothing more");
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
 /// A runtime whose handler fails every event stops: nothing was acked, so the next runtime
@@ -244,27 +251,12 @@ pub async fn nacked_events_come_again_to_the_next_runtime<F: Fixture>() {
     let fx = ready::<F>().await;
     let dir = folder(&fx, JOBS, Case::Plain);
     let rt = harness::runtime(&dir);
-    let (tx, mut failed) = mpsc::unbounded_channel::<()>();
-    rt.on_event(JOBS, move |_ev| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(());
-            Err("not now".into())
-        }
-    })
-    .unwrap();
+    let mut failed = signalling(&rt, JOBS, Duration::ZERO, true);
     rt.start().await.unwrap();
     make::<F>(&rt, JOBS, numbered("p", 3)).await;
     tokio::time::timeout(F::WAIT, failed.recv()).await.unwrap();
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
-
-    let rt = harness::runtime(&dir);
-    let mut rx = collect(&rt, JOBS);
-    rt.start().await.unwrap();
-    for want in numbered("p", 3) {
-        assert_eq!(harness::next_within(&mut rx, F::WAIT).await.text(), want);
-    }
-    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    the_next_runtime_gets::<F>(&dir, &numbered("p", 3).collect::<Vec<_>>()).await;
     fx.cleanup().await;
 }
 
@@ -274,41 +266,21 @@ pub async fn shutdown_leaves_unhandled_events_for_redelivery<F: Fixture>() {
     let fx = ready::<F>().await;
     let dir = folder(&fx, JOBS, Case::Shutdown);
     let rt = harness::runtime(&dir);
-    let (tx, mut first) = mpsc::unbounded_channel::<()>();
-    rt.on_event(JOBS, move |_ev| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Ok(())
-        }
-    })
-    .unwrap();
+    let mut first = signalling(&rt, JOBS, Duration::from_millis(200), false);
     rt.start().await.unwrap();
     make::<F>(&rt, JOBS, numbered("s", 5)).await;
     tokio::time::timeout(F::WAIT, first.recv()).await.unwrap();
     rt.shutdown(Duration::from_secs(10)).await.unwrap();
     let handled = rt.input_stats(JOBS).unwrap().acked as usize;
     assert!((1..5).contains(&handled), "{handled}");
-
-    let rt = harness::runtime(&dir);
-    let mut rx = collect(&rt, JOBS);
-    rt.start().await.unwrap();
-    let mut rest = Vec::new();
-    while rest.len() < 5 - handled {
-        rest.push(harness::next_within(&mut rx, F::WAIT).await.text());
-    }
-    let want: Vec<String> = (handled..5).map(|i| format!("s{i}")).collect();
-    assert_eq!(rest, want);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(rx.try_recv().is_err(), "nothing more");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    let rest: Vec<String> = (handled..5).map(|i| format!("s{i}")).collect();
+    the_next_runtime_gets::<F>(&dir, &rest).await;
     fx.cleanup().await;
 }
 
 /// A stop with a short deadline in the middle of a run (`harness::stop_mid_run`): every
 /// event handled before it was settled at the source, so a new runtime gets only the rest.
-async fn stop_mid_run<F: Fixture>(in_runs: bool) {
+pub async fn stop_mid_run<F: Fixture>(in_runs: bool) {
     let fx = ready::<F>().await;
     let dir = folder(&fx, JOBS, Case::Plain);
     fx.before_producing(&dir).await;
@@ -316,14 +288,6 @@ async fn stop_mid_run<F: Fixture>(in_runs: bool) {
     harness::stop_mid_run(&dir, JOBS, in_runs, F::WAIT).await;
     only_a_new_event_arrives::<F>(&dir).await;
     fx.cleanup().await;
-}
-
-pub async fn a_stop_mid_run_settles_what_a_run_handler_handled<F: Fixture>() {
-    stop_mid_run::<F>(true).await;
-}
-
-pub async fn a_stop_mid_run_settles_what_a_handler_handled<F: Fixture>() {
-    stop_mid_run::<F>(false).await;
 }
 
 /// Starts the server again when dropped, whatever happened meanwhile.

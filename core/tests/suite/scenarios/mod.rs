@@ -6,9 +6,14 @@ mod config;
 mod input;
 mod output;
 
+// Every scenario, for behaviour.rs (the per-binding test files use none).
+#[allow(unused_imports)]
 pub use super::crash::a_consumer_killed_mid_stream_loses_nothing;
+#[allow(unused_imports)]
 pub use config::*;
+#[allow(unused_imports)]
 pub use input::*;
+#[allow(unused_imports)]
 pub use output::*;
 
 use std::collections::BTreeSet;

@@ -13,6 +13,7 @@ pub mod crash;
 pub mod fixture;
 pub mod fixtures;
 pub mod harness;
+pub mod pki;
 pub mod scenarios;
 pub mod sql;
 pub mod tls_proxy;

@@ -378,10 +378,10 @@ pub async fn tls_with_a_client_certificate<F: Fixture>() {
         files.path().join("client.pem"),
         files.path().join("client.key"),
     );
-    std::fs::write(&cert, &pki.client_cert_pem).unwrap();
-    std::fs::write(&key, &pki.client_key_pem).unwrap();
+    std::fs::write(&cert, &pki.client.cert_pem).unwrap();
+    std::fs::write(&key, &pki.client.key_pem).unwrap();
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let ca = pki.ca_pem.as_str();
+    let ca = pki.ca.cert_pem.as_str();
     let secure = |certs: &[(&str, &str)], direction: Option<&str>| {
         let mut all = fx.tls_target(port);
         all.extend(fields(certs));

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use bindery::{ErrorKind, MetadataMap, Runtime};
+use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
 use tempfile::TempDir;
 
 #[path = "suite/mod.rs"]
@@ -15,16 +15,38 @@ const JSON: &str = "application/json; charset=utf-8";
 
 /// A resources folder with one `bindings.http` component named `webhook`.
 fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: \"{url}\"\n"
-    );
-    for (k, v) in extra {
-        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    std::fs::write(dir.path().join("webhook.yaml"), yaml).unwrap();
-    let rt = Runtime::from_path(dir.path()).expect("the component is valid");
-    (dir, rt)
+    let mut fields = vec![("url", url)];
+    fields.extend_from_slice(extra);
+    suite::harness::one_runtime("bindings.http", NAME, &fields)
+}
+
+/// Invoke `op` on the component with `data` and the request metadata `pairs`.
+async fn call(
+    rt: &Runtime,
+    op: &str,
+    data: &[u8],
+    pairs: &[(&str, &str)],
+) -> bindery::Result<InvokeResponse> {
+    rt.invoke(NAME, op, data.to_vec(), md(pairs)).await
+}
+
+/// `call`, which must succeed.
+async fn ok(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> InvokeResponse {
+    call(rt, op, data, pairs)
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+/// `call`, which must fail.
+async fn fail(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> bindery::Error {
+    call(rt, op, data, pairs).await.expect_err(op)
+}
+
+/// A recording server and a runtime whose component (with `extra`) points at it.
+async fn served(extra: &[(&str, &str)]) -> (suite::fixtures::http::Server, TempDir, Runtime) {
+    let server = serve().await;
+    let (dir, rt) = runtime(&server.url, extra);
+    (server, dir, rt)
 }
 
 fn md(pairs: &[(&str, &str)]) -> MetadataMap {
@@ -36,8 +58,7 @@ fn md(pairs: &[(&str, &str)]) -> MetadataMap {
 
 #[tokio::test]
 async fn every_operation_reaches_the_server_with_its_method() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     let cases = [
         ("create", Method::POST, true),
         ("get", Method::GET, false),
@@ -87,30 +108,23 @@ async fn path_metadata_is_appended_to_the_url() {
     let server = serve().await;
 
     let (_dir, rt) = runtime(&format!("{}/base/", server.url), &[]);
-    rt.invoke(NAME, "get", Vec::new(), md(&[("path", "/items/7?x=1")]))
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[("path", "/items/7?x=1")]).await;
     let seen = server.last();
     assert_eq!(seen.uri.path(), "/base/items/7");
     assert_eq!(seen.uri.query(), Some("x=1"));
 
     let (_dir2, rt2) = runtime(&format!("{}/base", server.url), &[]);
-    rt2.invoke(NAME, "get", Vec::new(), md(&[("path", "items")]))
-        .await
-        .unwrap();
+    ok(&rt2, "get", b"", &[("path", "items")]).await;
     assert_eq!(server.last().uri.path(), "/base/items");
 
     // Without `path` the url is used as written.
-    rt2.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    ok(&rt2, "get", b"", &[]).await;
     assert_eq!(server.last().uri.path(), "/base");
 }
 
 #[tokio::test]
 async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_not() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     let meta = md(&[
         ("X-Request-Id", "abc-123"),
         ("Authorization", "Bearer t0ken"),
@@ -137,60 +151,41 @@ async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_no
 
     // The W3C trace context keys are lowercase by spec, and are still propagated.
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    rt.invoke(NAME, "get", Vec::new(), md(&[("traceparent", tp)]))
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[("traceparent", tp)]).await;
     assert_eq!(header(&server.last(), "traceparent"), Some(tp));
+}
+
+/// With `op`, the header `name` is JSON unless the request metadata gives one: then that one,
+/// once. What the server saw of the second request.
+async fn json_unless_given(op: &str, name: &str, given: &str) -> suite::fixtures::http::Seen {
+    let (server, _dir, rt) = served(&[]).await;
+    let lower = name.to_lowercase();
+    ok(&rt, op, b"{}", &[]).await;
+    assert_eq!(header(&server.last(), &lower), Some(JSON));
+    ok(&rt, op, b"plain", &[(name, given)]).await;
+    let seen = server.last();
+    assert_eq!(header(&seen, &lower), Some(given));
+    assert_eq!(seen.headers.get_all(&lower).iter().count(), 1);
+    seen
 }
 
 #[tokio::test]
 async fn accept_defaults_to_json_and_a_given_one_wins() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(header(&server.last(), "accept"), Some(JSON));
-    rt.invoke(NAME, "get", Vec::new(), md(&[("Accept", "text/csv")]))
-        .await
-        .unwrap();
-    let seen = server.last();
-    assert_eq!(header(&seen, "accept"), Some("text/csv"));
-    assert_eq!(seen.headers.get_all("accept").iter().count(), 1);
+    json_unless_given("get", "Accept", "text/csv").await;
 }
 
 #[tokio::test]
 async fn default_content_type_is_json_and_a_given_one_wins() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-
-    rt.invoke(NAME, "post", b"{}".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(header(&server.last(), "content-type"), Some(JSON));
-
-    rt.invoke(
-        NAME,
-        "put",
-        b"plain".to_vec(),
-        md(&[("Content-Type", "text/plain")]),
-    )
-    .await
-    .unwrap();
-    let seen = server.last();
-    assert_eq!(header(&seen, "content-type"), Some("text/plain"));
-    assert_eq!(seen.headers.get_all("content-type").iter().count(), 1);
-    assert_eq!(&seen.body[..], b"plain");
+    for op in ["post", "put"] {
+        let seen = json_unless_given(op, "Content-Type", "text/plain").await;
+        assert_eq!(&seen.body[..], b"plain");
+    }
 }
 
 #[tokio::test]
 async fn response_metadata_has_status_and_canonical_headers() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[]).await;
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.text(), "ok from GET");
     let m = &resp.metadata;
     assert_eq!(m["statusCode"], "200");
@@ -214,12 +209,8 @@ async fn response_metadata_has_status_and_canonical_headers() {
 
 #[tokio::test]
 async fn non_2xx_is_an_upstream_error() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
-        .await
-        .unwrap_err();
+    let (server, _dir, rt) = served(&[]).await;
+    let err = fail(&rt, "get", b"", &[("path", "status/404")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("received status code 404"), "{err}");
     assert!(!err.is_retryable(), "a 404 does not get better by retrying");
@@ -236,15 +227,7 @@ async fn non_2xx_is_an_upstream_error() {
         (["500", "502", "503", "504", "429"], true),
     ] {
         for code in codes {
-            let err = rt
-                .invoke(
-                    NAME,
-                    "post",
-                    b"x".to_vec(),
-                    md(&[("path", &format!("status/{code}"))]),
-                )
-                .await
-                .unwrap_err();
+            let err = fail(&rt, "post", b"x", &[("path", &format!("status/{code}"))]).await;
             assert_eq!(err.kind(), ErrorKind::Upstream, "{code}");
             assert!(
                 err.message()
@@ -256,63 +239,38 @@ async fn non_2xx_is_an_upstream_error() {
     }
 
     // 2xx other than 200 are successes.
-    let resp = rt
-        .invoke(NAME, "post", b"x".to_vec(), md(&[("path", "status/201")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt, "post", b"x", &[("path", "status/201")]).await;
     assert_eq!(resp.metadata["statusCode"], "201");
     assert_eq!(resp.metadata["status"], "201 Created");
 }
 
 #[tokio::test]
 async fn error_if_not_2xx_false_in_request_metadata_returns_the_response() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(
-            NAME,
+    let (_server, _dir, rt) = served(&[]).await;
+    for (code, status) in [("404", "404 Not Found"), ("503", "503 Service Unavailable")] {
+        let path = format!("status/{code}");
+        let resp = ok(
+            &rt,
             "get",
-            Vec::new(),
-            md(&[("path", "status/404"), ("errorIfNot2XX", "false")]),
+            b"",
+            &[("path", &path), ("errorIfNot2XX", "false")],
         )
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "404");
-    assert_eq!(resp.metadata["status"], "404 Not Found");
-    assert_eq!(resp.text(), "status body 404");
-
-    let resp = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("path", "status/503"), ("errorIfNot2XX", "false")]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "503");
+        .await;
+        assert_eq!(resp.metadata["statusCode"], code);
+        assert_eq!(resp.metadata["status"], status);
+        assert_eq!(resp.text(), format!("status body {code}"));
+    }
 }
 
 #[tokio::test]
 async fn error_if_not_2xx_false_on_the_component_and_the_request_can_override_it() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("errorIfNot2XX", "false")]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[("errorIfNot2XX", "false")]).await;
+    let resp = ok(&rt, "get", b"", &[("path", "status/404")]).await;
     assert_eq!(resp.metadata["statusCode"], "404");
     assert_eq!(resp.text(), "status body 404");
 
-    let err = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("path", "status/404"), ("errorIfNot2XX", "true")]),
-        )
-        .await
-        .unwrap_err();
+    let strict = [("path", "status/404"), ("errorIfNot2XX", "true")];
+    let err = fail(&rt, "get", b"", &strict).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("received status code 404"), "{err}");
 }
@@ -322,10 +280,7 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
     let server = serve().await;
     let (_dir, rt) = runtime(&format!("{}/base/sub", server.url), &[]);
     for path in ["../../admin", "a/../../../admin", "%2e%2e/%2E%2E/admin"] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
-            .await
-            .unwrap_err();
+        let err = fail(&rt, "get", b"", &[("path", path)]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path}: {err}");
         assert!(err.message().contains("invalid path"), "{err}");
     }
@@ -338,12 +293,8 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
 
 #[tokio::test]
 async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap_err();
+    let (server, _dir, rt) = served(&[("maxResponseBodySize", "1Ki")]).await;
+    let err = fail(&rt, "get", b"", &[("path", "big")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("maxResponseBodySize"), "{err}");
     assert!(
@@ -353,18 +304,12 @@ async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
     assert!(!err.is_retryable(), "the same body will be too large again");
 
     // A small body under the same limit is fine.
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.text(), "ok from GET");
 
     // A body exactly at the limit is fine.
     let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "4Ki")]);
-    let resp = rt2
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt2, "get", b"", &[("path", "big")]).await;
     assert_eq!(resp.data.len(), 4096);
 }
 
@@ -374,10 +319,7 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
 
     // The body is streamed: no Content-Length, chunked transfer encoding.
     let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[("path", "stream")]).await;
     assert_eq!(resp.data, vec![b'y'; 4096]);
     assert!(
         !resp.metadata.contains_key("Content-Length"),
@@ -390,10 +332,7 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
     );
 
     let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let err = rt2
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
-        .await
-        .unwrap_err();
+    let err = fail(&rt2, "get", b"", &[("path", "stream")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("maxResponseBodySize"), "{err}");
     assert!(!err.is_retryable());
@@ -401,12 +340,8 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
 
 #[tokio::test]
 async fn max_response_body_size_does_not_apply_to_the_content_length_of_a_head_response() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let resp = rt
-        .invoke(NAME, "head", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[("maxResponseBodySize", "1Ki")]).await;
+    let resp = ok(&rt, "head", b"", &[("path", "big")]).await;
     assert_eq!(resp.metadata["statusCode"], "200");
     assert_eq!(resp.metadata["Content-Length"], "4096");
     assert!(resp.data.is_empty());
@@ -422,14 +357,10 @@ async fn security_token_is_sent_in_its_header() {
             ("securityTokenHeader", "X-Api-Token"),
         ],
     );
-    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[]).await;
     assert_eq!(header(&server.last(), "x-api-token"), Some("s3cr3t-value"));
 
-    rt.invoke(NAME, "post", b"{}".to_vec(), md(&[("X-Other", "1")]))
-        .await
-        .unwrap();
+    ok(&rt, "post", b"{}", &[("X-Other", "1")]).await;
     let seen = server.last();
     assert_eq!(header(&seen, "x-api-token"), Some("s3cr3t-value"));
     assert_eq!(header(&seen, "x-other"), Some("1"));
@@ -437,13 +368,9 @@ async fn security_token_is_sent_in_its_header() {
 
 #[tokio::test]
 async fn response_timeout_gives_a_timeout_error() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("responseTimeout", "200ms")]);
+    let (_server, _dir, rt) = served(&[("responseTimeout", "200ms")]).await;
     let started = Instant::now();
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "slow")]))
-        .await
-        .unwrap_err();
+    let err = fail(&rt, "get", b"", &[("path", "slow")]).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_retryable());
     assert!(
@@ -453,10 +380,7 @@ async fn response_timeout_gives_a_timeout_error() {
     );
 
     // The same component answers fast requests.
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.metadata["statusCode"], "200");
 }
 
@@ -561,16 +485,14 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
 
 #[tokio::test]
 async fn a_post_redirected_with_303_goes_on_as_a_get_without_its_body() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.invoke(
-        NAME,
+    let (server, _dir, rt) = served(&[]).await;
+    ok(
+        &rt,
         "post",
-        b"payload".to_vec(),
-        md(&[("path", "redirect/303?to=/after")]),
+        b"payload",
+        &[("path", "redirect/303?to=/after")],
     )
-    .await
-    .unwrap();
+    .await;
     let seen = server.last();
     assert_eq!(seen.uri.path(), "/after");
     assert_eq!(seen.method, Method::GET);
@@ -603,8 +525,7 @@ async fn a_silent_server_gives_a_timeout_error() {
 
 #[tokio::test]
 async fn framing_headers_in_request_metadata_are_refused() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     for key in [
         "Content-Length",
         "CONTENT-LENGTH",
@@ -619,8 +540,7 @@ async fn framing_headers_in_request_metadata_are_refused() {
         "Expect",
         "Content-length",
     ] {
-        let err = rt
-            .invoke(NAME, "post", b"hello world".to_vec(), md(&[(key, "2")]))
+        let err = call(&rt, "post", b"hello world", &[(key, "2")])
             .await
             .expect_err(key);
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{key}: {err}");
@@ -634,21 +554,13 @@ async fn framing_headers_in_request_metadata_are_refused() {
         server.requests()
     );
     // Other Content-* headers are fine.
-    rt.invoke(
-        NAME,
-        "post",
-        b"hello world".to_vec(),
-        md(&[("Content-Language", "en")]),
-    )
-    .await
-    .unwrap();
+    ok(&rt, "post", b"hello world", &[("Content-Language", "en")]).await;
     assert_eq!(&server.last().body[..], b"hello world");
 }
 
 #[tokio::test]
 async fn control_characters_in_the_path_or_a_header_value_are_refused() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     for path in [
         "a\rb",
         "a\nb",
@@ -658,8 +570,7 @@ async fn control_characters_in_the_path_or_a_header_value_are_refused() {
         "a\u{7f}b",
         "a?x=1\n",
     ] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
+        let err = call(&rt, "get", b"", &[("path", path)])
             .await
             .expect_err(path);
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path:?}: {err}");
@@ -667,8 +578,7 @@ async fn control_characters_in_the_path_or_a_header_value_are_refused() {
         assert!(err.message().contains("control character"), "{err}");
     }
     for value in ["a\r\nX-Injected: 1", "a\nb", "a\rb"] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("X-Note", value)]))
+        let err = call(&rt, "get", b"", &[("X-Note", value)])
             .await
             .expect_err(value);
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{value:?}: {err}");

@@ -8,23 +8,17 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use bindery::{ErrorKind, Event, MetadataMap};
+use bindery::{ErrorKind, MetadataMap};
 use rdkafka::config::ClientConfig;
 use tokio::sync::mpsc;
 
 #[path = "suite/mod.rs"]
 mod suite;
 use suite::fixtures::kafka::{create_topic, create_topic_at, unique, BROKERS};
-use suite::harness::{self, collect, components, meta, runtime};
-
-const WAIT: Duration = Duration::from_secs(60);
+use suite::harness::{self, collect, components, create, meta, next, runtime, WAIT};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.kafka", name, fields)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    harness::next_within(rx, WAIT).await
 }
 
 /// A component for both directions on `topic`.
@@ -41,28 +35,26 @@ fn both(name: &str, topic: &str, group: &str, extra: &[(&str, &str)]) -> String 
     yaml(name, &f)
 }
 
+/// A 1-partition topic of the test's own, and a folder with the component `name` on it (a
+/// group of its own, with `extra`): the topic and the folder.
+async fn fresh(name: &str, extra: &[(&str, &str)]) -> (String, harness::Dir) {
+    let topic = unique(name);
+    create_topic(&topic, 1).await;
+    let dir = components(&[both(name, &topic, &unique("g"), extra)]);
+    (topic, dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_with_key_headers_and_every_event_metadata_key() {
-    let topic = unique("roundtrip");
-    create_topic(&topic, 1).await;
-    let dir = components(&[both("orders", &topic, &unique("g"), &[])]);
+    let (topic, dir) = fresh("orders", &[]).await;
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "orders");
     rt.start().await.unwrap();
     let before = chrono::Utc::now().timestamp_millis();
-    let resp = rt
-        .invoke(
-            "orders",
-            "create",
-            b"hello \x00\xff".to_vec(),
-            meta(&[("partitionKey", "customer-7"), ("traceId", "a b&c")]),
-        )
-        .await
-        .unwrap();
+    let md = [("partitionKey", "customer-7"), ("traceId", "a b&c")];
+    let resp = create(&rt, "orders", b"hello \x00\xff", &md).await;
     assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    rt.invoke("orders", "create", b"bare".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt, "orders", b"bare", &[]).await;
 
     let ev = next(&mut rx).await;
     assert_eq!(ev.binding, "orders");
@@ -96,25 +88,11 @@ async fn round_trip_with_key_headers_and_every_event_metadata_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escaped_headers_and_tombstones() {
-    let topic = unique("escape");
-    create_topic(&topic, 1).await;
-    let dir = components(&[both(
-        "esc",
-        &topic,
-        &unique("g"),
-        &[("escapeHeaders", "true")],
-    )]);
+    let (_topic, dir) = fresh("esc", &[("escapeHeaders", "true")]).await;
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "esc");
     rt.start().await.unwrap();
-    rt.invoke(
-        "esc",
-        "create",
-        b"null".to_vec(),
-        meta(&[("__key", "k/1"), ("h", "x=y")]),
-    )
-    .await
-    .unwrap();
+    create(&rt, "esc", b"null", &[("__key", "k/1"), ("h", "x=y")]).await;
     let ev = next(&mut rx).await;
     assert_eq!(ev.text(), "null", "a tombstone arrives as null");
     assert_eq!(ev.metadata["__key"], "k%2F1");
@@ -126,14 +104,7 @@ async fn escaped_headers_and_tombstones() {
 /// logged and skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_consume_retry_a_failed_message_is_skipped() {
-    let topic = unique("skip");
-    create_topic(&topic, 1).await;
-    let dir = components(&[both(
-        "skip",
-        &topic,
-        &unique("g"),
-        &[("consumeRetryEnabled", "false")],
-    )]);
+    let (_topic, dir) = fresh("skip", &[("consumeRetryEnabled", "false")]).await;
     let rt = runtime(&dir);
     let (tx, mut rx) = mpsc::unbounded_channel();
     rt.on_event("skip", move |ev| {
@@ -149,9 +120,7 @@ async fn without_consume_retry_a_failed_message_is_skipped() {
     .unwrap();
     rt.start().await.unwrap();
     for m in ["bad", "good"] {
-        rt.invoke("skip", "create", m.as_bytes().to_vec(), MetadataMap::new())
-            .await
-            .unwrap();
+        create(&rt, "skip", m, &[]).await;
     }
     let got = tokio::time::timeout(WAIT, async {
         let mut got = Vec::new();
@@ -179,18 +148,7 @@ async fn two_runtimes_in_one_group_see_every_message_once() {
     let doc = both("work", &topic, &group, &[("sessionTimeout", "6s")]);
     let (dir_a, dir_b) = (components(std::slice::from_ref(&doc)), components(&[doc]));
     let (rt_a, rt_b) = (runtime(&dir_a), runtime(&dir_b));
-    let (tx, mut rx) = mpsc::unbounded_channel::<(char, String)>();
-    for (who, rt) in [('a', &rt_a), ('b', &rt_b)] {
-        let tx = tx.clone();
-        rt.on_event("work", move |ev| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((who, ev.text()));
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
+    let mut rx = harness::collect_each(&[('a', &rt_a), ('b', &rt_b)], "work");
     rt_a.start().await.unwrap();
     // Messages keep coming for ~8s; B joins after ~1s, so partitions move from A to B
     // while messages are in flight.
@@ -199,14 +157,13 @@ async fn two_runtimes_in_one_group_see_every_message_once() {
         let rt = rt_a.clone();
         tokio::spawn(async move {
             for i in 0..n {
-                rt.invoke(
+                create(
+                    &rt,
                     "work",
-                    "create",
-                    format!("w{i}").into_bytes(),
-                    meta(&[("partitionKey", &format!("key-{i}"))]),
+                    format!("w{i}"),
+                    &[("partitionKey", &format!("key-{i}"))],
                 )
-                .await
-                .unwrap();
+                .await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
@@ -217,15 +174,16 @@ async fn two_runtimes_in_one_group_see_every_message_once() {
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(90), async {
         while got.len() < n {
-            got.push(rx.recv().await.unwrap());
+            let (who, ev) = rx.recv().await.unwrap();
+            got.push((who, ev.text()));
         }
     })
     .await
     .unwrap_or_else(|_| panic!("only {} of {n} arrived: {got:?}", got.len()));
     // A moment for a duplicate to show up, if there were one.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    while let Ok(x) = rx.try_recv() {
-        got.push(x);
+    while let Ok((who, ev)) = rx.try_recv() {
+        got.push((who, ev.text()));
     }
     let texts: Vec<&String> = got.iter().map(|(_, t)| t).collect();
     let unique_texts: HashSet<&String> = texts.iter().copied().collect();
@@ -312,14 +270,7 @@ async fn mtls_round_trip_through_a_broker_that_requires_client_certificates() {
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "secure");
     rt.start().await.unwrap();
-    rt.invoke(
-        "secure",
-        "create",
-        b"over TLS".to_vec(),
-        meta(&[("key", "k1")]),
-    )
-    .await
-    .unwrap();
+    create(&rt, "secure", b"over TLS", &[("key", "k1")]).await;
     let ev = next(&mut rx).await;
     assert_eq!(ev.data, b"over TLS");
     assert_eq!(ev.metadata["__key"], "k1");

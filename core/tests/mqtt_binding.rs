@@ -7,22 +7,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bindery::{ErrorKind, Event, MetadataMap};
-use tokio::sync::mpsc;
+use bindery::{ErrorKind, MetadataMap};
 
 #[path = "suite/mod.rs"]
 mod suite;
 use suite::fixtures::mqtt::{client_id, forget_session, unique, URL};
-use suite::harness::{self, collect, components, meta, runtime};
-
-const WAIT: Duration = Duration::from_secs(30);
+use suite::harness::{self, collect, components, create, meta, next, runtime, WAIT};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.mqtt3", name, fields)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    harness::next_within(rx, WAIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,15 +44,7 @@ async fn round_trip_with_topic_metadata() {
     let mut all = collect(&rt, "all");
     rt.start().await.unwrap();
 
-    let resp = rt
-        .invoke(
-            "sensor",
-            "create",
-            b"21.5 \x00\xff".to_vec(),
-            MetadataMap::new(),
-        )
-        .await
-        .unwrap();
+    let resp = create(&rt, "sensor", b"21.5 \x00\xff", &[]).await;
     assert!(resp.data.is_empty() && resp.metadata.is_empty());
     let ev = next(&mut sensor).await;
     assert_eq!(ev.binding, "sensor");
@@ -70,14 +55,7 @@ async fn round_trip_with_topic_metadata() {
 
     // Request metadata `topic` publishes elsewhere.
     let other = format!("{base}/b/c");
-    rt.invoke(
-        "sensor",
-        "create",
-        b"elsewhere".to_vec(),
-        meta(&[("topic", &other)]),
-    )
-    .await
-    .unwrap();
+    create(&rt, "sensor", b"elsewhere", &[("topic", &other)]).await;
     let ev = next(&mut all).await;
     assert_eq!(ev.text(), "elsewhere");
     assert_eq!(ev.metadata, meta(&[("topic", &other)]));
@@ -104,9 +82,7 @@ async fn retain_keeps_the_last_message_for_later_subscribers() {
         ],
     )]);
     let rt = runtime(&out);
-    rt.invoke("out", "create", b"last known".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt, "out", b"last known", &[]).await;
 
     let later = components(&[yaml(
         "later",
@@ -127,22 +103,13 @@ async fn retain_keeps_the_last_message_for_later_subscribers() {
     rt2.shutdown(Duration::from_secs(5)).await.unwrap();
 
     // `retain: false` per request is not kept; an empty retained message clears the topic.
-    rt.invoke(
-        "out",
-        "create",
-        b"not kept".to_vec(),
-        meta(&[("retain", "false")]),
-    )
-    .await
-    .unwrap();
+    create(&rt, "out", b"not kept", &[("retain", "false")]).await;
     let rt3 = runtime(&later);
     let mut rx = collect(&rt3, "later");
     rt3.start().await.unwrap();
     assert_eq!(next(&mut rx).await.text(), "last known");
     rt3.shutdown(Duration::from_secs(5)).await.unwrap();
-    rt.invoke("out", "create", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt, "out", b"", &[]).await;
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
@@ -162,30 +129,12 @@ async fn shared_subscription_splits_messages_between_runtimes() {
     );
     let (dir_a, dir_b) = (components(std::slice::from_ref(&doc)), components(&[doc]));
     let (rt_a, rt_b) = (runtime(&dir_a), runtime(&dir_b));
-    let (tx, mut rx) = mpsc::unbounded_channel::<(char, Event)>();
-    for (who, rt) in [('a', &rt_a), ('b', &rt_b)] {
-        let tx = tx.clone();
-        rt.on_event("work", move |ev| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((who, ev));
-                Ok(())
-            }
-        })
-        .unwrap();
-    }
+    let mut rx = harness::collect_each(&[('a', &rt_a), ('b', &rt_b)], "work");
     rt_a.start().await.unwrap();
     rt_b.start().await.unwrap();
     // The output drops the $share/<group>/ prefix and publishes to the topic itself.
     for i in 0..20 {
-        rt_a.invoke(
-            "work",
-            "create",
-            format!("s{i}").into_bytes(),
-            MetadataMap::new(),
-        )
-        .await
-        .unwrap();
+        create(&rt_a, "work", format!("s{i}"), &[]).await;
     }
     let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
     for _ in 0..20 {

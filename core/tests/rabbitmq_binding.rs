@@ -9,24 +9,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{Event, MetadataMap};
 use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 #[path = "suite/mod.rs"]
 mod suite;
 use suite::fixtures::rabbitmq::{amqp, delete_queue, queue_name, HOST};
-use suite::harness::{self, collect, components, counts, meta, runtime};
-
-const WAIT: Duration = Duration::from_secs(30);
+use suite::harness::{self, collect, components, counts, create, meta, next, runtime, WAIT};
 
 fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.rabbitmq", name, fields)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    harness::next_within(rx, WAIT).await
 }
 
 /// Whether the queue is empty: every message was acked.
@@ -57,28 +50,25 @@ async fn output_sets_every_property_and_header() {
     )]);
     let rt = runtime(&dir);
     rt.start().await.unwrap();
-    let resp = rt
-        .invoke(
-            "out",
-            "create",
-            b"{\"n\":1}".to_vec(),
-            meta(&[
-                ("ttlInSeconds", "60"),
-                ("priority", "3"),
-                ("traceId", "abc"),
-            ]),
-        )
-        .await
-        .unwrap();
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    rt.invoke(
+    let resp = create(
+        &rt,
         "out",
-        "create",
-        b"plain".to_vec(),
-        meta(&[("contentType", "text/csv"), ("ttl", "1m")]),
+        b"{\"n\":1}",
+        &[
+            ("ttlInSeconds", "60"),
+            ("priority", "3"),
+            ("traceId", "abc"),
+        ],
     )
-    .await
-    .unwrap();
+    .await;
+    assert!(resp.data.is_empty() && resp.metadata.is_empty());
+    create(
+        &rt,
+        "out",
+        b"plain",
+        &[("contentType", "text/csv"), ("ttl", "1m")],
+    )
+    .await;
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 
     let c = amqp().await;
@@ -150,20 +140,19 @@ async fn round_trip_through_output_and_input() {
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "orders");
     rt.start().await.unwrap();
-    rt.invoke(
+    create(
+        &rt,
         "orders",
-        "create",
-        b"hello \x00\xff".to_vec(),
-        meta(&[
+        b"hello \x00\xff",
+        &[
             ("contentType", "application/octet-stream"),
             ("priority", "1"),
             ("ttlInSeconds", "30"),
             ("order id", "a b&c=d/é"),
             ("Plain", "v"),
-        ]),
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     let ev = next(&mut rx).await;
     assert_eq!(ev.binding, "orders");
     assert_eq!(ev.data, b"hello \x00\xff");
@@ -179,9 +168,7 @@ async fn round_trip_through_output_and_input() {
         ])
     );
     // Without request metadata the event has none.
-    rt.invoke("orders", "create", b"bare".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt, "orders", b"bare", &[]).await;
     let ev = next(&mut rx).await;
     assert_eq!(ev.text(), "bare");
     assert!(ev.metadata.is_empty(), "{:?}", ev.metadata);
@@ -297,9 +284,7 @@ async fn competing_runtimes_share_a_queue_and_prefetch_count_is_honoured() {
     let mut b_rx = collect(&rt_b, "work");
     // A starts alone and takes the first message; then B joins.
     rt_a.start().await.unwrap();
-    rt_a.invoke("work", "create", b"w0".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt_a, "work", b"w0", &[]).await;
     tokio::time::timeout(WAIT, async {
         while a_seen.lock().unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -309,14 +294,7 @@ async fn competing_runtimes_share_a_queue_and_prefetch_count_is_honoured() {
     .expect("A got a message");
     rt_b.start().await.unwrap();
     for i in 1..10 {
-        rt_a.invoke(
-            "work",
-            "create",
-            format!("w{i}").into_bytes(),
-            MetadataMap::new(),
-        )
-        .await
-        .unwrap();
+        create(&rt_a, "work", format!("w{i}"), &[]).await;
     }
     let mut b_seen = Vec::new();
     for _ in 1..10 {
@@ -343,9 +321,7 @@ async fn exclusive_queue_works_in_both_directions_over_one_connection() {
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "mine");
     rt.start().await.unwrap();
-    rt.invoke("mine", "create", b"only me".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
+    create(&rt, "mine", b"only me", &[]).await;
     assert_eq!(next(&mut rx).await.text(), "only me");
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 }
@@ -384,9 +360,7 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
     {
         // Declared by a runtime's output, then filled without publisher confirms.
         let out = runtime(&dir);
-        out.invoke("jobs", "create", b"m0".to_vec(), MetadataMap::new())
-            .await
-            .unwrap();
+        create(&out, "jobs", b"m0", &[]).await;
         out.shutdown(Duration::from_secs(5)).await.unwrap();
         let c = amqp().await;
         let ch = c.create_channel().await.unwrap();

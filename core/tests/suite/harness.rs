@@ -90,6 +90,19 @@ pub fn counts(seen: &[String]) -> std::collections::HashMap<String, usize> {
     n
 }
 
+/// `create` `data` with request metadata `md` through `rt`'s output `name`, which must
+/// succeed.
+pub async fn create(
+    rt: &Runtime,
+    name: &str,
+    data: impl Into<Vec<u8>>,
+    md: &[(&str, &str)],
+) -> bindery::InvokeResponse {
+    rt.invoke(name, "create", data.into(), meta(md))
+        .await
+        .unwrap_or_else(|e| panic!("create on {name}: {e}"))
+}
+
 /// Register a handler that forwards every event and acks it.
 pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -102,6 +115,35 @@ pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
     })
     .unwrap();
     rx
+}
+
+/// How long the tests wait for an event before they fail.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Register a handler on `name` in each runtime that forwards every event, with the
+/// runtime's letter, and acks it.
+pub fn collect_each(
+    runtimes: &[(char, &Runtime)],
+    name: &str,
+) -> mpsc::UnboundedReceiver<(char, Event)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (who, rt) in runtimes {
+        let (tx, who) = (tx.clone(), *who);
+        rt.on_event(name, move |ev| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((who, ev));
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rx
+}
+
+/// The next event, or a panic after [`WAIT`].
+pub async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    next_within(rx, WAIT).await
 }
 
 /// The next event, or a panic after `wait`.

@@ -18,6 +18,14 @@ fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
     harness::component_yaml("bindings.mqtt3", name, fields)
 }
 
+/// The component `name` on `topic`, with a client ID of its own and `extra`.
+fn on_topic(name: &str, topic: &str, extra: &[(&str, &str)]) -> String {
+    let id = client_id();
+    let mut fields = vec![("url", URL), ("topic", topic), ("consumerID", &id)];
+    fields.extend_from_slice(extra);
+    yaml(name, &fields)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_with_topic_metadata() {
     let base = unique("roundtrip");
@@ -71,29 +79,14 @@ async fn round_trip_with_topic_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_keeps_the_last_message_for_later_subscribers() {
     let topic = unique("retain");
-    let out = components(&[yaml(
-        "out",
-        &[
-            ("url", URL),
-            ("topic", &topic),
-            ("consumerID", &client_id()),
-            ("retain", "true"),
-            ("direction", "output"),
-        ],
-    )]);
+    let extra = [("retain", "true"), ("direction", "output")];
+    let out = components(&[on_topic("out", &topic, &extra)]);
     let rt = runtime(&out);
     create(&rt, "out", b"last known", &[]).await;
 
-    let later = components(&[yaml(
-        "later",
-        &[
-            ("url", URL),
-            ("topic", &topic),
-            ("consumerID", &client_id()),
-            ("cleanSession", "true"),
-            ("direction", "input"),
-        ],
-    )]);
+    let extra = [("cleanSession", "true"), ("direction", "input")];
+
+    let later = components(&[on_topic("later", &topic, &extra)]);
     let rt2 = runtime(&later);
     let mut rx = collect(&rt2, "later");
     rt2.start().await.unwrap();

@@ -18,8 +18,11 @@ mod suite;
 use suite::fixtures::rabbitmq::{amqp, delete_queue, queue_name, HOST};
 use suite::harness::{self, collect, components, counts, create, meta, next, runtime, WAIT};
 
-fn yaml(name: &str, fields: &[(&str, &str)]) -> String {
-    harness::component_yaml("bindings.rabbitmq", name, fields)
+/// The component `name` on `queue`, with `extra`.
+fn on_queue(name: &str, queue: &str, extra: &[(&str, &str)]) -> String {
+    let mut fields = vec![("host", HOST), ("queueName", queue)];
+    fields.extend_from_slice(extra);
+    harness::component_yaml("bindings.rabbitmq", name, &fields)
 }
 
 /// Whether the queue is empty: every message was acked.
@@ -37,17 +40,13 @@ async fn queue_is_empty(queue: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_sets_every_property_and_header() {
     let queue = queue_name("props");
-    let dir = components(&[yaml(
-        "out",
-        &[
-            ("host", HOST),
-            ("queueName", &queue),
-            ("durable", "true"),
-            ("maxPriority", "5"),
-            ("contentType", "application/json"),
-            ("direction", "output"),
-        ],
-    )]);
+    let extra = [
+        ("durable", "true"),
+        ("maxPriority", "5"),
+        ("contentType", "application/json"),
+        ("direction", "output"),
+    ];
+    let dir = components(&[on_queue("out", &queue, &extra)]);
     let rt = runtime(&dir);
     rt.start().await.unwrap();
     let resp = create(
@@ -126,17 +125,13 @@ async fn output_sets_every_property_and_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_through_output_and_input() {
+    let extra = [
+        ("deleteWhenUnused", "false"),
+        ("ttlInSeconds", "120"),
+        ("prefetchCount", "4"),
+    ];
     let queue = queue_name("roundtrip");
-    let dir = components(&[yaml(
-        "orders",
-        &[
-            ("host", HOST),
-            ("queueName", &queue),
-            ("deleteWhenUnused", "false"),
-            ("ttlInSeconds", "120"),
-            ("prefetchCount", "4"),
-        ],
-    )]);
+    let dir = components(&[on_queue("orders", &queue, &extra)]);
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "orders");
     rt.start().await.unwrap();
@@ -181,15 +176,8 @@ async fn round_trip_through_output_and_input() {
 /// acked in well under the 20s that waiting out each back-off in turn would take.
 async fn failures_do_not_pause_the_queue(retries: &str) {
     let queue = queue_name("nopause");
-    let dir = components(&[yaml(
-        "jobs",
-        &[
-            ("host", HOST),
-            ("queueName", &queue),
-            ("backOffDuration", "2s"),
-            ("backOffMaxRetries", retries),
-        ],
-    )]);
+    let extra = [("backOffDuration", "2s"), ("backOffMaxRetries", retries)];
+    let dir = components(&[on_queue("jobs", &queue, &extra)]);
     harness::produce_numbered(&dir, "jobs", "create", 100).await;
     let rt = runtime(&dir);
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -253,14 +241,7 @@ async fn a_failed_message_requeued_after_its_back_off_does_not_pause_the_queue()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn competing_runtimes_share_a_queue_and_prefetch_count_is_honoured() {
     let queue = queue_name("compete");
-    let doc = yaml(
-        "work",
-        &[
-            ("host", HOST),
-            ("queueName", &queue),
-            ("prefetchCount", "1"),
-        ],
-    );
+    let doc = on_queue("work", &queue, &[("prefetchCount", "1")]);
     let dir_a = components(std::slice::from_ref(&doc));
     let dir_b = components(&[doc]);
     let (rt_a, rt_b) = (runtime(&dir_a), runtime(&dir_b));
@@ -314,10 +295,8 @@ async fn competing_runtimes_share_a_queue_and_prefetch_count_is_honoured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_queue_works_in_both_directions_over_one_connection() {
     let queue = queue_name("exclusive");
-    let dir = components(&[yaml(
-        "mine",
-        &[("host", HOST), ("queueName", &queue), ("exclusive", "true")],
-    )]);
+    let extra = [("exclusive", "true")];
+    let dir = components(&[on_queue("mine", &queue, &extra)]);
     let rt = runtime(&dir);
     let mut rx = collect(&rt, "mine");
     rt.start().await.unwrap();
@@ -356,7 +335,11 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
         let (k, v) = pair.split_once('=').expect("name=value");
         fields.push((k, v));
     }
-    let dir = components(&[yaml("jobs", &fields)]);
+    let dir = components(&[harness::component_yaml(
+        "bindings.rabbitmq",
+        "jobs",
+        &fields,
+    )]);
     {
         // Declared by a runtime's output, then filled without publisher confirms.
         let out = runtime(&dir);

@@ -14,11 +14,14 @@ use bindery::binding::{
     BindingConfig, BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse,
     OutputBinding,
 };
-use bindery::registry::{BindingSpec, Field, FieldKind};
+use bindery::registry::{Field, FieldKind};
 use bindery::{
     BatchVerdict, ErrorKind, InputOptions, MetadataMap, Registry, RunStep, Runtime, Verdict,
 };
 use tokio::sync::mpsc;
+
+#[path = "suite/mod.rs"]
+mod suite;
 
 /// Per component name: the events to feed, the verdicts seen, and (for a probe handing over
 /// runs) each step of each run.
@@ -131,15 +134,12 @@ fn build_probe(cfg: &BindingConfig) -> bindery::Result<BindingParts> {
         fail_init: cfg.metadata.get("failInit") == Some("true"),
         runs: cfg.metadata.get("runs") == Some("true"),
     });
+    let input: Arc<dyn InputBinding> = probe.clone();
+    let output: Arc<dyn OutputBinding> = probe;
+    let sides = &cfg.direction;
     Ok(BindingParts {
-        input: cfg
-            .direction
-            .input
-            .then(|| probe.clone() as Arc<dyn InputBinding>),
-        output: cfg
-            .direction
-            .output
-            .then_some(probe as Arc<dyn OutputBinding>),
+        input: sides.input.then_some(input),
+        output: sides.output.then_some(output),
     })
 }
 
@@ -149,19 +149,7 @@ const PROBE_FIELDS: &[Field] = &[
 ];
 
 fn registry() -> Registry {
-    let mut r = Registry::builtin();
-    r.register(BindingSpec {
-        type_name: "bindings.probe",
-        aliases: &[],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: &["echo"],
-        fields: PROBE_FIELDS,
-        check: None,
-        build: build_probe,
-    });
-    r
+    suite::harness::registry_with("bindings.probe", &["echo"], PROBE_FIELDS, None, build_probe)
 }
 
 struct Setup {

@@ -422,3 +422,27 @@ pub async fn stop_mid_run(dir: &Dir, name: &str, in_runs: bool, wait: Duration) 
     );
     assert_eq!(after.first().map(String::as_str), Some("m20"), "{after:?}");
 }
+
+/// The built-in binding types and one of a test's own, `type_name` (input and output, version
+/// v1): a probe whose behaviour the test controls.
+pub fn registry_with(
+    type_name: &'static str,
+    operations: &'static [&'static str],
+    fields: &'static [bindery::registry::Field],
+    check: Option<bindery::registry::Check>,
+    build: bindery::registry::Factory,
+) -> bindery::Registry {
+    let mut r = bindery::Registry::builtin();
+    r.register(bindery::registry::BindingSpec {
+        type_name,
+        aliases: &[],
+        versions: &["v1"],
+        input: true,
+        output: true,
+        operations,
+        fields,
+        check,
+        build,
+    });
+    r
+}

@@ -12,6 +12,18 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// A folder holding one file, `name` with `text`.
+fn one_file(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), name, text);
+    dir
+}
+
+/// A folder holding the cron component `ticker` (`@every 1s`) with `from` written `to`.
+fn ticker_with(from: &str, to: &str) -> tempfile::TempDir {
+    one_file("c.yaml", &cron("ticker", "@every 1s").replace(from, to))
+}
+
 fn check(dir: &Path) -> Validated {
     let (components, diags) = component::load_paths(&[dir.to_path_buf()]);
     component::validate(components, &Registry::builtin(), None, diags)
@@ -37,6 +49,13 @@ fn only_error(v: &Validated) -> &Diagnostic {
     e[0]
 }
 
+/// The folder `path` (from the crate's), validated: without any diagnostic.
+fn clean(path: &str) -> Validated {
+    let v = check(&Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    v
+}
+
 fn cron(name: &str, schedule: &str) -> String {
     format!(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"{schedule}\"\n"
@@ -45,9 +64,7 @@ fn cron(name: &str, schedule: &str) -> String {
 
 #[test]
 fn the_seed_component_files_validate_unchanged() {
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
-    let v = check(&seed);
-    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let v = clean("tests/fixtures/seed");
     let names: Vec<&str> = v.bindings.iter().map(|b| b.config.name.as_str()).collect();
     assert_eq!(names, ["cleanup-cron", "monitoring-webhook"]);
     let cron = &v.bindings[0];
@@ -64,20 +81,13 @@ fn the_seed_component_files_validate_unchanged() {
 
 #[test]
 fn the_examples_validate() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/components");
-    let v = check(&examples);
-    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let v = clean("../examples/components");
     assert_eq!(v.bindings.len(), 3);
 }
 
 #[test]
 fn yaml_syntax_error_names_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "broken.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: [bindings.cron\n  version: v1\n",
-    );
+    let dir = one_file("broken.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: [bindings.cron\n  version: v1\n");
     let v = check(dir.path());
     let e = only_error(&v);
     assert!(e.location.file.ends_with("broken.yaml"));
@@ -91,12 +101,7 @@ fn yaml_syntax_error_names_line_and_column() {
 
 #[test]
 fn unknown_type_suggests_the_nearest() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("bindings.cron", "bindings.corn"),
-    );
+    let dir = ticker_with("bindings.cron", "bindings.corn");
     let v = check(dir.path());
     let e = only_error(&v);
     assert_eq!(e.message, "unknown binding type \"bindings.corn\"");
@@ -104,12 +109,7 @@ fn unknown_type_suggests_the_nearest() {
     assert_eq!(e.component.as_deref(), Some("ticker"));
     assert_eq!(e.location.line, 6, "points at spec.type");
 
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("bindings.cron", "binding.http"),
-    );
+    let dir = ticker_with("bindings.cron", "binding.http");
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(e.message, "unknown component type \"binding.http\"");
     assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.http\"?"));
@@ -117,12 +117,7 @@ fn unknown_type_suggests_the_nearest() {
 
 #[test]
 fn unknown_version_lists_the_known_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("version: v1", "version: v2"),
-    );
+    let dir = ticker_with("version: v1", "version: v2");
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(e.message, "bindings.cron has no version \"v2\"");
     assert_eq!(e.fix.as_deref(), Some("write `version: v1`"));
@@ -150,9 +145,7 @@ fn unknown_metadata_field_is_a_warning_with_the_nearest_field() {
 
 #[test]
 fn values_of_the_wrong_kind_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "hook.yaml",
         r#"apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -195,8 +188,7 @@ spec:
 
 #[test]
 fn five_field_cron_shows_the_six_field_form() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("nightly", "*/5 * * * *"));
+    let dir = one_file("c.yaml", &cron("nightly", "*/5 * * * *"));
     let v = check(dir.path());
     let e = only_error(&v);
     assert!(e.message.contains("has 5 fields"), "{e}");
@@ -208,9 +200,7 @@ fn five_field_cron_shows_the_six_field_form() {
     assert_eq!(e.location.line, 9, "points at the schedule entry");
 
     // The time zone prefix is kept in the suggested form.
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "c.yaml",
         &cron("nightly", "CRON_TZ=Europe/Berlin 30 4 * * *"),
     );
@@ -235,8 +225,7 @@ fn bad_schedules_are_named() {
         ("0 0 0 * * 7", "day of week 7 is out of range"),
         ("0 0 * *", "has 4 fields"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "c.yaml", &cron("c", schedule));
+        let dir = one_file("c.yaml", &cron("c", schedule));
         let v = check(dir.path());
         let e = only_error(&v);
         let all = format!("{} {}", e.message, e.fix.clone().unwrap_or_default());
@@ -246,8 +235,7 @@ fn bad_schedules_are_named() {
 
 #[test]
 fn duplicate_names_point_at_both() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &cron("ticker", "@every 1s"));
+    let dir = one_file("a.yaml", &cron("ticker", "@every 1s"));
     write(dir.path(), "b.yaml", &cron("ticker", "@every 2s"));
     let v = check(dir.path());
     let e = only_error(&v);
@@ -275,8 +263,7 @@ fn multi_document_files_load_components_and_skip_other_kinds() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &cron("a", "*/5 * * * *"));
+    let dir = one_file("a.yaml", &cron("a", "*/5 * * * *"));
     write(
         dir.path(),
         "b.yaml",
@@ -315,12 +302,7 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn schema_mistakes_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        "apiVersion: dapr.io/v1\nkind: component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n",
-    );
+    let dir = one_file("c.yaml", "apiVersion: dapr.io/v1\nkind: component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n");
     write(
         dir.path(),
         "d.yaml",
@@ -376,12 +358,7 @@ fn schema_mistakes_are_named() {
 
 #[test]
 fn other_families_are_skipped_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "state.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: localhost:6379\n",
-    );
+    let dir = one_file("state.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: localhost:6379\n");
     write(dir.path(), "c.yaml", &cron("ticker", "@every 1s"));
     let v = check(dir.path());
     assert!(errors(&v).is_empty());
@@ -392,9 +369,7 @@ fn other_families_are_skipped_with_a_warning() {
 
 #[test]
 fn direction_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "c.yaml",
         &(cron("c", "@every 1s") + "  - name: direction\n    value: inbound\n"),
     );
@@ -404,12 +379,7 @@ fn direction_is_checked() {
         "direction \"inbound\" is not one of input, output, \"input, output\""
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "h.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n",
-    );
+    let dir = one_file("h.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n");
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(
         e.message,
@@ -419,8 +389,7 @@ fn direction_is_checked() {
 
     // "input, output" on cron: both sides; no direction: every side the type has.
     for extra in ["  - name: direction\n    value: \"input, output\"\n", ""] {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "c.yaml", &(cron("c", "@every 1s") + extra));
+        let dir = one_file("c.yaml", &(cron("c", "@every 1s") + extra));
         let v = check(dir.path());
         assert!(v.diagnostics.is_empty());
         assert!(v.bindings[0].parts.input.is_some() && v.bindings[0].parts.output.is_some());
@@ -429,9 +398,7 @@ fn direction_is_checked() {
 
 #[test]
 fn route_metadata_sets_the_input_route() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "a.yaml",
         &(cron("a", "@every 1s") + "  - name: route\n    value: /onevent\n"),
     );
@@ -462,12 +429,7 @@ fn missing_resources_path_is_an_error() {
 
 #[test]
 fn scopes_limit_components_to_their_apps() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "a.yaml",
-        &(cron("a", "@every 1s") + "scopes:\n- billing\n"),
-    );
+    let dir = one_file("a.yaml", &(cron("a", "@every 1s") + "scopes:\n- billing\n"));
     write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
     let names = |id: &str| -> Vec<String> {
         Runtime::builder()
@@ -519,43 +481,27 @@ fn spec_init_timeout_and_ignore_errors_are_checked() {
     assert!(v.bindings[0].component.ignore_errors);
 }
 
-/// Nine anchors, each a list of nine aliases of the one before: 685 bytes that, expanded,
+/// Nine anchors, each a list of nine aliases of the one before (`a: &a ["lol", ...]`,
+/// `b: &b [*a, ...]`, ...): 685 bytes that, expanded,
 /// are 9^9 (387 million) scalars. Before bindery bounded alias expansion, loading this file
 /// allocated past 4 GB and aborted.
-const BILLION_LAUGHS: &str = r#"apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: lol
-spec:
-  type: bindings.cron
-  version: v1
-  metadata:
-  - name: schedule
-    value: "@every 1s"
-  - name: a
-    value: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-  - name: b
-    value: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-  - name: c
-    value: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-  - name: d
-    value: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-  - name: e
-    value: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-  - name: f
-    value: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-  - name: g
-    value: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-  - name: h
-    value: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-  - name: i
-    value: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
-"#;
+fn billion_laughs() -> String {
+    let mut text = cron("lol", "@every 1s");
+    let mut entry = |name: char, items: String| {
+        let list = vec![items; 9].join(",");
+        text.push_str(&format!("  - name: {name}\n    value: &{name} [{list}]\n"));
+    };
+    entry('a', "\"lol\"".into());
+    for (before, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        entry(name, format!("*{before}"));
+    }
+    text
+}
 
 #[test]
 fn a_billion_laughs_of_aliases_is_refused_quickly_with_the_limit_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "lol.yaml", BILLION_LAUGHS);
+    let file = write(dir.path(), "lol.yaml", &billion_laughs());
     let started = std::time::Instant::now();
     let v = check(dir.path());
     let took = started.elapsed();
@@ -584,12 +530,7 @@ fn a_billion_laughs_of_aliases_is_refused_quickly_with_the_limit_and_the_fix() {
 
 #[test]
 fn ordinary_anchors_and_aliases_still_work() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "hook.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - &url\n    name: url\n    value: \"http://localhost:1/hook\"\n  - name: securityTokenHeader\n    value: &token X-Token\n  - name: securityToken\n    value: *token\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata: &md\n  - name: schedule\n    value: \"@every 1s\"\n",
-    );
+    let dir = one_file("hook.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - &url\n    name: url\n    value: \"http://localhost:1/hook\"\n  - name: securityTokenHeader\n    value: &token X-Token\n  - name: securityToken\n    value: *token\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata: &md\n  - name: schedule\n    value: \"@every 1s\"\n");
     let v = check(dir.path());
     assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
     assert_eq!(v.bindings.len(), 2);
@@ -671,9 +612,7 @@ fn a_file_over_the_size_limit_is_refused() {
 
 #[test]
 fn an_alias_inside_its_own_anchor_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "self.yaml",
         &format!(
             "{}  - name: loop\n    value: &me [1, *me]\n",

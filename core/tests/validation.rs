@@ -99,28 +99,40 @@ fn yaml_syntax_error_names_line_and_column() {
     assert!(shown.contains("broken.yaml:"), "{shown}");
 }
 
+/// The ticker with `from` written `to` has one error, `message`, with the fix `fix`.
+fn ticker_refused(from: &str, to: &str, message: &str, fix: &str) -> Diagnostic {
+    let dir = ticker_with(from, to);
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, message);
+    assert_eq!(e.fix.as_deref(), Some(fix));
+    e
+}
+
 #[test]
 fn unknown_type_suggests_the_nearest() {
-    let dir = ticker_with("bindings.cron", "bindings.corn");
-    let v = check(dir.path());
-    let e = only_error(&v);
-    assert_eq!(e.message, "unknown binding type \"bindings.corn\"");
-    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.cron\"?"));
+    let corn = "unknown binding type \"bindings.corn\"";
+    let e = ticker_refused(
+        "bindings.cron",
+        "bindings.corn",
+        corn,
+        "did you mean \"bindings.cron\"?",
+    );
     assert_eq!(e.component.as_deref(), Some("ticker"));
     assert_eq!(e.location.line, 6, "points at spec.type");
 
-    let dir = ticker_with("bindings.cron", "binding.http");
-    let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "unknown component type \"binding.http\"");
-    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.http\"?"));
+    let binding = "unknown component type \"binding.http\"";
+    ticker_refused(
+        "bindings.cron",
+        "binding.http",
+        binding,
+        "did you mean \"bindings.http\"?",
+    );
 }
 
 #[test]
 fn unknown_version_lists_the_known_ones() {
-    let dir = ticker_with("version: v1", "version: v2");
-    let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "bindings.cron has no version \"v2\"");
-    assert_eq!(e.fix.as_deref(), Some("write `version: v1`"));
+    let v2 = "bindings.cron has no version \"v2\"";
+    ticker_refused("version: v1", "version: v2", v2, "write `version: v1`");
 }
 
 #[test]
@@ -330,24 +342,13 @@ fn schema_mistakes_are_named() {
         shown.contains(&"c.yaml:2 kind \"component\" is spelled wrong".to_string()),
         "{shown:#?}"
     );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("d.yaml:7 unknown field \"metdata\" in spec")),
-        "{shown:#?}"
-    );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("d.yaml:4 bindings.cron needs the metadata field \"schedule\"")),
-        "{shown:#?}"
-    );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("e.yaml:8 spec.metadata must be a list")),
-        "{shown:#?}"
-    );
+    for starts in [
+        "d.yaml:7 unknown field \"metdata\" in spec",
+        "d.yaml:4 bindings.cron needs the metadata field \"schedule\"",
+        "e.yaml:8 spec.metadata must be a list",
+    ] {
+        assert!(shown.iter().any(|s| s.starts_with(starts)), "{shown:#?}");
+    }
     let d_fix = v
         .diagnostics
         .iter()

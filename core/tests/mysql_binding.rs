@@ -8,27 +8,19 @@ use std::time::Duration;
 
 use bindery::{ErrorKind, Runtime};
 use serde_json::json;
-use tempfile::TempDir;
 
 #[path = "suite/mod.rs"]
 mod suite;
-use suite::fixtures::mysql::{TLS_URL, URL};
+use suite::fixtures::mysql::{Mysql, TLS_URL, URL};
 use suite::harness::{self, meta as md};
+use suite::scenarios::{plain, subject};
 use suite::sql::{exec, query, raw, table};
 
-const NAME: &str = "db";
-
-fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    harness::one_runtime("bindings.mysql", NAME, fields)
-}
-
-fn default_runtime() -> (TempDir, Runtime) {
-    runtime(&[("url", URL)])
-}
+const NAME: &str = "mysql";
 
 #[tokio::test]
 async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let t = table("types");
     exec(
         &rt,
@@ -117,7 +109,7 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
 #[tokio::test]
 async fn dsn_parameters_become_session_settings() {
     let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
-    let (_dir, rt) = runtime(&[
+    let (_dir, rt) = subject::<Mysql>(&[
         ("url", url),
         ("maxIdleConns", "2"),
         ("maxOpenConns", "4"),
@@ -142,7 +134,7 @@ async fn dsn_parameters_become_session_settings() {
 /// fewer parameters than it has.
 #[tokio::test]
 async fn too_few_params_are_the_server_s_error() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let err = rt
         .invoke(
             NAME,
@@ -169,7 +161,7 @@ async fn tls_custom_with_pem_path_round_trips_over_tls() {
         format!("{TLS_URL}?tls=custom"),
         "root:@tcp(localhost:3307)/test?tls=custom".to_string(),
     ] {
-        let (_dir, rt) = runtime(&[("url", &url), ("pemPath", &ca)]);
+        let (_dir, rt) = subject::<Mysql>(&[("url", &url), ("pemPath", &ca)]);
         rt.start().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let cipher = ssl_cipher(&rt).await;
         assert!(!cipher.is_empty(), "{url}: no TLS cipher");
@@ -199,7 +191,7 @@ async fn tls_custom_with_pem_path_round_trips_over_tls() {
 #[tokio::test]
 async fn tls_skip_verify_encrypts_without_a_ca() {
     let url = format!("{TLS_URL}?tls=skip-verify");
-    let (_dir, rt) = runtime(&[("url", &url)]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &url)]);
     rt.start().await.unwrap();
     assert!(!ssl_cipher(&rt).await.is_empty());
 }
@@ -214,7 +206,7 @@ async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
         vec![("url", format!("{TLS_URL}?tls=true"))],
     ] {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (_dir, rt) = runtime(&fields);
+        let (_dir, rt) = subject::<Mysql>(&fields);
         let err = rt.start().await.unwrap_err();
         let text = err.to_string();
         assert_eq!(err.kind(), ErrorKind::Upstream, "{fields:?}: {text}");
@@ -231,7 +223,7 @@ async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
 
 #[tokio::test]
 async fn a_plain_connection_to_the_tls_only_server_says_to_use_tls() {
-    let (_dir, rt) = runtime(&[("url", TLS_URL)]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", TLS_URL)]);
     let err = rt.start().await.unwrap_err();
     let text = err.to_string();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
@@ -244,19 +236,19 @@ async fn a_plain_connection_to_the_tls_only_server_says_to_use_tls() {
 
 #[tokio::test]
 async fn tls_preferred_takes_tls_when_offered_and_plain_otherwise() {
-    let (_dir, rt) = runtime(&[("url", &format!("{TLS_URL}?tls=preferred"))]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{TLS_URL}?tls=preferred"))]);
     rt.start().await.unwrap();
     assert!(!ssl_cipher(&rt).await.is_empty(), "TLS on the TLS server");
 
     // The server on 3306 has TLS off.
-    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=preferred"))]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{URL}?tls=preferred"))]);
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "", "plain on the plain server");
 }
 
 #[tokio::test]
 async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
-    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=skip-verify"))]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{URL}?tls=skip-verify"))]);
     let err = rt.start().await.unwrap_err();
     let text = err.to_string();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
@@ -266,14 +258,14 @@ async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
     );
 
     let url = format!("{URL}?tls=skip-verify&allowFallbackToPlaintext=true");
-    let (_dir, rt) = runtime(&[("url", &url)]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &url)]);
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "");
 }
 
 #[tokio::test]
 async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let t = table("multi");
     exec(&rt, &format!("CREATE TABLE {t} (id INT)"), json!([])).await;
     let count = |rt: &Runtime| {
@@ -312,7 +304,7 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
     .unwrap_err();
     assert!(err.to_string().contains("multiStatements=true"), "{err}");
     // multiStatements=false says the same.
-    let (_dir2, off) = runtime(&[("url", &format!("{URL}?multiStatements=false"))]);
+    let (_dir2, off) = subject::<Mysql>(&[("url", &format!("{URL}?multiStatements=false"))]);
     let err = raw(
         &off,
         "exec",
@@ -343,7 +335,7 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
     exec(&rt, &format!("DROP PROCEDURE {p}"), json!([])).await;
 
     // multiStatements=true runs them all.
-    let (_dir3, on) = runtime(&[("url", &format!("{URL}?multiStatements=true"))]);
+    let (_dir3, on) = subject::<Mysql>(&[("url", &format!("{URL}?multiStatements=true"))]);
     exec(
         &on,
         &format!("INSERT INTO {t} VALUES (20); INSERT INTO {t} VALUES (21)"),
@@ -356,7 +348,7 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
 
 #[tokio::test]
 async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let big = "123456789012345678901234567890";
     let t = table("bigint");
     exec(

@@ -7,27 +7,19 @@ use std::time::Duration;
 
 use bindery::{ErrorKind, Runtime};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 #[path = "suite/mod.rs"]
 mod suite;
-use suite::fixtures::postgresql::CONN;
+use suite::fixtures::postgresql::{Postgresql, CONN};
 use suite::harness::{self, meta as md};
+use suite::scenarios::{plain, subject};
 use suite::sql::{exec, query, raw, table};
 
-const NAME: &str = "db";
-
-fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    harness::one_runtime("bindings.postgresql", NAME, fields)
-}
-
-fn default_runtime() -> (TempDir, Runtime) {
-    runtime(&[("connectionString", CONN)])
-}
+const NAME: &str = "postgresql";
 
 #[tokio::test]
 async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let t = table("types");
     let mood = table("mood");
     exec(
@@ -175,7 +167,7 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
 
 #[tokio::test]
 async fn params_that_do_not_fit_are_invalid_arguments() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let cases = [
         (
             "SELECT $1::int",
@@ -213,7 +205,7 @@ async fn params_that_do_not_fit_are_invalid_arguments() {
 
 #[tokio::test]
 async fn a_missing_table_is_the_server_s_error_and_a_type_without_json_form_names_a_cast() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let err = rt
         .invoke(
             NAME,
@@ -258,7 +250,7 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
     assert_eq!(rows, json!([["bindery-test"]]));
 
     // Unknown options become run-time parameters, as pgx sends them.
-    let (_dir, rt) = runtime(&[(
+    let (_dir, rt) = subject::<Postgresql>(&[(
         "connectionString",
         "host=127.0.0.1 user=postgres dbname=test search_path=pg_catalog,public",
     )]);
@@ -268,7 +260,7 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
 
 #[tokio::test]
 async fn a_slow_statement_times_out_and_is_cancelled() {
-    let (_dir, rt) = runtime(&[("connectionString", CONN), ("timeout", "1s")]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", CONN), ("timeout", "1s")]);
     let err = rt
         .invoke(
             NAME,
@@ -304,7 +296,7 @@ async fn verify_full_with_the_test_ca_round_trips_over_tls() {
         format!("host=localhost hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert={ca}"),
         format!("postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full&sslrootcert={ca}"),
     ] {
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
         rt.start().await.unwrap_or_else(|e| panic!("{conn}: {e}"));
         assert_eq!(server_says_ssl(&rt).await, json!([[true]]), "{conn}");
         let t = table("tls");
@@ -334,7 +326,7 @@ async fn sslmode_require_is_tls_disable_is_not_and_prefer_takes_tls_when_offered
         ("", true), // pgx's default is prefer
     ] {
         let conn = format!("host=127.0.0.1 port=5432 user=postgres dbname=test {mode}");
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
         rt.start().await.unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert_eq!(server_says_ssl(&rt).await, json!([[ssl]]), "{mode:?}");
         rt.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -348,12 +340,12 @@ async fn verify_ca_checks_the_ca_but_not_the_name_and_verify_full_both() {
     let conn = |mode: &str| {
         format!("host=db.invalid hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={ca}")
     };
-    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-ca"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("verify-ca"))]);
     rt.start().await.unwrap();
     assert_eq!(server_says_ssl(&rt).await, json!([[true]]));
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-full"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("verify-full"))]);
     let err = rt.start().await.unwrap_err();
     let text = err.to_string();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
@@ -374,7 +366,7 @@ async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
         let conn = format!(
             "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={other}"
         );
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
         let err = rt.start().await.unwrap_err();
         let text = err.to_string();
         assert_eq!(err.kind(), ErrorKind::Upstream, "{mode}: {text}");
@@ -396,7 +388,7 @@ async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
     }
     // Without sslrootcert, verify-full trusts this machine's CAs, which did not sign it.
     let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full";
-    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", conn)]);
     let text = rt.start().await.unwrap_err().to_string();
     assert!(text.contains("UnknownIssuer"), "{text}");
 }
@@ -404,7 +396,7 @@ async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
 #[tokio::test]
 async fn a_missing_root_certificate_file_fails_the_start() {
     let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert=/nonexistent/ca.pem";
-    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", conn)]);
     let err = rt.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     let text = err.to_string();
@@ -420,7 +412,7 @@ async fn a_plain_connection_to_a_tls_only_role_is_refused_with_the_fix() {
     let conn = |mode: &str| {
         format!("host=127.0.0.1 port=5432 user=bindery_tls dbname=test sslmode={mode}")
     };
-    let (_dir, rt) = runtime(&[("connectionString", &conn("disable"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("disable"))]);
     let err = rt.start().await.unwrap_err();
     let text = err.to_string();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
@@ -430,7 +422,7 @@ async fn a_plain_connection_to_a_tls_only_role_is_refused_with_the_fix() {
         "{text}"
     );
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn("require"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("require"))]);
     rt.start().await.unwrap();
     assert_eq!(
         query(&rt, "SELECT current_user", json!([])).await,
@@ -451,14 +443,14 @@ async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
         harness::tls_file("client.crt"),
         harness::tls_file("client.key")
     );
-    let (_dir, rt) = runtime(&[("connectionString", &with_cert)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &with_cert)]);
     rt.start().await.unwrap();
     assert_eq!(
         query(&rt, "SELECT current_user", json!([])).await,
         json!([["bindery_cert"]])
     );
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
     let text = rt.start().await.unwrap_err().to_string();
     assert!(
         text.contains("requires a valid client certificate"),
@@ -473,7 +465,7 @@ async fn query_raw(rt: &Runtime, sql: &str, params: &str) -> bindery::Result<Str
 
 #[tokio::test]
 async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let big = "123456789012345678901234567890";
     for (sql, params, want) in [
         (

@@ -6,22 +6,14 @@
 use std::time::Duration;
 
 use bindery::{ErrorKind, InvokeResponse, Runtime};
-use tempfile::TempDir;
 
 #[path = "suite/mod.rs"]
 mod suite;
-use suite::fixtures::redis::{direct, key, HOST, TLS_HOST};
+use suite::fixtures::redis::{direct, key, Redis, HOST, TLS_HOST};
 use suite::harness::{self, meta as md};
+use suite::scenarios::{plain, subject};
 
-const NAME: &str = "cache";
-
-fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    harness::one_runtime("bindings.redis", NAME, fields)
-}
-
-fn default_runtime() -> (TempDir, Runtime) {
-    runtime(&[("redisHost", HOST)])
-}
+const NAME: &str = "redis";
 
 /// Invoke `op` on the binding and expect success.
 async fn call(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> InvokeResponse {
@@ -41,7 +33,7 @@ async fn ttl(key: &str) -> i64 {
 
 #[tokio::test]
 async fn get_with_delete_true_removes_the_key() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Redis>().await;
     let k = key("getdel");
     call(&rt, "create", b"once", &[("key", &k)]).await;
     let resp = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
@@ -59,7 +51,7 @@ async fn get_with_delete_true_removes_the_key() {
 
 #[tokio::test]
 async fn create_with_ttl_sets_the_expiry() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Redis>().await;
     let k = key("ttl");
     call(&rt, "create", b"v", &[("key", &k)]).await;
     assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
@@ -97,7 +89,7 @@ async fn create_with_ttl_sets_the_expiry() {
 
 #[tokio::test]
 async fn increment_counts_and_takes_a_ttl() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Redis>().await;
     let k = key("counter");
     for _ in 0..3 {
         let resp = call(&rt, "increment", b"", &[("key", &k)]).await;
@@ -149,7 +141,7 @@ async fn increment_counts_and_takes_a_ttl() {
 
 #[tokio::test]
 async fn redis_db_selects_the_database() {
-    let (_dir, rt) = runtime(&[("redisHost", HOST), ("redisDB", "3")]);
+    let (_dir, rt) = subject::<Redis>(&[("redisHost", HOST), ("redisDB", "3")]);
     let k = key("db3");
     call(&rt, "create", b"in three", &[("key", &k)]).await;
     let mut c3 = direct(3).await;
@@ -198,7 +190,7 @@ async fn a_dapr_file_with_every_common_field_loads() {
         ("failover", "false"),
         ("sentinelMasterName", ""),
     ];
-    let (_dir, rt) = runtime(&fields);
+    let (_dir, rt) = subject::<Redis>(&fields);
     assert!(
         rt.diagnostics().is_empty(),
         "no warnings: {:?}",
@@ -227,7 +219,7 @@ async fn enable_tls_round_trips_with_the_server_ca_trusted() {
     let ca = harness::tls_file("ca.crt");
     // By address (the certificate lists 127.0.0.1) and by name.
     for host in [TLS_HOST, "localhost:6380"] {
-        let (_dir, rt) = runtime(&[("redisHost", host), ("enableTLS", "true")]);
+        let (_dir, rt) = subject::<Redis>(&[("redisHost", host), ("enableTLS", "true")]);
         start_trusting(&rt, &ca)
             .await
             .unwrap_or_else(|e| panic!("{host}: {e}"));
@@ -246,7 +238,7 @@ async fn enable_tls_round_trips_with_the_server_ca_trusted() {
 #[tokio::test]
 async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
     let other = harness::other_ca_file();
-    let (_dir, rt) = runtime(&[("redisHost", TLS_HOST), ("enableTLS", "true")]);
+    let (_dir, rt) = subject::<Redis>(&[("redisHost", TLS_HOST), ("enableTLS", "true")]);
     let err = start_trusting(&rt, other.path().to_str().unwrap())
         .await
         .unwrap_err();
@@ -270,7 +262,7 @@ async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
 #[tokio::test]
 async fn insecure_skip_tls_verify_takes_an_untrusted_certificate() {
     let other = harness::other_ca_file();
-    let (_dir, rt) = runtime(&[
+    let (_dir, rt) = subject::<Redis>(&[
         ("redisHost", TLS_HOST),
         ("enableTLS", "true"),
         ("insecureSkipTLSVerify", "true"),
@@ -289,7 +281,7 @@ async fn client_cert_and_key_are_presented_to_the_server() {
     let ca = harness::tls_file("ca.crt");
     let read = |f: &str| std::fs::read_to_string(harness::tls_file(f)).unwrap();
     let (cert, key_pem) = (read("client.crt"), read("client.key"));
-    let (_dir, rt) = runtime(&[
+    let (_dir, rt) = subject::<Redis>(&[
         ("redisHost", TLS_HOST),
         ("enableTLS", "true"),
         ("clientCert", &cert),
@@ -303,7 +295,7 @@ async fn client_cert_and_key_are_presented_to_the_server() {
     // The server checks a certificate it is shown (tls-auth-clients optional): one its CA
     // did not sign is refused, so the binding does present the one it is given.
     let stranger = rcgen::generate_simple_self_signed(vec!["bindery_cert".to_string()]).unwrap();
-    let (_dir, rt) = runtime(&[
+    let (_dir, rt) = subject::<Redis>(&[
         ("redisHost", TLS_HOST),
         ("enableTLS", "true"),
         ("clientCert", &stranger.cert.pem()),
@@ -320,7 +312,7 @@ async fn client_cert_and_key_are_presented_to_the_server() {
 
 #[tokio::test]
 async fn a_plain_connection_to_the_tls_port_says_to_enable_tls() {
-    let (_dir, rt) = runtime(&[("redisHost", TLS_HOST)]);
+    let (_dir, rt) = subject::<Redis>(&[("redisHost", TLS_HOST)]);
     let err = rt.start().await.unwrap_err();
     let text = err.to_string();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
@@ -333,7 +325,7 @@ async fn a_plain_connection_to_the_tls_port_says_to_enable_tls() {
 #[tokio::test]
 async fn tls_to_a_plain_server_says_it_may_not_be_tls() {
     // A plain Redis takes the TLS hello for the start of a command and waits for its end.
-    let (_dir, rt) = runtime(&[
+    let (_dir, rt) = subject::<Redis>(&[
         ("redisHost", HOST),
         ("enableTLS", "true"),
         ("dialTimeout", "1s"),

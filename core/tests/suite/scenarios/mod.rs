@@ -53,6 +53,18 @@ pub fn folder<F: Fixture>(fx: &F, name: &str, case: Case) -> Dir {
     harness::components(&[doc(fx, name, case, &[])])
 }
 
+/// A runtime over one component of `F` with `fields`, named as in the scenarios.
+pub fn subject<F: Fixture>(fields: &[(&str, &str)]) -> (tempfile::TempDir, Runtime) {
+    harness::one_runtime(F::TYPE, name::<F>(), fields)
+}
+
+/// A runtime over one component of `F` with the fixture's ordinary fields.
+pub async fn plain<F: Fixture>() -> (tempfile::TempDir, Runtime) {
+    let fields = F::new().await.fields(Case::Plain);
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    subject::<F>(&pairs)
+}
+
 /// A fixture whose server is reached and set up.
 pub async fn ready<F: Fixture>() -> F {
     let fx = F::new().await;

@@ -329,6 +329,24 @@ pub fn other_ca_file() -> tempfile::NamedTempFile {
     file
 }
 
+/// Check the error of a start that met a server certificate from a CA it does not trust: it
+/// names the component, stays so (not retryable), says `UnknownIssuer` and what that means,
+/// and the setting `hint` that fixes it. Its text.
+pub fn untrusted(err: &bindery::Error, component: &str, hint: &str) -> String {
+    let text = err.to_string();
+    assert_eq!(err.kind(), bindery::ErrorKind::Upstream, "{text}");
+    assert_eq!(err.component(), Some(component));
+    assert!(
+        !err.is_retryable(),
+        "an untrusted certificate stays untrusted: {text}"
+    );
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    let says = "TLS: the server's certificate is not signed by a trusted CA";
+    assert!(text.contains(says) && text.contains(hint), "{text}");
+    eprintln!("untrusted: {text}");
+    text
+}
+
 /// How long the handlers of `stop_mid_run` take on an event: m0 long enough for the rest to
 /// arrive meanwhile (so that they come as one run), m20 (in hand at the stop) longer than the
 /// stop's deadline.

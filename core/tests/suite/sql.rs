@@ -58,6 +58,24 @@ pub async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
     serde_json::from_slice(&resp.data).unwrap()
 }
 
+/// Make a table of the test's own, insert the row (1, "over tls") with the placeholders
+/// `places` (`$1, $2` or `?, ?`), and read it back: the rows `query` answers.
+pub async fn one_row_back(rt: &Runtime, places: &str) -> Value {
+    let t = table("tls");
+    exec(
+        rt,
+        &format!("CREATE TABLE {t} (id INT, name TEXT)"),
+        json!([]),
+    )
+    .await;
+    let insert = format!("INSERT INTO {t} VALUES ({places})");
+    let resp = exec(rt, &insert, json!([1, "over tls"])).await;
+    assert_eq!(resp.metadata["rows-affected"], "1");
+    let rows = query(rt, &format!("SELECT id, name FROM {t}"), json!([])).await;
+    exec(rt, &format!("DROP TABLE {t}"), json!([])).await;
+    rows
+}
+
 /// What a SQL binding can do, as Dapr's: `exec`, `query` and `close`, `sql` required;
 /// `hidden` a password in `mistakes` that no diagnostic may show.
 pub fn caps(

@@ -301,13 +301,12 @@ async fn client_cert_and_key_are_presented_to_the_server() {
 #[tokio::test]
 async fn a_plain_connection_to_the_tls_port_says_to_enable_tls() {
     let (_dir, rt) = subject::<Redis>(&[("redisHost", TLS_HOST)]);
-    let err = rt.start().await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
-    assert!(
-        text.contains("if it takes TLS connections only, set enableTLS: true"),
-        "{text}"
-    );
+    harness::start_fails(
+        &rt,
+        ErrorKind::Upstream,
+        &["if it takes TLS connections only, set enableTLS: true"],
+    )
+    .await;
 }
 
 #[tokio::test]

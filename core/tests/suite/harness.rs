@@ -329,6 +329,17 @@ pub fn other_ca_file() -> tempfile::NamedTempFile {
     file
 }
 
+/// Start `rt`, which must fail with `kind`, its text saying each of `says`: the error.
+pub async fn start_fails(rt: &Runtime, kind: bindery::ErrorKind, says: &[&str]) -> bindery::Error {
+    let err = rt.start().await.expect_err("the start fails");
+    let text = err.to_string();
+    assert_eq!(err.kind(), kind, "{text}");
+    for s in says {
+        assert!(text.contains(s), "{text}");
+    }
+    err
+}
+
 /// Check the error of a start that met a server certificate from a CA it does not trust: it
 /// names the component, stays so (not retryable), says `UnknownIssuer` and what that means,
 /// and the setting `hint` that fixes it. Its text.

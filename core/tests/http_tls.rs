@@ -65,6 +65,14 @@ async fn serve(pki: &Pki, require_client_cert: bool) -> u16 {
     port
 }
 
+/// A test CA, and the port of a server with its certificate (requiring a client certificate
+/// it signed, with `require_client_cert`).
+async fn served(require_client_cert: bool) -> (Pki, u16) {
+    let pki = pki("bindery test CA");
+    let port = serve(&pki, require_client_cert).await;
+    (pki, port)
+}
+
 /// A resources folder with one `bindings.http` component named `secure`.
 fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
     let mut fields = vec![("url", url)];
@@ -105,16 +113,14 @@ async fn get_err(rt: &Runtime, reason: &str) {
 
 #[tokio::test]
 async fn root_ca_as_pem_text_is_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
+    let (pki, port) = served(false).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &pki.ca.cert_pem)]);
     get_ok(&rt).await;
 }
 
 #[tokio::test]
 async fn root_ca_as_a_file_path_is_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
+    let (pki, port) = served(false).await;
     let files = TempDir::new().unwrap();
     let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &ca)]);
@@ -123,8 +129,7 @@ async fn root_ca_as_a_file_path_is_trusted() {
 
 #[tokio::test]
 async fn without_root_ca_the_server_is_not_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
+    let (_pki, port) = served(false).await;
     let (_dir, rt) = runtime(&url(port), &[]);
     get_err(&rt, "UnknownIssuer").await;
 }
@@ -140,8 +145,7 @@ async fn a_root_ca_that_did_not_sign_the_server_is_not_trusted() {
 
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_pem_text() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
+    let (pki, port) = served(true).await;
     let (_dir, rt) = runtime(
         &url(port),
         &[
@@ -155,8 +159,7 @@ async fn mutual_tls_with_client_cert_and_key_as_pem_text() {
 
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_file_paths() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
+    let (pki, port) = served(true).await;
     let files = TempDir::new().unwrap();
     let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
     let cert = write_file(files.path(), "client.pem", &pki.client.cert_pem);
@@ -174,8 +177,7 @@ async fn mutual_tls_with_client_cert_and_key_as_file_paths() {
 
 #[tokio::test]
 async fn mutual_tls_without_a_client_cert_fails() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
+    let (pki, port) = served(true).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &pki.ca.cert_pem)]);
     // TLS 1.3: the client finishes its side of the handshake, then the server's alert arrives.
     get_err(&rt, "CertificateRequired").await;

@@ -3,7 +3,6 @@
 //! each as PEM text or as a file path.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -80,11 +79,29 @@ fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
     suite::harness::one_runtime("bindings.http", NAME, &fields)
 }
 
-/// Writes `text` to `dir/name` and returns the path as a string.
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
+/// A runtime whose component trusts `ca` and presents `cert` with `key` (PEM text or files)
+/// to the server on `port`.
+fn mutual(port: u16, ca: &str, cert: &str, key: &str) -> (TempDir, Runtime) {
+    let fields = [
+        ("MTLSRootCA", ca),
+        ("MTLSClientCert", cert),
+        ("MTLSClientKey", key),
+    ];
+    runtime(&url(port), &fields)
+}
+
+/// The CA's certificate, the client's certificate and its key in PEM files, and their paths.
+fn pem_files(pki: &Pki) -> (TempDir, [String; 3]) {
+    let files = TempDir::new().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ca = write("ca.pem", &pki.ca.cert_pem);
+    let cert = write("client.pem", &pki.client.cert_pem);
+    let key = write("client.key", &pki.client.key_pem);
+    (files, [ca, cert, key])
 }
 
 fn url(port: u16) -> String {
@@ -121,8 +138,7 @@ async fn root_ca_as_pem_text_is_trusted() {
 #[tokio::test]
 async fn root_ca_as_a_file_path_is_trusted() {
     let (pki, port) = served(false).await;
-    let files = TempDir::new().unwrap();
-    let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
+    let (_files, [ca, _, _]) = pem_files(&pki);
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &ca)]);
     get_ok(&rt).await;
 }
@@ -136,9 +152,8 @@ async fn without_root_ca_the_server_is_not_trusted() {
 
 #[tokio::test]
 async fn a_root_ca_that_did_not_sign_the_server_is_not_trusted() {
-    let pki = pki("bindery test CA");
+    let (_pki, port) = served(false).await;
     let other = self::pki("another test CA");
-    let port = serve(&pki, false).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &other.ca.cert_pem)]);
     get_err(&rt, "UnknownIssuer").await;
 }
@@ -146,13 +161,11 @@ async fn a_root_ca_that_did_not_sign_the_server_is_not_trusted() {
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_pem_text() {
     let (pki, port) = served(true).await;
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &pki.ca.cert_pem),
-            ("MTLSClientCert", &pki.client.cert_pem),
-            ("MTLSClientKey", &pki.client.key_pem),
-        ],
+    let (_dir, rt) = mutual(
+        port,
+        &pki.ca.cert_pem,
+        &pki.client.cert_pem,
+        &pki.client.key_pem,
     );
     get_ok(&rt).await;
 }
@@ -160,18 +173,8 @@ async fn mutual_tls_with_client_cert_and_key_as_pem_text() {
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_file_paths() {
     let (pki, port) = served(true).await;
-    let files = TempDir::new().unwrap();
-    let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
-    let cert = write_file(files.path(), "client.pem", &pki.client.cert_pem);
-    let key = write_file(files.path(), "client.key", &pki.client.key_pem);
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &ca),
-            ("MTLSClientCert", &cert),
-            ("MTLSClientKey", &key),
-        ],
-    );
+    let (_files, [ca, cert, key]) = pem_files(&pki);
+    let (_dir, rt) = mutual(port, &ca, &cert, &key);
     get_ok(&rt).await;
 }
 
@@ -185,16 +188,13 @@ async fn mutual_tls_without_a_client_cert_fails() {
 
 #[tokio::test]
 async fn mutual_tls_with_a_client_cert_from_another_ca_fails() {
-    let pki = pki("bindery test CA");
+    let (pki, port) = served(true).await;
     let other = self::pki("another test CA");
-    let port = serve(&pki, true).await;
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &pki.ca.cert_pem),
-            ("MTLSClientCert", &other.client.cert_pem),
-            ("MTLSClientKey", &other.client.key_pem),
-        ],
+    let (_dir, rt) = mutual(
+        port,
+        &pki.ca.cert_pem,
+        &other.client.cert_pem,
+        &other.client.key_pem,
     );
     get_err(&rt, "UnknownCA").await;
 }

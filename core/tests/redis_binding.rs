@@ -22,6 +22,32 @@ async fn call(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> In
         .unwrap_or_else(|e| panic!("{op}: {e}"))
 }
 
+/// What `get` of `key` answers, as text.
+async fn text_of(rt: &Runtime, key: &str) -> String {
+    call(rt, "get", b"", &[("key", key)]).await.text()
+}
+
+/// Invoke `op` on the binding and expect an error.
+async fn refused(rt: &Runtime, op: &str, pairs: &[(&str, &str)]) -> bindery::Error {
+    rt.invoke(NAME, op, b"x".to_vec(), md(pairs))
+        .await
+        .expect_err(op)
+}
+
+/// `op` with `data` on `key` with the request metadata `ttl_field`: then the key's TTL is within
+/// `range`.
+async fn expires(
+    rt: &Runtime,
+    (op, data): (&str, &[u8]),
+    key: &str,
+    ttl_field: (&str, &str),
+    range: std::ops::RangeInclusive<i64>,
+) {
+    call(rt, op, data, &[("key", key), ttl_field]).await;
+    let t = ttl(key).await;
+    assert!(range.contains(&t), "TTL {t}");
+}
+
 async fn ttl(key: &str) -> i64 {
     let mut c = direct(0).await;
     redis::cmd("TTL")
@@ -44,8 +70,7 @@ async fn get_with_delete_true_removes_the_key() {
     // delete=false is a plain GET.
     call(&rt, "create", b"kept", &[("key", &k)]).await;
     call(&rt, "get", b"", &[("key", &k), ("delete", "false")]).await;
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.text(), "kept");
+    assert_eq!(text_of(&rt, &k).await, "kept");
     call(&rt, "delete", b"", &[("key", &k)]).await;
 }
 
@@ -55,36 +80,22 @@ async fn create_with_ttl_sets_the_expiry() {
     let k = key("ttl");
     call(&rt, "create", b"v", &[("key", &k)]).await;
     assert_eq!(ttl(&k).await, -1, "no TTL was asked for");
-    call(&rt, "create", b"v", &[("key", &k), ("ttlInSeconds", "100")]).await;
-    let t = ttl(&k).await;
-    assert!((95..=100).contains(&t), "TTL {t}");
-
+    expires(&rt, ("create", b"v"), &k, ("ttlInSeconds", "100"), 95..=100).await;
     // `ttl` with a Go duration, as Dapr's TryGetTTL reads it.
-    call(&rt, "create", b"v", &[("key", &k), ("ttl", "2m")]).await;
-    let t = ttl(&k).await;
-    assert!((115..=120).contains(&t), "TTL {t}");
+    expires(&rt, ("create", b"v"), &k, ("ttl", "2m"), 115..=120).await;
 
     // A key written without a TTL loses the old one (SET replaces it).
     call(&rt, "create", b"v", &[("key", &k)]).await;
     assert_eq!(ttl(&k).await, -1);
 
     for bad in ["0", "-5", "soon", "500ms"] {
-        let err = rt
-            .invoke(
-                NAME,
-                "create",
-                b"x".to_vec(),
-                md(&[("key", &k), ("ttlInSeconds", bad)]),
-            )
-            .await
-            .unwrap_err();
+        let err = refused(&rt, "create", &[("key", &k), ("ttlInSeconds", bad)]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
         assert!(err.to_string().contains("ttlInSeconds"), "{err}");
     }
-    // A refused TTL wrote nothing.
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.text(), "v");
-    call(&rt, "delete", b"", &[("key", &k)]).await;
+    // A refused TTL wrote nothing (and the key goes with this last read).
+    let last = call(&rt, "get", b"", &[("key", &k), ("delete", "true")]).await;
+    assert_eq!(last.text(), "v");
 }
 
 #[tokio::test]
@@ -95,43 +106,22 @@ async fn increment_counts_and_takes_a_ttl() {
         let resp = call(&rt, "increment", b"", &[("key", &k)]).await;
         assert!(resp.data.is_empty(), "like Dapr, increment answers no data");
     }
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.text(), "3");
+    assert_eq!(text_of(&rt, &k).await, "3");
     assert_eq!(ttl(&k).await, -1);
 
-    call(
-        &rt,
-        "increment",
-        b"",
-        &[("key", &k), ("ttlInSeconds", "60")],
-    )
-    .await;
-    let t = ttl(&k).await;
-    assert!((55..=60).contains(&t), "TTL {t}");
-    let resp = call(&rt, "get", b"", &[("key", &k)]).await;
-    assert_eq!(resp.text(), "4");
+    expires(&rt, ("increment", b""), &k, ("ttlInSeconds", "60"), 55..=60).await;
+    assert_eq!(text_of(&rt, &k).await, "4");
 
     // INCR on text is the server's error, not retryable.
     let t = key("text");
     call(&rt, "create", b"abc", &[("key", &t)]).await;
-    let err = rt
-        .invoke(NAME, "increment", Vec::new(), md(&[("key", &t)]))
-        .await
-        .unwrap_err();
+    let err = refused(&rt, "increment", &[("key", &t)]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("not an integer"), "{err}");
     assert_eq!(err.component(), Some(NAME));
     // With a TTL too; the failed INCR leaves the key's expiry alone.
-    let err = rt
-        .invoke(
-            NAME,
-            "increment",
-            Vec::new(),
-            md(&[("key", &t), ("ttlInSeconds", "60")]),
-        )
-        .await
-        .unwrap_err();
+    let err = refused(&rt, "increment", &[("key", &t), ("ttlInSeconds", "60")]).await;
     assert!(err.to_string().contains("not an integer"), "{err}");
     assert_eq!(ttl(&t).await, -1);
     for k in [k, t] {

@@ -48,6 +48,16 @@ async fn expires(
     assert!(range.contains(&t), "TTL {t}");
 }
 
+/// `GET key` in database `db`, past the binding.
+async fn read_directly(db: i64, key: &str) -> Option<String> {
+    let mut c = direct(db).await;
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
 async fn ttl(key: &str) -> i64 {
     let mut c = direct(0).await;
     redis::cmd("TTL")
@@ -134,20 +144,9 @@ async fn redis_db_selects_the_database() {
     let (_dir, rt) = subject::<Redis>(&[("redisHost", HOST), ("redisDB", "3")]);
     let k = key("db3");
     call(&rt, "create", b"in three", &[("key", &k)]).await;
+    assert_eq!(read_directly(3, &k).await.as_deref(), Some("in three"));
+    assert_eq!(read_directly(0, &k).await, None, "not in database 0");
     let mut c3 = direct(3).await;
-    let v: Option<String> = redis::cmd("GET")
-        .arg(&k)
-        .query_async(&mut c3)
-        .await
-        .unwrap();
-    assert_eq!(v.as_deref(), Some("in three"));
-    let mut c0 = direct(0).await;
-    let v: Option<String> = redis::cmd("GET")
-        .arg(&k)
-        .query_async(&mut c0)
-        .await
-        .unwrap();
-    assert_eq!(v, None, "not in database 0");
     let _: () = redis::cmd("DEL")
         .arg(&k)
         .query_async(&mut c3)

@@ -81,13 +81,7 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     )
     .await;
 
-    let resp = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", &format!("SELECT * FROM {t} ORDER BY id"))]),
-        )
+    let resp = raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
         .await
         .unwrap();
     let text = resp.text();
@@ -189,13 +183,7 @@ async fn params_that_do_not_fit_are_invalid_arguments() {
         ),
     ];
     for (sql, params, want) in cases {
-        let err = rt
-            .invoke(
-                NAME,
-                "query",
-                Vec::new(),
-                md(&[("sql", sql), ("params", &params.to_string())]),
-            )
+        let err = raw(&rt, "query", sql, &params.to_string())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{sql}: {err}");
@@ -206,24 +194,17 @@ async fn params_that_do_not_fit_are_invalid_arguments() {
 #[tokio::test]
 async fn a_missing_table_is_the_server_s_error_and_a_type_without_json_form_names_a_cast() {
     let (_dir, rt) = plain::<Postgresql>().await;
-    let err = rt
-        .invoke(
-            NAME,
-            "exec",
-            Vec::new(),
-            md(&[("sql", &format!("DELETE FROM {}", table("missing")))]),
-        )
-        .await
-        .unwrap_err();
+    let err = raw(
+        &rt,
+        "exec",
+        &format!("DELETE FROM {}", table("missing")),
+        "",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT point(1, 2)")]),
-        )
+    let err = raw(&rt, "query", "SELECT point(1, 2)", "")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
@@ -261,13 +242,7 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
 #[tokio::test]
 async fn a_slow_statement_times_out_and_is_cancelled() {
     let (_dir, rt) = subject::<Postgresql>(&[("connectionString", CONN), ("timeout", "1s")]);
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT pg_sleep(10)")]),
-        )
+    let err = raw(&rt, "query", "SELECT pg_sleep(10)", "")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");

@@ -19,6 +19,32 @@ use suite::sql::{self, exec, query, raw, table};
 const NAME: &str = "mysql";
 
 #[tokio::test]
+async fn dsn_parameters_become_session_settings() {
+    let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
+    let (_dir, rt) = subject::<Mysql>(&[
+        ("url", url),
+        ("maxIdleConns", "2"),
+        ("maxOpenConns", "4"),
+        ("connMaxLifetime", "1m"),
+        ("connMaxIdleTime", "30s"),
+        ("pemPath", "/nonexistent/ca.pem"),
+    ]);
+    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
+    let rows = query(
+        &rt,
+        "SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS cs, DATABASE() AS db",
+        json!([]),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        json!([{"mode": "ANSI_QUOTES", "cs": "utf8mb4", "db": "test"}])
+    );
+}
+
+/// Unlike PostgreSQL, where the binding counts them, the server refuses a statement given
+/// fewer parameters than it has.
+#[tokio::test]
 async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     let (_dir, rt) = plain::<Mysql>().await;
     let t = table("types");
@@ -34,35 +60,8 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
         json!([]),
     )
     .await;
-    let resp = exec(
-        &rt,
-        &format!(
-            "INSERT INTO {t} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,UNHEX('DEADBEEF'),UNHEX('00FF'),?,?,?,?,?,b'101',?,?,?)"
-        ),
-        json!([
-            1,
-            -5,
-            true,
-            300,
-            9_007_199_254_740_993_i64,
-            18_446_744_073_709_551_615_u64,
-            1.1,
-            2.25,
-            "12345678901234567890.0123456789",
-            "ünïcödé \"quoted\"",
-            "long text",
-            "ab",
-            "2024-02-29",
-            "2024-01-02 03:04:05.123456",
-            "2024-01-02 03:04:05",
-            "12:34:56.789",
-            2024,
-            {"a": [1, 2]},
-            "y",
-            null
-        ]),
-    )
-    .await;
+    let stmt = format!("INSERT INTO {t} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,UNHEX('DEADBEEF'),UNHEX('00FF'),?,?,?,?,?,b'101',?,?,?)");
+    let resp = exec(&rt, &stmt, json!([1, -5, true, 300, 9_007_199_254_740_993_i64, 18_446_744_073_709_551_615_u64, 1.1, 2.25, "12345678901234567890.0123456789", "ünïcödé \"quoted\"", "long text", "ab", "2024-02-29", "2024-01-02 03:04:05.123456", "2024-01-02 03:04:05", "12:34:56.789", 2024, {"a": [1, 2]}, "y", null])).await;
     assert_eq!(resp.metadata["rows-affected"], "1");
 
     let want = json!([{
@@ -106,32 +105,6 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
 }
 
-#[tokio::test]
-async fn dsn_parameters_become_session_settings() {
-    let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
-    let (_dir, rt) = subject::<Mysql>(&[
-        ("url", url),
-        ("maxIdleConns", "2"),
-        ("maxOpenConns", "4"),
-        ("connMaxLifetime", "1m"),
-        ("connMaxIdleTime", "30s"),
-        ("pemPath", "/nonexistent/ca.pem"),
-    ]);
-    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
-    let rows = query(
-        &rt,
-        "SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS cs, DATABASE() AS db",
-        json!([]),
-    )
-    .await;
-    assert_eq!(
-        rows,
-        json!([{"mode": "ANSI_QUOTES", "cs": "utf8mb4", "db": "test"}])
-    );
-}
-
-/// Unlike PostgreSQL, where the binding counts them, the server refuses a statement given
-/// fewer parameters than it has.
 #[tokio::test]
 async fn too_few_params_are_the_server_s_error() {
     let (_dir, rt) = plain::<Mysql>().await;
@@ -324,12 +297,8 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
     let (_dir, rt) = plain::<Mysql>().await;
     let big = "123456789012345678901234567890";
     let t = table("bigint");
-    exec(
-        &rt,
-        &format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)"),
-        json!([]),
-    )
-    .await;
+    let stmt = format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)");
+    exec(&rt, &stmt, json!([])).await;
     raw(
         &rt,
         "exec",

@@ -22,12 +22,8 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     let (_dir, rt) = plain::<Postgresql>().await;
     let t = table("types");
     let mood = table("mood");
-    exec(
-        &rt,
-        &format!("CREATE TYPE {mood} AS ENUM ('sad', 'happy')"),
-        json!([]),
-    )
-    .await;
+    let stmt = format!("CREATE TYPE {mood} AS ENUM ('sad', 'happy')");
+    exec(&rt, &stmt, json!([])).await;
     exec(
         &rt,
         &format!(
@@ -74,12 +70,8 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     .await;
     assert_eq!(resp.metadata["rows-affected"], "1");
     // A numeric given as a JSON number binds too.
-    exec(
-        &rt,
-        &format!("INSERT INTO {t} (id, n, b) VALUES ($1, $2, $3)"),
-        json!([2, 0.5, false]),
-    )
-    .await;
+    let stmt = format!("INSERT INTO {t} (id, n, b) VALUES ($1, $2, $3)");
+    exec(&rt, &stmt, json!([2, 0.5, false])).await;
 
     let resp = raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
         .await

@@ -38,6 +38,13 @@ impl Fixture {
         std::fs::canonicalize(self.tmp.path().join("outside")).unwrap()
     }
 
+    /// A fixture whose binding made rootPath.
+    async fn started() -> Fixture {
+        let fx = Fixture::new();
+        fx.init_root().await;
+        fx
+    }
+
     /// Let the binding create rootPath.
     async fn init_root(&self) {
         self.rt.start().await.unwrap();
@@ -138,8 +145,7 @@ async fn create_then_get_returns_the_bytes() {
 
 #[tokio::test]
 async fn create_works_after_start_too() {
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     let created = fx.create("./after-start.txt", b"x").await;
     assert_eq!(created["fileName"], "after-start.txt");
     assert_eq!(fx.get("after-start.txt").await.unwrap(), b"x");
@@ -271,8 +277,7 @@ async fn dot_dot_and_absolute_file_names_are_refused() {
 #[tokio::test]
 async fn a_symlink_to_a_folder_outside_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     std::fs::write(fx.outside().join("secret.txt"), b"top secret").unwrap();
     symlink(fx.outside(), fx.root().join("link")).unwrap();
     let before = fx.files_outside_root();
@@ -322,8 +327,7 @@ async fn a_symlink_to_a_folder_outside_is_refused() {
 #[tokio::test]
 async fn a_symlink_to_a_file_outside_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     std::fs::write(fx.outside().join("secret.txt"), b"top secret").unwrap();
     symlink(
         fx.outside().join("secret.txt"),
@@ -357,8 +361,7 @@ async fn a_symlink_to_a_file_outside_is_refused() {
 #[tokio::test]
 async fn a_dangling_symlink_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     let target = fx.outside().join("not-yet.txt");
     symlink(&target, fx.root().join("dangling")).unwrap();
     symlink(fx.outside().join("no-dir"), fx.root().join("dangling-dir")).unwrap();
@@ -413,8 +416,7 @@ async fn a_symlink_inside_the_root_is_allowed() {
 
 #[tokio::test]
 async fn a_file_name_naming_the_root_itself_is_refused() {
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     for name in [".", "./", "././"] {
         for op in ["create", "get", "delete"] {
             let err = fx.invoke(op, b"x", Some(name)).await.unwrap_err();
@@ -494,8 +496,7 @@ mod race {
     /// A root with `f` (file "inside") and `d/x` (file "inside"), and the same names outside
     /// holding "SECRET".
     async fn fixture() -> Fixture {
-        let fx = Fixture::new();
-        fx.init_root().await;
+        let fx = Fixture::started().await;
         std::fs::write(fx.root().join("f"), b"inside").unwrap();
         std::fs::create_dir(fx.root().join("d")).unwrap();
         std::fs::write(fx.root().join("d/x"), b"inside").unwrap();

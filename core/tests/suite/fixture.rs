@@ -77,12 +77,15 @@ impl Server {
 
 /// Output operations that keep data under a key (Dapr's create, get, list and delete).
 pub struct Store {
+    /// The operations that create (or overwrite), get, list (if any) and delete.
+    pub create: &'static str,
+    pub get: &'static str,
+    pub list: Option<&'static str>,
+    pub delete: &'static str,
     /// The request metadata field that names the key.
     pub key: &'static str,
     /// What `create` answers for a key: `None` for no data, else this JSON.
     pub created: fn(&str) -> Option<Value>,
-    /// Whether `list` is one of them; [`Fixture::listed`] reads its answer.
-    pub list: bool,
     /// What `get` of a deleted key answers: empty data, or `NotFound` with this text.
     pub gone: Option<&'static str>,
     /// Whether deleting what is not there is `NotFound` (else it is fine).
@@ -351,7 +354,7 @@ pub trait Fixture: Sized + Send + Sync + 'static {
     /// Check what the binding adds to an event made with no request metadata.
     fn check_event(&self, _event: &Event) {}
 
-    /// The keys in `list`'s answer.
+    /// The keys in the answer of the store's `list`.
     fn listed(&self, _answer: &[u8]) -> Vec<String> {
         unimplemented!("{} has no list", Self::TYPE)
     }

@@ -114,7 +114,7 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
     let key = |k: &str| one(store.key, k);
     let data: Vec<u8> = (0..=255u8).collect();
 
-    let created = call::<F>(&rt, "create", &data, key(&k1)).await;
+    let created = call::<F>(&rt, store.create, &data, key(&k1)).await;
     match (store.created)(&k1) {
         None => assert!(created.data.is_empty(), "create answers no data"),
         Some(want) => assert_eq!(
@@ -123,43 +123,44 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
         ),
     }
     assert!(created.metadata.is_empty(), "{:?}", created.metadata);
-    call::<F>(&rt, "create", b"second", key(&k2)).await;
-    let got = call::<F>(&rt, "get", b"", key(&k1)).await;
+    call::<F>(&rt, store.create, b"second", key(&k2)).await;
+    let got = call::<F>(&rt, store.get, b"", key(&k1)).await;
     assert_eq!(got.data, data, "binary data goes through unchanged");
     assert!(got.metadata.is_empty(), "{:?}", got.metadata);
-    let listed = || async {
-        let resp = call::<F>(&rt, "list", b"", MetadataMap::new()).await;
+    let (rt, fx) = (&rt, &fx);
+    let listed = |list| async move {
+        let resp = call::<F>(rt, list, b"", MetadataMap::new()).await;
         fx.listed(&resp.data)
     };
-    if store.list {
-        let keys = listed().await;
+    if let Some(list) = store.list {
+        let keys = listed(list).await;
         assert!(keys.contains(&k1) && keys.contains(&k2), "{keys:?}");
     }
 
-    let deleted = call::<F>(&rt, "delete", b"", key(&k1)).await;
+    let deleted = call::<F>(&rt, store.delete, b"", key(&k1)).await;
     assert!(deleted.data.is_empty() && deleted.metadata.is_empty());
     match store.gone {
         None => {
-            let got = call::<F>(&rt, "get", b"", key(&k1)).await;
+            let got = call::<F>(&rt, store.get, b"", key(&k1)).await;
             assert!(
                 got.data.is_empty(),
                 "a missing key is empty data, as in Dapr"
             );
         }
         Some(says) => {
-            let err = refused::<F>(&rt, "get", key(&k1)).await;
+            let err = refused::<F>(&rt, store.get, key(&k1)).await;
             assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
             assert!(err.message().contains(says), "{err}");
             assert!(err.message().contains(&k1), "names the key: {err}");
             assert!(!err.is_retryable());
         }
     }
-    if store.list {
-        let keys = listed().await;
+    if let Some(list) = store.list {
+        let keys = listed(list).await;
         assert!(!keys.contains(&k1) && keys.contains(&k2), "{keys:?}");
     }
     let again = rt
-        .invoke(n, "delete", Vec::new(), key(&k1))
+        .invoke(n, store.delete, Vec::new(), key(&k1))
         .await
         .map(|_| ())
         .map_err(|e| e.kind());
@@ -169,7 +170,7 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
         Ok(())
     };
     assert_eq!(again, want, "deleting what is not there");
-    call::<F>(&rt, "delete", b"", key(&k2)).await;
+    call::<F>(&rt, store.delete, b"", key(&k2)).await;
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
     fx.cleanup().await;
 }

@@ -127,13 +127,8 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
     let got = call::<F>(&rt, store.get, b"", key(&k1)).await;
     assert_eq!(got.data, data, "binary data goes through unchanged");
     assert!(got.metadata.is_empty(), "{:?}", got.metadata);
-    let (rt, fx) = (&rt, &fx);
-    let listed = |list| async move {
-        let resp = call::<F>(rt, list, b"", MetadataMap::new()).await;
-        fx.listed(&resp.data)
-    };
     if let Some(list) = store.list {
-        let keys = listed(list).await;
+        let keys = listed(&fx, &rt, list).await;
         assert!(keys.contains(&k1) && keys.contains(&k2), "{keys:?}");
     }
 
@@ -156,7 +151,7 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
         }
     }
     if let Some(list) = store.list {
-        let keys = listed(list).await;
+        let keys = listed(&fx, &rt, list).await;
         assert!(!keys.contains(&k1) && keys.contains(&k2), "{keys:?}");
     }
     let again = rt
@@ -173,6 +168,12 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
     call::<F>(&rt, store.delete, b"", key(&k2)).await;
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
     fx.cleanup().await;
+}
+
+/// The keys `list` answers.
+async fn listed<F: Fixture>(fx: &F, rt: &Runtime, list: &str) -> Vec<String> {
+    let resp = call::<F>(rt, list, b"", MetadataMap::new()).await;
+    fx.listed(&resp.data)
 }
 
 /// A request without a field its operation needs is an invalid argument naming it.

@@ -59,6 +59,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// `what` on `addr`, started by `tests/servers/start <start>`.
     pub const fn at(what: &'static str, addr: &'static str, start: &'static str) -> Server {
         Server { what, addr, start }
     }
@@ -113,6 +114,7 @@ pub struct BadRequest {
 }
 
 impl BadRequest {
+    /// `op` refuses `fields`, saying `says` ("": the bad field's name).
     pub const fn new(
         op: &'static str,
         fields: &'static [(&'static str, &'static str)],
@@ -265,15 +267,8 @@ pub struct Restart {
     pub start: fn(),
 }
 
-/// TLS through the suite's TLS front ([`super::tls_proxy`]) to the plain server.
-pub struct TlsProxy {
-    /// The plain server's port.
-    pub upstream: u16,
-    /// What a failed connection to the front says, before `:<its port>`.
-    pub says: &'static str,
-}
-
 impl Restart {
+    /// Skipped when `unavailable` says why; `stop` and `start` the server.
     pub const fn new(unavailable: fn() -> Option<String>, stop: fn(), start: fn()) -> Restart {
         Restart {
             unavailable,
@@ -281,6 +276,14 @@ impl Restart {
             start,
         }
     }
+}
+
+/// TLS through the suite's TLS front ([`super::tls_proxy`]) to the plain server.
+pub struct TlsProxy {
+    /// The plain server's port.
+    pub upstream: u16,
+    /// What a failed connection to the front says, before `:<its port>`.
+    pub says: &'static str,
 }
 
 /// Everything a binding can do that a scenario needs; `None`/`false`: it cannot.
@@ -295,7 +298,9 @@ pub struct Caps {
     /// An operation that closes the output for good.
     pub close: Option<&'static str>,
     pub sql: Option<Sql>,
+    /// A component pointing at a port on 127.0.0.1 where nothing listens.
     pub down: Option<fn(u16) -> Down>,
+    /// A component logging in with the password given.
     pub login: Option<fn(&str) -> Login>,
     pub input: Option<Input>,
     pub restart: Option<Restart>,
@@ -365,14 +370,14 @@ pub trait Fixture: Sized + Send + Sync + 'static {
         async {}
     }
 
-    /// The crash scenario's messages, the ids 0..[`super::crash::MESSAGES`] as text: what is
-    /// produced before the first consumer starts.
+    /// Before the crash scenario's first consumer starts: set the source up, and produce what
+    /// it wants waiting (its messages are the ids 0..[`super::crash::MESSAGES`] as text).
     fn crash_prepare(&self) -> impl Future<Output = ()> + Send {
         async {}
     }
 
     /// What produces them alongside the consumers, if anything; `handled` counts the ids
-    /// handled so far.
+    /// handled so far (for a producer that must not run too far ahead).
     fn crash_producer(&self, _handled: Arc<AtomicUsize>) -> Option<BoxFuture<'static, ()>> {
         None
     }

@@ -91,6 +91,8 @@ pub struct Store {
     pub gone: Option<&'static str>,
     /// Whether deleting what is not there is `NotFound` (else it is fine).
     pub delete_gone_fails: bool,
+    /// Whether each test has a store of its own: then `list` shows exactly what it made.
+    pub own: bool,
 }
 
 /// A request metadata field that operations need.

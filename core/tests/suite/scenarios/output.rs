@@ -153,6 +153,9 @@ pub async fn create_get_list_delete_round_trip<F: Fixture>() {
     if let Some(list) = store.list {
         let keys = listed(&fx, &rt, list).await;
         assert!(!keys.contains(&k1) && keys.contains(&k2), "{keys:?}");
+        if store.own {
+            assert_eq!(keys, [k2.clone()]);
+        }
     }
     let again = rt
         .invoke(n, store.delete, Vec::new(), key(&k1))

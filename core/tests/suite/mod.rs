@@ -5,8 +5,10 @@
 //! - [`fixture`]: the [`fixture::Fixture`] trait and the capabilities a binding declares.
 //! - [`scenarios`]: the scenarios, generic over a fixture, and which capabilities each needs.
 //! - [`crash`]: the crash-safety scenario (a consumer process killed mid-stream).
+//! - [`fixtures`]: one fixture per binding (its server, components and capabilities).
 //! - [`harness`]: component files, runtimes and handlers the tests share.
-//! - [`tls_proxy`]: a TLS front with a test CA for plain servers.
+//! - [`sql`]: what the SQL bindings' tests share, and their fixture over a dialect.
+//! - [`pki`], [`tls_proxy`]: a test CA, and a TLS front with it for plain servers.
 #![allow(dead_code)]
 
 pub mod crash;

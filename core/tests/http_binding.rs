@@ -1,4 +1,5 @@
 //! `bindings.http` against a real local HTTP server (axum), through `bindery::Runtime`.
+//! What every binding does is tested once for all in `behaviour.rs` (`http::*`).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
 //! `bindings.localstorage` with `rootPath` in a temporary folder, through `bindery::Runtime`.
+//! What every binding does is tested once for all in `behaviour.rs` (`localstorage::*`).
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,7 @@
 //! mariadb`: root with an empty password, database test), through `bindery::Runtime`, and its
 //! TLS against the TLS-only instance on 127.0.0.1:3307 (`tests/servers/start mariadb-tls`).
 //! Every test uses its own tables, so they run in parallel.
+//! What every binding does is tested once for all in `behaviour.rs` (`mysql::*`).
 
 use std::time::Duration;
 

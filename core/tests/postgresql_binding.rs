@@ -2,6 +2,7 @@
 //! `bindings.postgresql` against the real PostgreSQL on 127.0.0.1:5432 (`tests/servers/start
 //! postgres`: trust auth, user postgres, database test), through `bindery::Runtime`. Every
 //! test uses its own tables, so they run in parallel.
+//! What every binding does is tested once for all in `behaviour.rs` (`postgresql::*`).
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! `bindings.redis` against the real Redis on 127.0.0.1:6379 (`tests/servers/start redis`),
 //! through `bindery::Runtime`, and its TLS against the TLS-only Redis on 127.0.0.1:6380
 //! (`tests/servers/start redis-tls`). Every test uses its own keys, so they run in parallel.
+//! What every binding does is tested once for all in `behaviour.rs` (`redis::*`).
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! `bindings.cron`: every accepted schedule form parsed to the right next fire times (no
 //! sleeping: fixed instants, and tokio's paused clock for delivery), and `delete`.
+//! What every binding does is tested once for all in `behaviour.rs` (`cron::*`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,161 +1,59 @@
 //! `bindings.http` against a real local HTTP server (axum), through `bindery::Runtime`.
+//! What every binding does is tested once for all in `behaviour.rs` (`http::*`).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
-use bindery::{ErrorKind, MetadataMap, Runtime};
+use axum::http::Method;
+use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
 use tempfile::TempDir;
+
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::http::{header, serve};
 
 const NAME: &str = "webhook";
 const JSON: &str = "application/json; charset=utf-8";
 
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
-
-struct Server {
-    url: String,
-    log: Log,
-}
-
-impl Server {
-    fn requests(&self) -> Vec<Seen> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn last(&self) -> Seen {
-        self.requests().pop().expect("the server saw no request")
-    }
-}
-
-fn record(log: &Log, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) {
-    log.lock().unwrap().push(Seen {
-        method,
-        uri,
-        headers,
-        body,
-    });
-}
-
-/// Any path not routed below: records the request and answers 200 with a few headers.
-async fn echo(
-    State(log): State<Log>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let text = format!("ok from {method}");
-    record(&log, method, uri, headers, body);
-    let mut resp = text.into_response();
-    let h = resp.headers_mut();
-    h.insert("x-custom", HeaderValue::from_static("yes"));
-    h.append("x-multi", HeaderValue::from_static("a"));
-    h.append("x-multi", HeaderValue::from_static("b"));
-    resp
-}
-
-/// `/status/{code}`: answers that status with a short body.
-async fn status(
-    State(log): State<Log>,
-    Path(code): Path<u16>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&log, method, uri, headers, body);
-    (
-        StatusCode::from_u16(code).unwrap(),
-        format!("status body {code}"),
-    )
-        .into_response()
-}
-
-/// `/big`: 4096 bytes with a Content-Length.
-async fn big() -> Response {
-    vec![b'x'; 4096].into_response()
-}
-
-/// `/stream`: 8 chunks of 512 bytes, with no Content-Length (chunked).
-async fn stream() -> Response {
-    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 512])));
-    Body::from_stream(futures::stream::iter(chunks)).into_response()
-}
-
-/// `/redirect/{code}?to=<location>`: answers `code` with `Location: <location>` (as written).
-async fn redirect(
-    State(log): State<Log>,
-    Path(code): Path<u16>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let to = uri
-        .query()
-        .and_then(|q| q.strip_prefix("to="))
-        .unwrap_or("/")
-        .to_string();
-    record(&log, method, uri, headers, body);
-    let mut resp = StatusCode::from_u16(code).unwrap().into_response();
-    resp.headers_mut()
-        .insert("location", HeaderValue::from_str(&to).unwrap());
-    resp
-}
-
-/// `/slow`: answers long after any reasonable response timeout.
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    "too late"
-}
-
-async fn serve() -> Server {
-    let log: Log = Arc::default();
-    let app = Router::new()
-        .route("/status/{code}", any(status))
-        .route("/big", any(big))
-        .route("/stream", any(stream))
-        .route("/slow", any(slow))
-        .route("/redirect/{code}", any(redirect))
-        .fallback(echo)
-        .with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Server {
-        url: format!("http://{addr}"),
-        log,
-    }
-}
-
 /// A resources folder with one `bindings.http` component named `webhook`.
 fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: \"{url}\"\n"
-    );
-    for (k, v) in extra {
-        yaml.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    std::fs::write(dir.path().join("webhook.yaml"), yaml).unwrap();
-    let rt = Runtime::from_path(dir.path()).expect("the component is valid");
-    (dir, rt)
+    let mut fields = vec![("url", url)];
+    fields.extend_from_slice(extra);
+    suite::harness::one_runtime("bindings.http", NAME, &fields)
+}
+
+/// Invoke `op` on the component with `data` and the request metadata `pairs`.
+async fn call(
+    rt: &Runtime,
+    op: &str,
+    data: &[u8],
+    pairs: &[(&str, &str)],
+) -> bindery::Result<InvokeResponse> {
+    rt.invoke(NAME, op, data.to_vec(), md(pairs)).await
+}
+
+/// `call`, which must succeed.
+async fn ok(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> InvokeResponse {
+    call(rt, op, data, pairs)
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+/// `call`, which must fail.
+async fn fail(rt: &Runtime, op: &str, data: &[u8], pairs: &[(&str, &str)]) -> bindery::Error {
+    call(rt, op, data, pairs).await.expect_err(op)
+}
+
+/// No request reached `server`.
+fn nothing_sent(server: &suite::fixtures::http::Server) {
+    let seen = server.requests();
+    assert!(seen.is_empty(), "nothing is sent: {seen:?}");
+}
+
+/// A recording server and a runtime whose component (with `extra`) points at it.
+async fn served(extra: &[(&str, &str)]) -> (suite::fixtures::http::Server, TempDir, Runtime) {
+    let server = serve().await;
+    let (dir, rt) = runtime(&server.url, extra);
+    (server, dir, rt)
 }
 
 fn md(pairs: &[(&str, &str)]) -> MetadataMap {
@@ -165,14 +63,9 @@ fn md(pairs: &[(&str, &str)]) -> MetadataMap {
         .collect()
 }
 
-fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
-    seen.headers.get(name).map(|v| v.to_str().unwrap())
-}
-
 #[tokio::test]
 async fn every_operation_reaches_the_server_with_its_method() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     let cases = [
         ("create", Method::POST, true),
         ("get", Method::GET, false),
@@ -218,58 +111,27 @@ async fn every_operation_reaches_the_server_with_its_method() {
 }
 
 #[tokio::test]
-async fn invoke_works_after_start_and_is_refused_after_shutdown() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "post", b"hello".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "200");
-    assert_eq!(resp.text(), "ok from POST");
-    let seen = server.last();
-    assert_eq!(seen.method, Method::POST);
-    assert_eq!(&seen.body[..], b"hello");
-
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-    let err = rt
-        .invoke(NAME, "post", b"late".to_vec(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed);
-    assert_eq!(server.requests().len(), 1, "nothing is sent after shutdown");
-}
-
-#[tokio::test]
 async fn path_metadata_is_appended_to_the_url() {
     let server = serve().await;
 
     let (_dir, rt) = runtime(&format!("{}/base/", server.url), &[]);
-    rt.invoke(NAME, "get", Vec::new(), md(&[("path", "/items/7?x=1")]))
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[("path", "/items/7?x=1")]).await;
     let seen = server.last();
     assert_eq!(seen.uri.path(), "/base/items/7");
     assert_eq!(seen.uri.query(), Some("x=1"));
 
     let (_dir2, rt2) = runtime(&format!("{}/base", server.url), &[]);
-    rt2.invoke(NAME, "get", Vec::new(), md(&[("path", "items")]))
-        .await
-        .unwrap();
+    ok(&rt2, "get", b"", &[("path", "items")]).await;
     assert_eq!(server.last().uri.path(), "/base/items");
 
     // Without `path` the url is used as written.
-    rt2.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    ok(&rt2, "get", b"", &[]).await;
     assert_eq!(server.last().uri.path(), "/base");
 }
 
 #[tokio::test]
 async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_not() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
+    let (server, _dir, rt) = served(&[]).await;
     let meta = md(&[
         ("X-Request-Id", "abc-123"),
         ("Authorization", "Bearer t0ken"),
@@ -296,60 +158,41 @@ async fn capitalised_metadata_keys_are_sent_as_headers_and_lowercase_keys_are_no
 
     // The W3C trace context keys are lowercase by spec, and are still propagated.
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    rt.invoke(NAME, "get", Vec::new(), md(&[("traceparent", tp)]))
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[("traceparent", tp)]).await;
     assert_eq!(header(&server.last(), "traceparent"), Some(tp));
+}
+
+/// With `op`, the header `name` is JSON unless the request metadata gives one: then that one,
+/// once. What the server saw of the second request.
+async fn json_unless_given(op: &str, name: &str, given: &str) -> suite::fixtures::http::Seen {
+    let (server, _dir, rt) = served(&[]).await;
+    let lower = name.to_lowercase();
+    ok(&rt, op, b"{}", &[]).await;
+    assert_eq!(header(&server.last(), &lower), Some(JSON));
+    ok(&rt, op, b"plain", &[(name, given)]).await;
+    let seen = server.last();
+    assert_eq!(header(&seen, &lower), Some(given));
+    assert_eq!(seen.headers.get_all(&lower).iter().count(), 1);
+    seen
 }
 
 #[tokio::test]
 async fn accept_defaults_to_json_and_a_given_one_wins() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(header(&server.last(), "accept"), Some(JSON));
-    rt.invoke(NAME, "get", Vec::new(), md(&[("Accept", "text/csv")]))
-        .await
-        .unwrap();
-    let seen = server.last();
-    assert_eq!(header(&seen, "accept"), Some("text/csv"));
-    assert_eq!(seen.headers.get_all("accept").iter().count(), 1);
+    json_unless_given("get", "Accept", "text/csv").await;
 }
 
 #[tokio::test]
 async fn default_content_type_is_json_and_a_given_one_wins() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-
-    rt.invoke(NAME, "post", b"{}".to_vec(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert_eq!(header(&server.last(), "content-type"), Some(JSON));
-
-    rt.invoke(
-        NAME,
-        "put",
-        b"plain".to_vec(),
-        md(&[("Content-Type", "text/plain")]),
-    )
-    .await
-    .unwrap();
-    let seen = server.last();
-    assert_eq!(header(&seen, "content-type"), Some("text/plain"));
-    assert_eq!(seen.headers.get_all("content-type").iter().count(), 1);
-    assert_eq!(&seen.body[..], b"plain");
+    for op in ["post", "put"] {
+        let seen = json_unless_given(op, "Content-Type", "text/plain").await;
+        assert_eq!(&seen.body[..], b"plain");
+    }
 }
 
 #[tokio::test]
 async fn response_metadata_has_status_and_canonical_headers() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[]).await;
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.text(), "ok from GET");
     let m = &resp.metadata;
     assert_eq!(m["statusCode"], "200");
@@ -373,12 +216,8 @@ async fn response_metadata_has_status_and_canonical_headers() {
 
 #[tokio::test]
 async fn non_2xx_is_an_upstream_error() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
-        .await
-        .unwrap_err();
+    let (server, _dir, rt) = served(&[]).await;
+    let err = fail(&rt, "get", b"", &[("path", "status/404")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("received status code 404"), "{err}");
     assert!(!err.is_retryable(), "a 404 does not get better by retrying");
@@ -395,15 +234,7 @@ async fn non_2xx_is_an_upstream_error() {
         (["500", "502", "503", "504", "429"], true),
     ] {
         for code in codes {
-            let err = rt
-                .invoke(
-                    NAME,
-                    "post",
-                    b"x".to_vec(),
-                    md(&[("path", &format!("status/{code}"))]),
-                )
-                .await
-                .unwrap_err();
+            let err = fail(&rt, "post", b"x", &[("path", &format!("status/{code}"))]).await;
             assert_eq!(err.kind(), ErrorKind::Upstream, "{code}");
             assert!(
                 err.message()
@@ -415,63 +246,38 @@ async fn non_2xx_is_an_upstream_error() {
     }
 
     // 2xx other than 200 are successes.
-    let resp = rt
-        .invoke(NAME, "post", b"x".to_vec(), md(&[("path", "status/201")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt, "post", b"x", &[("path", "status/201")]).await;
     assert_eq!(resp.metadata["statusCode"], "201");
     assert_eq!(resp.metadata["status"], "201 Created");
 }
 
 #[tokio::test]
 async fn error_if_not_2xx_false_in_request_metadata_returns_the_response() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(
-            NAME,
+    let (_server, _dir, rt) = served(&[]).await;
+    for (code, status) in [("404", "404 Not Found"), ("503", "503 Service Unavailable")] {
+        let path = format!("status/{code}");
+        let resp = ok(
+            &rt,
             "get",
-            Vec::new(),
-            md(&[("path", "status/404"), ("errorIfNot2XX", "false")]),
+            b"",
+            &[("path", &path), ("errorIfNot2XX", "false")],
         )
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "404");
-    assert_eq!(resp.metadata["status"], "404 Not Found");
-    assert_eq!(resp.text(), "status body 404");
-
-    let resp = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("path", "status/503"), ("errorIfNot2XX", "false")]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.metadata["statusCode"], "503");
+        .await;
+        assert_eq!(resp.metadata["statusCode"], code);
+        assert_eq!(resp.metadata["status"], status);
+        assert_eq!(resp.text(), format!("status body {code}"));
+    }
 }
 
 #[tokio::test]
 async fn error_if_not_2xx_false_on_the_component_and_the_request_can_override_it() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("errorIfNot2XX", "false")]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "status/404")]))
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[("errorIfNot2XX", "false")]).await;
+    let resp = ok(&rt, "get", b"", &[("path", "status/404")]).await;
     assert_eq!(resp.metadata["statusCode"], "404");
     assert_eq!(resp.text(), "status body 404");
 
-    let err = rt
-        .invoke(
-            NAME,
-            "get",
-            Vec::new(),
-            md(&[("path", "status/404"), ("errorIfNot2XX", "true")]),
-        )
-        .await
-        .unwrap_err();
+    let strict = [("path", "status/404"), ("errorIfNot2XX", "true")];
+    let err = fail(&rt, "get", b"", &strict).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("received status code 404"), "{err}");
 }
@@ -481,18 +287,11 @@ async fn a_path_with_dot_dot_is_refused_like_dapr() {
     let server = serve().await;
     let (_dir, rt) = runtime(&format!("{}/base/sub", server.url), &[]);
     for path in ["../../admin", "a/../../../admin", "%2e%2e/%2E%2E/admin"] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
-            .await
-            .unwrap_err();
+        let err = fail(&rt, "get", b"", &[("path", path)]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path}: {err}");
         assert!(err.message().contains("invalid path"), "{err}");
     }
-    assert!(
-        server.requests().is_empty(),
-        "nothing is sent: {:?}",
-        server.requests()
-    );
+    nothing_sent(&server);
 }
 
 /// A component's `errorIfNot2XX: "off"` is false, as Dapr reads it: a 404 is an answer.
@@ -545,12 +344,8 @@ async fn error_if_not_2xx_in_request_metadata_reads_as_dapr_reads_it() {
 
 #[tokio::test]
 async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap_err();
+    let (server, _dir, rt) = served(&[("maxResponseBodySize", "1Ki")]).await;
+    let err = fail(&rt, "get", b"", &[("path", "big")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("maxResponseBodySize"), "{err}");
     assert!(
@@ -560,18 +355,12 @@ async fn max_response_body_size_refuses_a_larger_body_with_content_length() {
     assert!(!err.is_retryable(), "the same body will be too large again");
 
     // A small body under the same limit is fine.
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.text(), "ok from GET");
 
     // A body exactly at the limit is fine.
     let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "4Ki")]);
-    let resp = rt2
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt2, "get", b"", &[("path", "big")]).await;
     assert_eq!(resp.data.len(), 4096);
 }
 
@@ -581,10 +370,7 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
 
     // The body is streamed: no Content-Length, chunked transfer encoding.
     let (_dir, rt) = runtime(&server.url, &[]);
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[("path", "stream")]).await;
     assert_eq!(resp.data, vec![b'y'; 4096]);
     assert!(
         !resp.metadata.contains_key("Content-Length"),
@@ -597,10 +383,7 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
     );
 
     let (_dir2, rt2) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let err = rt2
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "stream")]))
-        .await
-        .unwrap_err();
+    let err = fail(&rt2, "get", b"", &[("path", "stream")]).await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.message().contains("maxResponseBodySize"), "{err}");
     assert!(!err.is_retryable());
@@ -608,12 +391,8 @@ async fn max_response_body_size_refuses_a_larger_streamed_body() {
 
 #[tokio::test]
 async fn max_response_body_size_does_not_apply_to_the_content_length_of_a_head_response() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("maxResponseBodySize", "1Ki")]);
-    let resp = rt
-        .invoke(NAME, "head", Vec::new(), md(&[("path", "big")]))
-        .await
-        .unwrap();
+    let (_server, _dir, rt) = served(&[("maxResponseBodySize", "1Ki")]).await;
+    let resp = ok(&rt, "head", b"", &[("path", "big")]).await;
     assert_eq!(resp.metadata["statusCode"], "200");
     assert_eq!(resp.metadata["Content-Length"], "4096");
     assert!(resp.data.is_empty());
@@ -629,14 +408,10 @@ async fn security_token_is_sent_in_its_header() {
             ("securityTokenHeader", "X-Api-Token"),
         ],
     );
-    rt.invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    ok(&rt, "get", b"", &[]).await;
     assert_eq!(header(&server.last(), "x-api-token"), Some("s3cr3t-value"));
 
-    rt.invoke(NAME, "post", b"{}".to_vec(), md(&[("X-Other", "1")]))
-        .await
-        .unwrap();
+    ok(&rt, "post", b"{}", &[("X-Other", "1")]).await;
     let seen = server.last();
     assert_eq!(header(&seen, "x-api-token"), Some("s3cr3t-value"));
     assert_eq!(header(&seen, "x-other"), Some("1"));
@@ -644,13 +419,9 @@ async fn security_token_is_sent_in_its_header() {
 
 #[tokio::test]
 async fn response_timeout_gives_a_timeout_error() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[("responseTimeout", "200ms")]);
+    let (_server, _dir, rt) = served(&[("responseTimeout", "200ms")]).await;
     let started = Instant::now();
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), md(&[("path", "slow")]))
-        .await
-        .unwrap_err();
+    let err = fail(&rt, "get", b"", &[("path", "slow")]).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_retryable());
     assert!(
@@ -660,65 +431,8 @@ async fn response_timeout_gives_a_timeout_error() {
     );
 
     // The same component answers fast requests.
-    let resp = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
+    let resp = ok(&rt, "get", b"", &[]).await;
     assert_eq!(resp.metadata["statusCode"], "200");
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_gives_an_upstream_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let (_dir, rt) = runtime(&format!("http://{addr}"), &[]);
-    let err = rt
-        .invoke(NAME, "get", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(err.is_retryable(), "the server may come back");
-    assert!(err.message().contains("the HTTP request failed"), "{err}");
-    assert_eq!(err.component(), Some(NAME));
-}
-
-#[tokio::test]
-async fn an_unknown_operation_is_unsupported_and_lists_the_operations() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    let err = rt
-        .invoke(NAME, "fetch", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(!err.is_retryable());
-    let msg = err.message();
-    assert!(msg.contains("\"fetch\""), "{msg}");
-    assert!(msg.contains("bindings.http"), "{msg}");
-    assert!(
-        msg.contains("create, get, head, post, put, patch, delete, options, trace"),
-        "{msg}"
-    );
-
-    let err = rt
-        .invoke(NAME, "gett", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.message().contains("did you mean \"get\""), "{err}");
-
-    // Operations are case-sensitive, as in Dapr.
-    let err = rt
-        .invoke(NAME, "GET", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-
-    assert!(
-        server.requests().is_empty(),
-        "no request reached the server"
-    );
 }
 
 #[tokio::test]
@@ -822,16 +536,14 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
 
 #[tokio::test]
 async fn a_post_redirected_with_303_goes_on_as_a_get_without_its_body() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    rt.invoke(
-        NAME,
+    let (server, _dir, rt) = served(&[]).await;
+    ok(
+        &rt,
         "post",
-        b"payload".to_vec(),
-        md(&[("path", "redirect/303?to=/after")]),
+        b"payload",
+        &[("path", "redirect/303?to=/after")],
     )
-    .await
-    .unwrap();
+    .await;
     let seen = server.last();
     assert_eq!(seen.uri.path(), "/after");
     assert_eq!(seen.method, Method::GET);
@@ -862,55 +574,41 @@ async fn a_silent_server_gives_a_timeout_error() {
     assert!(err.is_retryable());
 }
 
+/// Request headers that frame the request, in any case.
+const FRAMING: [&str; 12] = [
+    "Content-Length",
+    "CONTENT-LENGTH",
+    "Transfer-Encoding",
+    "Host",
+    "Connection",
+    "Upgrade",
+    "TE",
+    "Trailer",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "Expect",
+    "Content-length",
+];
+
 #[tokio::test]
 async fn framing_headers_in_request_metadata_are_refused() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    for key in [
-        "Content-Length",
-        "CONTENT-LENGTH",
-        "Transfer-Encoding",
-        "Host",
-        "Connection",
-        "Upgrade",
-        "TE",
-        "Trailer",
-        "Keep-Alive",
-        "Proxy-Connection",
-        "Expect",
-        "Content-length",
-    ] {
-        let err = rt
-            .invoke(NAME, "post", b"hello world".to_vec(), md(&[(key, "2")]))
-            .await
-            .expect_err(key);
+    let (server, _dir, rt) = served(&[]).await;
+    for key in FRAMING {
+        let err = fail(&rt, "post", b"hello world", &[(key, "2")]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{key}: {err}");
         let msg = err.message();
         assert!(msg.contains(&format!("{key:?}")), "names the key: {msg}");
         assert!(msg.contains("frames the request"), "says why: {msg}");
     }
-    assert!(
-        server.requests().is_empty(),
-        "nothing is sent: {:?}",
-        server.requests()
-    );
+    nothing_sent(&server);
     // Other Content-* headers are fine.
-    rt.invoke(
-        NAME,
-        "post",
-        b"hello world".to_vec(),
-        md(&[("Content-Language", "en")]),
-    )
-    .await
-    .unwrap();
+    ok(&rt, "post", b"hello world", &[("Content-Language", "en")]).await;
     assert_eq!(&server.last().body[..], b"hello world");
 }
 
 #[tokio::test]
 async fn control_characters_in_the_path_or_a_header_value_are_refused() {
-    let server = serve().await;
-    let (_dir, rt) = runtime(&server.url, &[]);
-    for path in [
+    let paths = [
         "a\rb",
         "a\nb",
         "items\t7",
@@ -918,27 +616,19 @@ async fn control_characters_in_the_path_or_a_header_value_are_refused() {
         "a\u{0}b",
         "a\u{7f}b",
         "a?x=1\n",
-    ] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("path", path)]))
-            .await
-            .expect_err(path);
+    ];
+    let (server, _dir, rt) = served(&[]).await;
+    for path in paths {
+        let err = fail(&rt, "get", b"", &[("path", path)]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{path:?}: {err}");
         assert!(err.message().contains("invalid path"), "{err}");
         assert!(err.message().contains("control character"), "{err}");
     }
     for value in ["a\r\nX-Injected: 1", "a\nb", "a\rb"] {
-        let err = rt
-            .invoke(NAME, "get", Vec::new(), md(&[("X-Note", value)]))
-            .await
-            .expect_err(value);
+        let err = fail(&rt, "get", b"", &[("X-Note", value)]).await;
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{value:?}: {err}");
         assert!(err.message().contains("\"X-Note\""), "{err}");
         assert!(err.message().contains("CR or LF"), "{err}");
     }
-    assert!(
-        server.requests().is_empty(),
-        "nothing is sent: {:?}",
-        server.requests()
-    );
+    nothing_sent(&server);
 }

@@ -3,92 +3,22 @@
 //! each as PEM text or as a file path.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use bindery::{ErrorKind, MetadataMap, Runtime};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::crypto::ring;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::pki::{self, pki, Pki};
+
 const NAME: &str = "secure";
 const BODY: &str = "hello over tls";
-
-/// A certificate and its key, as PEM text and as DER for rustls.
-struct Pair {
-    cert_pem: String,
-    key_pem: String,
-    cert_der: CertificateDer<'static>,
-    key_der: Vec<u8>,
-}
-
-/// The test CA's certificate.
-struct Ca {
-    cert_pem: String,
-    cert_der: CertificateDer<'static>,
-}
-
-/// A test CA (named, so that two CAs are told apart) with a server certificate for
-/// `localhost`/`127.0.0.1` and a client certificate, both signed by it.
-struct Pki {
-    ca: Ca,
-    server: Pair,
-    client: Pair,
-}
-
-fn leaf(issuer: &Issuer<'_, KeyPair>, name: &str, usage: ExtendedKeyUsagePurpose) -> Pair {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec![name.to_string(), "127.0.0.1".to_string()])
-        .expect("valid subject alt names");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    let cert = params.signed_by(&key, issuer).unwrap();
-    Pair {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        cert_der: cert.der().clone(),
-        key_der: key.serialize_der(),
-    }
-}
-
-fn pki(ca_name: &str) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, ca_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = params.self_signed(&ca_key).unwrap();
-    let ca = Ca {
-        cert_pem: ca_cert.pem(),
-        cert_der: ca_cert.der().clone(),
-    };
-    let issuer = Issuer::new(params, ca_key);
-    let server = leaf(&issuer, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
-    let client = leaf(
-        &issuer,
-        "bindery-client",
-        ExtendedKeyUsagePurpose::ClientAuth,
-    );
-    Pki { ca, server, client }
-}
 
 /// A TCP listener that completes a TLS handshake before handing a connection to axum.
 /// Failed handshakes (a client that does not trust us, or brings no certificate) are dropped.
@@ -121,29 +51,11 @@ impl axum::serve::Listener for TlsListener {
 /// Serves `GET /` over HTTPS on 127.0.0.1; with `require_client_cert`, only clients with a
 /// certificate signed by the test CA get through the handshake. Returns the port.
 async fn serve(pki: &Pki, require_client_cert: bool) -> u16 {
-    let provider = Arc::new(ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = if require_client_cert {
-        let mut roots = RootCertStore::empty();
-        roots.add(pki.ca.cert_der.clone()).unwrap();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
-    };
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server.key_der.clone()));
-    let config = builder
-        .with_single_cert(vec![pki.server.cert_der.clone()], key)
-        .unwrap();
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tcp.local_addr().unwrap().port();
     let listener = TlsListener {
         tcp,
-        acceptor: TlsAcceptor::from(Arc::new(config)),
+        acceptor: TlsAcceptor::from(pki::server_config(pki, require_client_cert)),
     };
     let app = Router::new().route("/", get(|| async { BODY }));
     tokio::spawn(async move {
@@ -152,40 +64,44 @@ async fn serve(pki: &Pki, require_client_cert: bool) -> u16 {
     port
 }
 
-/// A metadata value in YAML: multi-line PEM text as a block scalar, anything else quoted.
-fn yaml_value(v: &str) -> String {
-    if v.contains('\n') {
-        let mut out = String::from("|\n");
-        for line in v.lines() {
-            out.push_str("      ");
-            out.push_str(line);
-            out.push('\n');
-        }
-        out
-    } else {
-        format!("\"{v}\"\n")
-    }
+/// A test CA, and the port of a server with its certificate (requiring a client certificate
+/// it signed, with `require_client_cert`).
+async fn served(require_client_cert: bool) -> (Pki, u16) {
+    let pki = pki("bindery test CA");
+    let port = serve(&pki, require_client_cert).await;
+    (pki, port)
 }
 
 /// A resources folder with one `bindings.http` component named `secure`.
 fn runtime(url: &str, extra: &[(&str, &str)]) -> (TempDir, Runtime) {
-    let dir = TempDir::new().unwrap();
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {NAME}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: \"{url}\"\n"
-    );
-    for (k, v) in extra {
-        yaml.push_str(&format!("  - name: {k}\n    value: {}", yaml_value(v)));
-    }
-    std::fs::write(dir.path().join("secure.yaml"), yaml).unwrap();
-    let rt = Runtime::from_path(dir.path()).expect("the component is valid");
-    (dir, rt)
+    let mut fields = vec![("url", url)];
+    fields.extend_from_slice(extra);
+    suite::harness::one_runtime("bindings.http", NAME, &fields)
 }
 
-/// Writes `text` to `dir/name` and returns the path as a string.
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
+/// A runtime whose component trusts `ca` and presents `cert` with `key` (PEM text or files)
+/// to the server on `port`.
+fn mutual(port: u16, ca: &str, cert: &str, key: &str) -> (TempDir, Runtime) {
+    let fields = [
+        ("MTLSRootCA", ca),
+        ("MTLSClientCert", cert),
+        ("MTLSClientKey", key),
+    ];
+    runtime(&url(port), &fields)
+}
+
+/// The CA's certificate, the client's certificate and its key in PEM files, and their paths.
+fn pem_files(pki: &Pki) -> (TempDir, [String; 3]) {
+    let files = TempDir::new().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ca = write("ca.pem", &pki.ca.cert_pem);
+    let cert = write("client.pem", &pki.client.cert_pem);
+    let key = write("client.key", &pki.client.key_pem);
+    (files, [ca, cert, key])
 }
 
 fn url(port: u16) -> String {
@@ -214,77 +130,57 @@ async fn get_err(rt: &Runtime, reason: &str) {
 
 #[tokio::test]
 async fn root_ca_as_pem_text_is_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
+    let (pki, port) = served(false).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &pki.ca.cert_pem)]);
     get_ok(&rt).await;
 }
 
 #[tokio::test]
 async fn root_ca_as_a_file_path_is_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
-    let files = TempDir::new().unwrap();
-    let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
+    let (pki, port) = served(false).await;
+    let (_files, [ca, _, _]) = pem_files(&pki);
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &ca)]);
     get_ok(&rt).await;
 }
 
 #[tokio::test]
 async fn without_root_ca_the_server_is_not_trusted() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, false).await;
+    let (_pki, port) = served(false).await;
     let (_dir, rt) = runtime(&url(port), &[]);
     get_err(&rt, "UnknownIssuer").await;
 }
 
 #[tokio::test]
 async fn a_root_ca_that_did_not_sign_the_server_is_not_trusted() {
-    let pki = pki("bindery test CA");
+    let (_pki, port) = served(false).await;
     let other = self::pki("another test CA");
-    let port = serve(&pki, false).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &other.ca.cert_pem)]);
     get_err(&rt, "UnknownIssuer").await;
 }
 
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_pem_text() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &pki.ca.cert_pem),
-            ("MTLSClientCert", &pki.client.cert_pem),
-            ("MTLSClientKey", &pki.client.key_pem),
-        ],
+    let (pki, port) = served(true).await;
+    let (_dir, rt) = mutual(
+        port,
+        &pki.ca.cert_pem,
+        &pki.client.cert_pem,
+        &pki.client.key_pem,
     );
     get_ok(&rt).await;
 }
 
 #[tokio::test]
 async fn mutual_tls_with_client_cert_and_key_as_file_paths() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
-    let files = TempDir::new().unwrap();
-    let ca = write_file(files.path(), "ca.pem", &pki.ca.cert_pem);
-    let cert = write_file(files.path(), "client.pem", &pki.client.cert_pem);
-    let key = write_file(files.path(), "client.key", &pki.client.key_pem);
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &ca),
-            ("MTLSClientCert", &cert),
-            ("MTLSClientKey", &key),
-        ],
-    );
+    let (pki, port) = served(true).await;
+    let (_files, [ca, cert, key]) = pem_files(&pki);
+    let (_dir, rt) = mutual(port, &ca, &cert, &key);
     get_ok(&rt).await;
 }
 
 #[tokio::test]
 async fn mutual_tls_without_a_client_cert_fails() {
-    let pki = pki("bindery test CA");
-    let port = serve(&pki, true).await;
+    let (pki, port) = served(true).await;
     let (_dir, rt) = runtime(&url(port), &[("MTLSRootCA", &pki.ca.cert_pem)]);
     // TLS 1.3: the client finishes its side of the handshake, then the server's alert arrives.
     get_err(&rt, "CertificateRequired").await;
@@ -292,16 +188,13 @@ async fn mutual_tls_without_a_client_cert_fails() {
 
 #[tokio::test]
 async fn mutual_tls_with_a_client_cert_from_another_ca_fails() {
-    let pki = pki("bindery test CA");
+    let (pki, port) = served(true).await;
     let other = self::pki("another test CA");
-    let port = serve(&pki, true).await;
-    let (_dir, rt) = runtime(
-        &url(port),
-        &[
-            ("MTLSRootCA", &pki.ca.cert_pem),
-            ("MTLSClientCert", &other.client.cert_pem),
-            ("MTLSClientKey", &other.client.key_pem),
-        ],
+    let (_dir, rt) = mutual(
+        port,
+        &pki.ca.cert_pem,
+        &other.client.cert_pem,
+        &other.client.key_pem,
     );
     get_err(&rt, "UnknownCA").await;
 }

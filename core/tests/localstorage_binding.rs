@@ -1,4 +1,5 @@
 //! `bindings.localstorage` with `rootPath` in a temporary folder, through `bindery::Runtime`.
+//! What every binding does is tested once for all in `behaviour.rs` (`localstorage::*`).
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,13 @@ impl Fixture {
 
     fn outside(&self) -> PathBuf {
         std::fs::canonicalize(self.tmp.path().join("outside")).unwrap()
+    }
+
+    /// A fixture whose binding made rootPath.
+    async fn started() -> Fixture {
+        let fx = Fixture::new();
+        fx.init_root().await;
+        fx
     }
 
     /// Let the binding create rootPath.
@@ -138,8 +146,7 @@ async fn create_then_get_returns_the_bytes() {
 
 #[tokio::test]
 async fn create_works_after_start_too() {
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     let created = fx.create("./after-start.txt", b"x").await;
     assert_eq!(created["fileName"], "after-start.txt");
     assert_eq!(fx.get("after-start.txt").await.unwrap(), b"x");
@@ -216,49 +223,6 @@ async fn list_of_an_empty_root_is_an_empty_array() {
 }
 
 #[tokio::test]
-async fn delete_removes_the_file_then_get_is_not_found() {
-    let fx = Fixture::new();
-    fx.create("gone.txt", b"bye").await;
-    fx.create("kept.txt", b"stay").await;
-    let resp = fx.invoke("delete", b"", Some("gone.txt")).await.unwrap();
-    assert!(resp.data.is_empty());
-    assert!(!fx.root().join("gone.txt").exists());
-    assert!(fx.root().join("kept.txt").exists());
-
-    let err = fx.get("gone.txt").await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.message().contains("file not found"), "{err}");
-    assert!(err.message().contains("gone.txt"), "{err}");
-    assert!(!err.is_retryable());
-
-    let err = fx
-        .invoke("delete", b"", Some("gone.txt"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        ErrorKind::NotFound,
-        "deleting a missing file: {err}"
-    );
-
-    assert_eq!(fx.list(None).await, strs(&[fx.root().join("kept.txt")]));
-}
-
-#[tokio::test]
-async fn get_and_delete_need_a_file_name() {
-    let fx = Fixture::new();
-    for op in ["get", "delete"] {
-        for md in [None, Some("")] {
-            let err = fx.invoke(op, b"", md).await.unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{op} {md:?}");
-            assert!(err.message().contains("fileName"), "{op}: {err}");
-            assert_eq!(err.component(), Some(NAME));
-            assert_eq!(err.operation(), Some(op));
-        }
-    }
-}
-
-#[tokio::test]
 async fn dot_dot_and_absolute_file_names_are_refused() {
     let fx = Fixture::new();
     let other = TempDir::new().unwrap();
@@ -314,8 +278,7 @@ async fn dot_dot_and_absolute_file_names_are_refused() {
 #[tokio::test]
 async fn a_symlink_to_a_folder_outside_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     std::fs::write(fx.outside().join("secret.txt"), b"top secret").unwrap();
     symlink(fx.outside(), fx.root().join("link")).unwrap();
     let before = fx.files_outside_root();
@@ -365,8 +328,7 @@ async fn a_symlink_to_a_folder_outside_is_refused() {
 #[tokio::test]
 async fn a_symlink_to_a_file_outside_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     std::fs::write(fx.outside().join("secret.txt"), b"top secret").unwrap();
     symlink(
         fx.outside().join("secret.txt"),
@@ -400,8 +362,7 @@ async fn a_symlink_to_a_file_outside_is_refused() {
 #[tokio::test]
 async fn a_dangling_symlink_is_refused() {
     use std::os::unix::fs::symlink;
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     let target = fx.outside().join("not-yet.txt");
     symlink(&target, fx.root().join("dangling")).unwrap();
     symlink(fx.outside().join("no-dir"), fx.root().join("dangling-dir")).unwrap();
@@ -455,21 +416,8 @@ async fn a_symlink_inside_the_root_is_allowed() {
 }
 
 #[tokio::test]
-async fn an_unknown_operation_is_unsupported() {
-    let fx = Fixture::new();
-    let err = fx.invoke("read", b"", Some("x")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.message().contains("\"read\""), "{err}");
-    assert!(err.message().contains("bindings.localstorage"), "{err}");
-    assert!(err.message().contains("create, get, list, delete"), "{err}");
-    assert_eq!(err.component(), Some(NAME));
-    assert_eq!(err.operation(), Some("read"));
-}
-
-#[tokio::test]
 async fn a_file_name_naming_the_root_itself_is_refused() {
-    let fx = Fixture::new();
-    fx.init_root().await;
+    let fx = Fixture::started().await;
     for name in [".", "./", "././"] {
         for op in ["create", "get", "delete"] {
             let err = fx.invoke(op, b"x", Some(name)).await.unwrap_err();
@@ -549,8 +497,7 @@ mod race {
     /// A root with `f` (file "inside") and `d/x` (file "inside"), and the same names outside
     /// holding "SECRET".
     async fn fixture() -> Fixture {
-        let fx = Fixture::new();
-        fx.init_root().await;
+        let fx = Fixture::started().await;
         std::fs::write(fx.root().join("f"), b"inside").unwrap();
         std::fs::create_dir(fx.root().join("d")).unwrap();
         std::fs::write(fx.root().join("d/x"), b"inside").unwrap();

@@ -3,147 +3,51 @@
 //! mariadb`: root with an empty password, database test), through `bindery::Runtime`, and its
 //! TLS against the TLS-only instance on 127.0.0.1:3307 (`tests/servers/start mariadb-tls`).
 //! Every test uses its own tables, so they run in parallel.
+//! What every binding does is tested once for all in `behaviour.rs` (`mysql::*`).
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
-use serde_json::{json, Value};
-use tempfile::TempDir;
+use bindery::{ErrorKind, Runtime};
+use serde_json::json;
 
-const NAME: &str = "db";
-const URL: &str = "root:@tcp(127.0.0.1:3306)/test";
-/// The TLS-only server.
-const TLS_URL: &str = "root:@tcp(127.0.0.1:3307)/test";
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::mysql::{Mysql, TLS_URL, URL};
+use suite::harness::{self, meta as md};
+use suite::scenarios::{plain, subject};
+use suite::sql::{self, exec, query, raw, table};
 
-#[path = "support/harness.rs"]
-mod harness;
-use harness::meta as md;
-
-fn component(fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    harness::one_component("bindings.mysql", NAME, fields)
-}
-
-fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    harness::one_runtime("bindings.mysql", NAME, fields)
-}
-
-fn default_runtime() -> (TempDir, Runtime) {
-    runtime(&[("url", URL)])
-}
-
-fn table(what: &str) -> String {
-    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
-    let mut m = md(&[("sql", sql)]);
-    if params != json!([]) {
-        m.insert("params".into(), params.to_string());
-    }
-    rt.invoke(NAME, "exec", Vec::new(), m)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
-    let mut m = md(&[("sql", sql)]);
-    if params != json!([]) {
-        m.insert("params".into(), params.to_string());
-    }
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), m)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_slice(&resp.data).unwrap()
-}
-
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
-fn assert_go_time(s: &str) {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-    assert!(s.ends_with('Z'), "UTC: {s}");
-}
+const NAME: &str = "mysql";
 
 #[tokio::test]
-async fn exec_and_query_answer_with_dapr_metadata() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let t = table("meta");
-
-    let sql = format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20), note TEXT)");
-    let resp = exec(&rt, &sql, json!([])).await;
-    assert!(resp.data.is_empty());
-    assert_eq!(resp.metadata["operation"], "exec");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert_eq!(resp.metadata["rows-affected"], "0");
-
-    let sql = format!("INSERT INTO {t} (id, name, note) VALUES (?, ?, ?), (?, ?, ?)");
-    let resp = exec(&rt, &sql, json!([1, "one", "first", 2, "two", null])).await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "duration",
-            "end-time",
-            "operation",
-            "rows-affected",
-            "sql",
-            "start-time"
-        ]
-    );
-    assert_go_time(&resp.metadata["start-time"]);
-    assert_go_time(&resp.metadata["end-time"]);
-    let d = &resp.metadata["duration"];
-    assert!(
-        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
-        "Go duration: {d}"
-    );
-
-    let sql = format!("SELECT id, name, note FROM {t} ORDER BY id");
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
-        .await
-        .unwrap();
-    // Dapr's form: objects keyed by column; a NULL column is left out of its row.
-    assert_eq!(
-        serde_json::from_slice::<Value>(&resp.data).unwrap(),
-        json!([{"id": 1, "name": "one", "note": "first"}, {"id": 2, "name": "two"}])
-    );
-    assert_eq!(
-        resp.text(),
-        r#"[{"id":1,"name":"one","note":"first"},{"id":2,"name":"two"}]"#,
-        "keys sorted, as Go writes a map"
-    );
-    assert_eq!(resp.metadata["operation"], "query");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert!(!resp.metadata.contains_key("rows-affected"));
-
-    let rows = query(&rt, &format!("SELECT * FROM {t} WHERE id > ?"), json!([10])).await;
-    assert_eq!(rows, json!([]));
-
-    let resp = exec(
+async fn dsn_parameters_become_session_settings() {
+    let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
+    let (_dir, rt) = subject::<Mysql>(&[
+        ("url", url),
+        ("maxIdleConns", "2"),
+        ("maxOpenConns", "4"),
+        ("connMaxLifetime", "1m"),
+        ("connMaxIdleTime", "30s"),
+        ("pemPath", "/nonexistent/ca.pem"),
+    ]);
+    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
+    let rows = query(
         &rt,
-        &format!("UPDATE {t} SET name = UPPER(name)"),
+        "SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS cs, DATABASE() AS db",
         json!([]),
     )
     .await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = ?"), json!(["1"])).await;
-    assert_eq!(resp.metadata["rows-affected"], "1");
-    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        rows,
+        json!([{"mode": "ANSI_QUOTES", "cs": "utf8mb4", "db": "test"}])
+    );
 }
 
+/// Unlike PostgreSQL, where the binding counts them, the server refuses a statement given
+/// fewer parameters than it has.
 #[tokio::test]
 async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let t = table("types");
     exec(
         &rt,
@@ -157,35 +61,8 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
         json!([]),
     )
     .await;
-    let resp = exec(
-        &rt,
-        &format!(
-            "INSERT INTO {t} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,UNHEX('DEADBEEF'),UNHEX('00FF'),?,?,?,?,?,b'101',?,?,?)"
-        ),
-        json!([
-            1,
-            -5,
-            true,
-            300,
-            9_007_199_254_740_993_i64,
-            18_446_744_073_709_551_615_u64,
-            1.1,
-            2.25,
-            "12345678901234567890.0123456789",
-            "ünïcödé \"quoted\"",
-            "long text",
-            "ab",
-            "2024-02-29",
-            "2024-01-02 03:04:05.123456",
-            "2024-01-02 03:04:05",
-            "12:34:56.789",
-            2024,
-            {"a": [1, 2]},
-            "y",
-            null
-        ]),
-    )
-    .await;
+    let stmt = format!("INSERT INTO {t} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,UNHEX('DEADBEEF'),UNHEX('00FF'),?,?,?,?,?,b'101',?,?,?)");
+    let resp = exec(&rt, &stmt, json!([1, -5, true, 300, 9_007_199_254_740_993_i64, 18_446_744_073_709_551_615_u64, 1.1, 2.25, "12345678901234567890.0123456789", "ünïcödé \"quoted\"", "long text", "ab", "2024-02-29", "2024-01-02 03:04:05.123456", "2024-01-02 03:04:05", "12:34:56.789", 2024, {"a": [1, 2]}, "y", null])).await;
     assert_eq!(resp.metadata["rows-affected"], "1");
 
     let want = json!([{
@@ -230,71 +107,8 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
 }
 
 #[tokio::test]
-async fn dsn_parameters_become_session_settings() {
-    let url = "root:@tcp(127.0.0.1:3306)/test?parseTime=true&charset=utf8mb4&sql_mode=%27ANSI_QUOTES%27&loc=UTC";
-    let (_dir, rt) = runtime(&[
-        ("url", url),
-        ("maxIdleConns", "2"),
-        ("maxOpenConns", "4"),
-        ("connMaxLifetime", "1m"),
-        ("connMaxIdleTime", "30s"),
-        ("pemPath", "/nonexistent/ca.pem"),
-    ]);
-    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
-    let rows = query(
-        &rt,
-        "SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS cs, DATABASE() AS db",
-        json!([]),
-    )
-    .await;
-    assert_eq!(
-        rows,
-        json!([{"mode": "ANSI_QUOTES", "cs": "utf8mb4", "db": "test"}])
-    );
-}
-
-#[tokio::test]
-async fn bad_requests_are_invalid_arguments_and_sql_errors_upstream() {
-    let (_dir, rt) = default_runtime();
-    for op in ["exec", "query"] {
-        let err = rt
-            .invoke(NAME, op, Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert!(
-            err.to_string().contains("required metadata not set: sql"),
-            "{err}"
-        );
-        assert_eq!(err.component(), Some(NAME));
-    }
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT ?"), ("params", "{\"a\":1}")]),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(err.to_string().contains("invalid metadata property params"));
-
-    let err = rt
-        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.to_string().contains("exec, query, close"), "{err}");
-
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("1064"), "{err}");
-
+async fn too_few_params_are_the_server_s_error() {
+    let (_dir, rt) = plain::<Mysql>().await;
     let err = rt
         .invoke(
             NAME,
@@ -305,130 +119,6 @@ async fn bad_requests_are_invalid_arguments_and_sql_errors_upstream() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-}
-
-#[tokio::test]
-async fn close_closes_the_pool_for_good() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
-    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-}
-
-#[tokio::test]
-async fn configuration_mistakes_are_reported_before_start() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("maxOpenConns", "4")], "needs the metadata field \"url\""),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)")],
-            "missing the slash",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=mine")],
-            "tls=mine is not a TLS setting",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:3306)/db?tls=custom")],
-            "pemPath is not set",
-        ),
-        (
-            &[(
-                "url",
-                "root:hunter2hunter@tcp(h:3306)/db?loc=Europe%2FParis",
-            )],
-            "loc=Europe/Paris",
-        ),
-        (
-            &[("url", "root:hunter2hunter@tcp(h:port)/db")],
-            "not a port number",
-        ),
-        (
-            &[("url", "root:hunter2hunter@udp(h:3306)/db")],
-            "network \"udp\"",
-        ),
-        (
-            &[("url", URL), ("connMaxLifetime", "soon")],
-            "connMaxLifetime",
-        ),
-    ];
-    for (fields, want) in cases {
-        let (_dir, path) = component(fields);
-        let err = Runtime::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
-        let errors: Vec<String> = err
-            .diagnostics()
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains(want) && e.contains("fix:")),
-            "{fields:?}: {errors:?}"
-        );
-        for e in &errors {
-            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
-    let url = format!("root:@tcp(127.0.0.1:{})/test", closed_port());
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt.start().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
-    assert!(
-        err.to_string()
-            .contains("unable to ping the DB at 127.0.0.1:"),
-        "{err}"
-    );
-    assert!(err.is_retryable());
-
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_without_showing_it() {
-    let secret = "s3cr3t-Pa55word-0f-bindery";
-    let url = format!("root:{secret}@tcp(127.0.0.1:3306)/test");
-    let (_dir, rt) = runtime(&[("url", &url)]);
-    let err = rt.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable(), "a wrong password stays wrong");
-    let text = err.to_string();
-    assert!(text.contains("Access denied"), "{text}");
-    assert!(!text.contains(secret), "the password leaked: {text}");
-    assert!(
-        !format!("{err:?}").contains(secret),
-        "the password leaked: {err:?}"
-    );
 }
 
 /// The cipher of the binding's connection, as the server sees it ("" when plain).
@@ -445,29 +135,12 @@ async fn tls_custom_with_pem_path_round_trips_over_tls() {
         format!("{TLS_URL}?tls=custom"),
         "root:@tcp(localhost:3307)/test?tls=custom".to_string(),
     ] {
-        let (_dir, rt) = runtime(&[("url", &url), ("pemPath", &ca)]);
+        let (_dir, rt) = subject::<Mysql>(&[("url", &url), ("pemPath", &ca)]);
         rt.start().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let cipher = ssl_cipher(&rt).await;
         assert!(!cipher.is_empty(), "{url}: no TLS cipher");
-        let t = table("tls");
-        exec(
-            &rt,
-            &format!("CREATE TABLE {t} (id INT, name TEXT)"),
-            json!([]),
-        )
-        .await;
-        let resp = exec(
-            &rt,
-            &format!("INSERT INTO {t} VALUES (?, ?)"),
-            json!([1, "over tls"]),
-        )
-        .await;
-        assert_eq!(resp.metadata["rows-affected"], "1");
-        assert_eq!(
-            query(&rt, &format!("SELECT id, name FROM {t}"), json!([])).await,
-            json!([{"id": 1, "name": "over tls"}])
-        );
-        exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+        let rows = sql::one_row_back(&rt, "?, ?").await;
+        assert_eq!(rows, json!([{"id": 1, "name": "over tls"}]));
         rt.shutdown(Duration::from_secs(5)).await.unwrap();
     }
 }
@@ -475,7 +148,7 @@ async fn tls_custom_with_pem_path_round_trips_over_tls() {
 #[tokio::test]
 async fn tls_skip_verify_encrypts_without_a_ca() {
     let url = format!("{TLS_URL}?tls=skip-verify");
-    let (_dir, rt) = runtime(&[("url", &url)]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &url)]);
     rt.start().await.unwrap();
     assert!(!ssl_cipher(&rt).await.is_empty());
 }
@@ -490,81 +163,56 @@ async fn a_certificate_from_an_untrusted_ca_fails_the_start() {
         vec![("url", format!("{TLS_URL}?tls=true"))],
     ] {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (_dir, rt) = runtime(&fields);
-        let err = rt.start().await.unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.kind(), ErrorKind::Upstream, "{fields:?}: {text}");
-        assert_eq!(err.component(), Some(NAME));
-        assert!(!err.is_retryable(), "{text}");
-        assert!(text.contains("UnknownIssuer"), "{fields:?}: {text}");
-        assert!(
-            text.contains("TLS: the server's certificate is not signed by a trusted CA"),
-            "{fields:?}: {text}"
-        );
-        eprintln!("untrusted: {text}");
+        let (_dir, rt) = subject::<Mysql>(&fields);
+        harness::untrusted(&rt.start().await.unwrap_err(), NAME, "");
     }
 }
 
 #[tokio::test]
 async fn a_plain_connection_to_the_tls_only_server_says_to_use_tls() {
-    let (_dir, rt) = runtime(&[("url", TLS_URL)]);
-    let err = rt.start().await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
-    assert!(text.contains("Access denied"), "{text}");
-    assert!(
-        text.contains("TLS connections only (require_secure_transport), add tls=true"),
-        "{text}"
-    );
+    let (_dir, rt) = subject::<Mysql>(&[("url", TLS_URL)]);
+    harness::start_fails(
+        &rt,
+        ErrorKind::Upstream,
+        &[
+            "Access denied",
+            "TLS connections only (require_secure_transport), add tls=true",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tls_preferred_takes_tls_when_offered_and_plain_otherwise() {
-    let (_dir, rt) = runtime(&[("url", &format!("{TLS_URL}?tls=preferred"))]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{TLS_URL}?tls=preferred"))]);
     rt.start().await.unwrap();
     assert!(!ssl_cipher(&rt).await.is_empty(), "TLS on the TLS server");
 
     // The server on 3306 has TLS off.
-    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=preferred"))]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{URL}?tls=preferred"))]);
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "", "plain on the plain server");
 }
 
 #[tokio::test]
 async fn tls_to_a_server_without_tls_fails_unless_plain_is_allowed() {
-    let (_dir, rt) = runtime(&[("url", &format!("{URL}?tls=skip-verify"))]);
-    let err = rt.start().await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
-    assert!(
-        text.contains("TLS: the server does not take TLS connections"),
-        "{text}"
-    );
+    let (_dir, rt) = subject::<Mysql>(&[("url", &format!("{URL}?tls=skip-verify"))]);
+    harness::start_fails(
+        &rt,
+        ErrorKind::Upstream,
+        &["TLS: the server does not take TLS connections"],
+    )
+    .await;
 
     let url = format!("{URL}?tls=skip-verify&allowFallbackToPlaintext=true");
-    let (_dir, rt) = runtime(&[("url", &url)]);
+    let (_dir, rt) = subject::<Mysql>(&[("url", &url)]);
     rt.start().await.unwrap();
     assert_eq!(ssl_cipher(&rt).await, "");
 }
 
-/// Invoke with `params` given as JSON text as written (serde_json's `Value` cannot hold an
-/// integer beyond 64 bits).
-async fn invoke_raw(
-    rt: &Runtime,
-    op: &str,
-    sql: &str,
-    params: &str,
-) -> bindery::Result<InvokeResponse> {
-    let mut m = md(&[("sql", sql)]);
-    if !params.is_empty() {
-        m.insert("params".into(), params.into());
-    }
-    rt.invoke(NAME, op, Vec::new(), m).await
-}
-
 #[tokio::test]
 async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let t = table("multi");
     exec(&rt, &format!("CREATE TABLE {t} (id INT)"), json!([])).await;
     let count = |rt: &Runtime| {
@@ -587,13 +235,13 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
             "[1]",
         ),
     ] {
-        let err = invoke_raw(&rt, op, &sql, params).await.unwrap_err();
+        let err = raw(&rt, op, &sql, params).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Upstream, "{sql}: {err}");
         assert!(err.to_string().contains("1064"), "{sql}: {err}");
         assert!(!err.is_retryable(), "{sql}");
         assert_eq!(count(&rt).await, json!(0), "{sql} ran a statement");
     }
-    let err = invoke_raw(
+    let err = raw(
         &rt,
         "exec",
         &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
@@ -603,8 +251,8 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
     .unwrap_err();
     assert!(err.to_string().contains("multiStatements=true"), "{err}");
     // multiStatements=false says the same.
-    let (_dir2, off) = runtime(&[("url", &format!("{URL}?multiStatements=false"))]);
-    let err = invoke_raw(
+    let (_dir2, off) = subject::<Mysql>(&[("url", &format!("{URL}?multiStatements=false"))]);
+    let err = raw(
         &off,
         "exec",
         &format!("INSERT INTO {t} VALUES (1); SELECT 2"),
@@ -634,7 +282,7 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
     exec(&rt, &format!("DROP PROCEDURE {p}"), json!([])).await;
 
     // multiStatements=true runs them all.
-    let (_dir3, on) = runtime(&[("url", &format!("{URL}?multiStatements=true"))]);
+    let (_dir3, on) = subject::<Mysql>(&[("url", &format!("{URL}?multiStatements=true"))]);
     exec(
         &on,
         &format!("INSERT INTO {t} VALUES (20); INSERT INTO {t} VALUES (21)"),
@@ -647,16 +295,12 @@ async fn several_statements_in_one_sql_run_only_with_multi_statements_in_the_dsn
 
 #[tokio::test]
 async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Mysql>().await;
     let big = "123456789012345678901234567890";
     let t = table("bigint");
-    exec(
-        &rt,
-        &format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)"),
-        json!([]),
-    )
-    .await;
-    invoke_raw(
+    let stmt = format!("CREATE TABLE {t} (id INT, n DECIMAL(40,0), u BIGINT UNSIGNED, i BIGINT)");
+    exec(&rt, &stmt, json!([])).await;
+    raw(
         &rt,
         "exec",
         &format!("INSERT INTO {t} VALUES (1, ?, ?, ?), (2, ?, ?, ?)"),
@@ -666,7 +310,7 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
     )
     .await
     .unwrap();
-    let rows = invoke_raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
+    let rows = raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
         .await
         .unwrap()
         .text();
@@ -677,14 +321,14 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
         )
     );
     // As an expression's value, the digits come back as given.
-    let got = invoke_raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
+    let got = raw(&rt, "query", "SELECT ? AS v", &format!("[{big}]"))
         .await
         .unwrap()
         .text();
     assert_eq!(got, format!(r#"[{{"v":"{big}"}}]"#));
     // An integer column cannot take them: the server refuses (strict mode), nothing is stored.
     for (col, value) in [("u", "18446744073709551616"), ("i", "-9223372036854775809")] {
-        let err = invoke_raw(
+        let err = raw(
             &rt,
             "exec",
             &format!("INSERT INTO {t} (id, {col}) VALUES (3, ?)"),

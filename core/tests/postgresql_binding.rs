@@ -2,163 +2,29 @@
 //! `bindings.postgresql` against the real PostgreSQL on 127.0.0.1:5432 (`tests/servers/start
 //! postgres`: trust auth, user postgres, database test), through `bindery::Runtime`. Every
 //! test uses its own tables, so they run in parallel.
+//! What every binding does is tested once for all in `behaviour.rs` (`postgresql::*`).
 
 use std::time::Duration;
 
-use bindery::{ErrorKind, InvokeResponse, MetadataMap, Runtime};
+use bindery::{ErrorKind, Runtime};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-const NAME: &str = "db";
-const CONN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable";
+#[path = "suite/mod.rs"]
+mod suite;
+use suite::fixtures::postgresql::{Postgresql, CONN};
+use suite::harness::{self, meta as md};
+use suite::scenarios::{plain, subject};
+use suite::sql::{self, exec, query, raw, table};
 
-#[path = "support/harness.rs"]
-mod harness;
-use harness::meta as md;
-
-fn component(type_name: &str, fields: &[(&str, &str)]) -> (TempDir, std::path::PathBuf) {
-    harness::one_component(type_name, NAME, fields)
-}
-
-fn runtime(fields: &[(&str, &str)]) -> (TempDir, Runtime) {
-    harness::one_runtime("bindings.postgresql", NAME, fields)
-}
-
-fn default_runtime() -> (TempDir, Runtime) {
-    runtime(&[("connectionString", CONN)])
-}
-
-/// A table name no other test (or run) uses.
-fn table(what: &str) -> String {
-    format!("bindery_{what}_{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn exec(rt: &Runtime, sql: &str, params: Value) -> InvokeResponse {
-    rt.invoke(
-        NAME,
-        "exec",
-        Vec::new(),
-        md(&[("sql", sql), ("params", &params.to_string())]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn query(rt: &Runtime, sql: &str, params: Value) -> Value {
-    let resp = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", sql), ("params", &params.to_string())]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_slice(&resp.data).unwrap()
-}
-
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
-fn assert_go_time(s: &str) {
-    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-    assert!(s.ends_with('Z'), "UTC: {s}");
-    assert_eq!(t.offset().local_minus_utc(), 0);
-}
-
-#[tokio::test]
-async fn exec_and_query_answer_with_dapr_metadata() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let t = table("meta");
-
-    let sql = format!("CREATE TABLE {t} (id int PRIMARY KEY, name text)");
-    let resp = exec(&rt, &sql, json!([])).await;
-    assert!(resp.data.is_empty());
-    assert_eq!(resp.metadata["operation"], "exec");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert_eq!(resp.metadata["rows-affected"], "0");
-
-    let sql = format!("INSERT INTO {t} (id, name) VALUES ($1, $2), ($3, $4)");
-    let resp = exec(&rt, &sql, json!([1, "one", 2, "two"])).await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let mut keys: Vec<&str> = resp.metadata.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "duration",
-            "end-time",
-            "operation",
-            "rows-affected",
-            "sql",
-            "start-time"
-        ]
-    );
-    assert_go_time(&resp.metadata["start-time"]);
-    assert_go_time(&resp.metadata["end-time"]);
-    assert!(resp.metadata["start-time"] <= resp.metadata["end-time"]);
-    let d = &resp.metadata["duration"];
-    assert!(
-        ["ns", "µs", "ms", "s"].iter().any(|u| d.ends_with(u)),
-        "Go duration: {d}"
-    );
-
-    let sql = format!("SELECT id, name FROM {t} ORDER BY id");
-    let resp = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", &sql)]))
-        .await
-        .unwrap();
-    // Dapr's form: an array of rows, each an array of values.
-    assert_eq!(
-        serde_json::from_slice::<Value>(&resp.data).unwrap(),
-        json!([[1, "one"], [2, "two"]])
-    );
-    assert_eq!(resp.metadata["operation"], "query");
-    assert_eq!(resp.metadata["sql"], sql);
-    assert!(!resp.metadata.contains_key("rows-affected"));
-    assert_go_time(&resp.metadata["start-time"]);
-
-    // No rows is an empty array.
-    let rows = query(
-        &rt,
-        &format!("SELECT * FROM {t} WHERE id > $1"),
-        json!([10]),
-    )
-    .await;
-    assert_eq!(rows, json!([]));
-
-    let resp = exec(
-        &rt,
-        &format!("UPDATE {t} SET name = upper(name)"),
-        json!([]),
-    )
-    .await;
-    assert_eq!(resp.metadata["rows-affected"], "2");
-    let resp = exec(&rt, &format!("DELETE FROM {t} WHERE id = $1"), json!(["1"])).await;
-    assert_eq!(
-        resp.metadata["rows-affected"], "1",
-        "a numeric string binds to int"
-    );
-    exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-}
+const NAME: &str = "postgresql";
 
 #[tokio::test]
 async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let t = table("types");
     let mood = table("mood");
-    exec(
-        &rt,
-        &format!("CREATE TYPE {mood} AS ENUM ('sad', 'happy')"),
-        json!([]),
-    )
-    .await;
+    let stmt = format!("CREATE TYPE {mood} AS ENUM ('sad', 'happy')");
+    exec(&rt, &stmt, json!([])).await;
     exec(
         &rt,
         &format!(
@@ -205,20 +71,10 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
     .await;
     assert_eq!(resp.metadata["rows-affected"], "1");
     // A numeric given as a JSON number binds too.
-    exec(
-        &rt,
-        &format!("INSERT INTO {t} (id, n, b) VALUES ($1, $2, $3)"),
-        json!([2, 0.5, false]),
-    )
-    .await;
+    let stmt = format!("INSERT INTO {t} (id, n, b) VALUES ($1, $2, $3)");
+    exec(&rt, &stmt, json!([2, 0.5, false])).await;
 
-    let resp = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", &format!("SELECT * FROM {t} ORDER BY id"))]),
-        )
+    let resp = raw(&rt, "query", &format!("SELECT * FROM {t} ORDER BY id"), "")
         .await
         .unwrap();
     let text = resp.text();
@@ -298,7 +154,7 @@ async fn params_of_every_common_type_bind_and_columns_come_back_as_json() {
 
 #[tokio::test]
 async fn params_that_do_not_fit_are_invalid_arguments() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let cases = [
         (
             "SELECT $1::int",
@@ -320,93 +176,28 @@ async fn params_that_do_not_fit_are_invalid_arguments() {
         ),
     ];
     for (sql, params, want) in cases {
-        let err = rt
-            .invoke(
-                NAME,
-                "query",
-                Vec::new(),
-                md(&[("sql", sql), ("params", &params.to_string())]),
-            )
+        let err = raw(&rt, "query", sql, &params.to_string())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{sql}: {err}");
         assert!(err.to_string().contains(want), "{sql}: {err}");
     }
-    for bad in ["{\"a\": 1}", "[1, 2", "7"] {
-        let err = rt
-            .invoke(
-                NAME,
-                "query",
-                Vec::new(),
-                md(&[("sql", "SELECT $1::int"), ("params", bad)]),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
-        assert!(
-            err.to_string().contains("invalid metadata property params"),
-            "{err}"
-        );
-    }
 }
 
 #[tokio::test]
-async fn missing_sql_and_wrong_operations_are_refused() {
-    let (_dir, rt) = default_runtime();
-    for op in ["exec", "query"] {
-        let err = rt
-            .invoke(NAME, op, Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert!(
-            err.to_string().contains("required metadata not set: sql"),
-            "{err}"
-        );
-        assert_eq!(err.component(), Some(NAME));
-        assert_eq!(err.operation(), Some(op));
-    }
-    let err = rt
-        .invoke(NAME, "select", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
-    assert!(err.to_string().contains("exec, query, close"), "{err}");
-}
-
-#[tokio::test]
-async fn sql_errors_come_from_the_server_with_their_sqlstate() {
-    let (_dir, rt) = default_runtime();
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELEC 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable());
-    let text = err.to_string();
-    assert!(
-        text.contains("syntax error") && text.contains("42601"),
-        "{text}"
-    );
-
-    let err = rt
-        .invoke(
-            NAME,
-            "exec",
-            Vec::new(),
-            md(&[("sql", &format!("DELETE FROM {}", table("missing")))]),
-        )
-        .await
-        .unwrap_err();
+async fn a_missing_table_is_the_server_s_error_and_a_type_without_json_form_names_a_cast() {
+    let (_dir, rt) = plain::<Postgresql>().await;
+    let err = raw(
+        &rt,
+        "exec",
+        &format!("DELETE FROM {}", table("missing")),
+        "",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT point(1, 2)")]),
-        )
+    let err = raw(&rt, "query", "SELECT point(1, 2)", "")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
@@ -414,31 +205,11 @@ async fn sql_errors_come_from_the_server_with_their_sqlstate() {
 }
 
 #[tokio::test]
-async fn close_closes_the_pool_for_good() {
-    let (_dir, rt) = default_runtime();
-    rt.start().await.unwrap();
-    let resp = rt
-        .invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    assert!(resp.data.is_empty() && resp.metadata.is_empty());
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
-    // Closing again is fine, as in Dapr.
-    rt.invoke(NAME, "close", Vec::new(), MetadataMap::new())
-        .await
-        .unwrap();
-    rt.shutdown(Duration::from_secs(1)).await.unwrap();
-}
-
-#[tokio::test]
 async fn the_postgres_alias_the_url_field_and_pool_options_work() {
     let conn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&pool_max_conns=2&pool_max_conn_idle_time=30s&application_name=bindery-test";
-    let (_dir, path) = component(
+    let (_dir, path) = harness::one_component(
         "bindings.postgres",
+        NAME,
         &[
             ("url", conn),
             ("maxConns", "3"),
@@ -453,7 +224,7 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
     assert_eq!(rows, json!([["bindery-test"]]));
 
     // Unknown options become run-time parameters, as pgx sends them.
-    let (_dir, rt) = runtime(&[(
+    let (_dir, rt) = subject::<Postgresql>(&[(
         "connectionString",
         "host=127.0.0.1 user=postgres dbname=test search_path=pg_catalog,public",
     )]);
@@ -463,142 +234,14 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
 
 #[tokio::test]
 async fn a_slow_statement_times_out_and_is_cancelled() {
-    let (_dir, rt) = runtime(&[("connectionString", CONN), ("timeout", "1s")]);
-    let err = rt
-        .invoke(
-            NAME,
-            "query",
-            Vec::new(),
-            md(&[("sql", "SELECT pg_sleep(10)")]),
-        )
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", CONN), ("timeout", "1s")]);
+    let err = raw(&rt, "query", "SELECT pg_sleep(10)", "")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     // The binding goes on working.
     let rows = query(&rt, "SELECT 1", json!([])).await;
     assert_eq!(rows, json!([[1]]));
-}
-
-#[tokio::test]
-async fn configuration_mistakes_are_reported_before_start() {
-    let cases: &[(&[(&str, &str)], &str)] = &[
-        (
-            &[("maxConns", "4")],
-            "needs the metadata field \"connectionString\"",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter sslmode=verify",
-            )],
-            "sslmode is not disable",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter sslmode=verify-full sslcert=/c.pem",
-            )],
-            "both sslcert and sslkey",
-        ),
-        (
-            &[(
-                "connectionString",
-                "host=h user=u password=hunter2hunter port=abc",
-            )],
-            "port",
-        ),
-        (
-            &[("connectionString", "host=h password='unclosed")],
-            "not closed",
-        ),
-        (
-            &[("connectionString", CONN), ("timeout", "soon")],
-            "timeout",
-        ),
-        (
-            &[("connectionString", CONN), ("useAzureAD", "true")],
-            "useAzureAD",
-        ),
-    ];
-    for (fields, want) in cases {
-        let (_dir, path) = component("bindings.postgresql", fields);
-        let err = Runtime::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{fields:?}");
-        let errors: Vec<String> = err
-            .diagnostics()
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains(want) && e.contains("fix:")),
-            "{fields:?}: {errors:?}"
-        );
-        for e in &errors {
-            assert!(!e.contains("hunter2hunter"), "a password leaked: {e}");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_server_that_is_down_fails_the_start_with_a_clear_error() {
-    let conn = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=test connect_timeout=2",
-        closed_port()
-    );
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
-    let err = rt.start().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert_eq!(err.component(), Some(NAME));
-    assert!(err.to_string().starts_with(&format!("{NAME}: ")), "{err}");
-    assert!(
-        err.to_string().contains("PostgreSQL at 127.0.0.1:"),
-        "{err}"
-    );
-
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
-    let err = rt
-        .invoke(NAME, "query", Vec::new(), md(&[("sql", "SELECT 1")]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Upstream | ErrorKind::Timeout),
-        "{err}"
-    );
-    assert!(err.is_retryable());
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_without_showing_it() {
-    // tests/servers/start makes the role `bindery_pw`, which must give its password in clear
-    // text, so the secret is on the wire and in the driver's hands.
-    let conn = |password: &str| {
-        format!("host=127.0.0.1 port=5432 user=bindery_pw password={password} dbname=test sslmode=disable")
-    };
-    let (_ok_dir, ok) = runtime(&[("connectionString", &conn("bindery-right-password"))]);
-    ok.start().await.expect("the right password is accepted");
-    ok.shutdown(std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-
-    let secret = "s3cr3t-Pa55word-0f-bindery";
-    let (_dir, rt) = runtime(&[("connectionString", &conn(secret))]);
-    let err = rt.start().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
-    assert!(!err.is_retryable(), "a wrong password stays wrong");
-    let text = err.to_string();
-    assert!(text.contains("password authentication failed"), "{text}");
-    assert!(text.contains("28P01"), "{text}");
-    assert!(!text.contains(secret), "the password leaked: {text}");
-    assert!(
-        !format!("{err:?}").contains(secret),
-        "the password leaked: {err:?}"
-    );
 }
 
 /// Whether the binding's connection is TLS, as the server sees it.
@@ -621,23 +264,11 @@ async fn verify_full_with_the_test_ca_round_trips_over_tls() {
         format!("host=localhost hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert={ca}"),
         format!("postgres://postgres@127.0.0.1:5432/test?sslmode=verify-full&sslrootcert={ca}"),
     ] {
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
         rt.start().await.unwrap_or_else(|e| panic!("{conn}: {e}"));
         assert_eq!(server_says_ssl(&rt).await, json!([[true]]), "{conn}");
-        let t = table("tls");
-        exec(&rt, &format!("CREATE TABLE {t} (id int, name text)"), json!([])).await;
-        let resp = exec(
-            &rt,
-            &format!("INSERT INTO {t} VALUES ($1, $2)"),
-            json!([1, "over tls"]),
-        )
-        .await;
-        assert_eq!(resp.metadata["rows-affected"], "1");
-        assert_eq!(
-            query(&rt, &format!("SELECT id, name FROM {t}"), json!([])).await,
-            json!([[1, "over tls"]])
-        );
-        exec(&rt, &format!("DROP TABLE {t}"), json!([])).await;
+        let rows = sql::one_row_back(&rt, "$1, $2").await;
+        assert_eq!(rows, json!([[1, "over tls"]]));
         rt.shutdown(Duration::from_secs(5)).await.unwrap();
     }
 }
@@ -651,7 +282,7 @@ async fn sslmode_require_is_tls_disable_is_not_and_prefer_takes_tls_when_offered
         ("", true), // pgx's default is prefer
     ] {
         let conn = format!("host=127.0.0.1 port=5432 user=postgres dbname=test {mode}");
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
         rt.start().await.unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert_eq!(server_says_ssl(&rt).await, json!([[ssl]]), "{mode:?}");
         rt.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -665,20 +296,21 @@ async fn verify_ca_checks_the_ca_but_not_the_name_and_verify_full_both() {
     let conn = |mode: &str| {
         format!("host=db.invalid hostaddr=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={ca}")
     };
-    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-ca"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("verify-ca"))]);
     rt.start().await.unwrap();
     assert_eq!(server_says_ssl(&rt).await, json!([[true]]));
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn("verify-full"))]);
-    let err = rt.start().await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
-    assert!(text.contains("not valid for name"), "{text}");
-    assert!(
-        text.contains("TLS: the server's certificate is not issued for the host name"),
-        "{text}"
-    );
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("verify-full"))]);
+    harness::start_fails(
+        &rt,
+        ErrorKind::Upstream,
+        &[
+            "not valid for name",
+            "TLS: the server's certificate is not issued for the host name",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -691,29 +323,14 @@ async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
         let conn = format!(
             "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode={mode} sslrootcert={other}"
         );
-        let (_dir, rt) = runtime(&[("connectionString", &conn)]);
-        let err = rt.start().await.unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.kind(), ErrorKind::Upstream, "{mode}: {text}");
-        assert_eq!(err.component(), Some(NAME));
-        assert!(
-            !err.is_retryable(),
-            "{mode}: an untrusted certificate stays untrusted"
-        );
-        assert!(
-            text.contains("invalid peer certificate: UnknownIssuer"),
-            "{mode}: {text}"
-        );
-        assert!(
-            text.contains("TLS: the server's certificate is not signed by a trusted CA")
-                && text.contains("sslrootcert"),
-            "{mode}: {text}"
-        );
-        eprintln!("untrusted: {text}");
+        let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
+        let text = harness::untrusted(&rt.start().await.unwrap_err(), NAME, "sslrootcert");
+        let says = "invalid peer certificate: UnknownIssuer";
+        assert!(text.contains(says), "{mode}: {text}");
     }
     // Without sslrootcert, verify-full trusts this machine's CAs, which did not sign it.
     let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full";
-    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", conn)]);
     let text = rt.start().await.unwrap_err().to_string();
     assert!(text.contains("UnknownIssuer"), "{text}");
 }
@@ -721,7 +338,7 @@ async fn a_ca_that_did_not_sign_the_server_certificate_fails_the_start() {
 #[tokio::test]
 async fn a_missing_root_certificate_file_fails_the_start() {
     let conn = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=verify-full sslrootcert=/nonexistent/ca.pem";
-    let (_dir, rt) = runtime(&[("connectionString", conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", conn)]);
     let err = rt.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     let text = err.to_string();
@@ -737,17 +354,11 @@ async fn a_plain_connection_to_a_tls_only_role_is_refused_with_the_fix() {
     let conn = |mode: &str| {
         format!("host=127.0.0.1 port=5432 user=bindery_tls dbname=test sslmode={mode}")
     };
-    let (_dir, rt) = runtime(&[("connectionString", &conn("disable"))]);
-    let err = rt.start().await.unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.kind(), ErrorKind::Upstream, "{text}");
-    assert!(text.contains("no encryption"), "{text}");
-    assert!(
-        text.contains("TLS: the server takes this user over TLS only; use sslmode=require"),
-        "{text}"
-    );
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("disable"))]);
+    let fix = "TLS: the server takes this user over TLS only; use sslmode=require";
+    harness::start_fails(&rt, ErrorKind::Upstream, &["no encryption", fix]).await;
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn("require"))]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn("require"))]);
     rt.start().await.unwrap();
     assert_eq!(
         query(&rt, "SELECT current_user", json!([])).await,
@@ -768,14 +379,14 @@ async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
         harness::tls_file("client.crt"),
         harness::tls_file("client.key")
     );
-    let (_dir, rt) = runtime(&[("connectionString", &with_cert)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &with_cert)]);
     rt.start().await.unwrap();
     assert_eq!(
         query(&rt, "SELECT current_user", json!([])).await,
         json!([["bindery_cert"]])
     );
 
-    let (_dir, rt) = runtime(&[("connectionString", &conn)]);
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", &conn)]);
     let text = rt.start().await.unwrap_err().to_string();
     assert!(
         text.contains("requires a valid client certificate"),
@@ -783,22 +394,14 @@ async fn a_client_certificate_from_sslcert_and_sslkey_logs_in() {
     );
 }
 
-/// `query` with `params` given as JSON text as written (serde_json's `Value` cannot hold an
-/// integer beyond 64 bits), answering the response's text.
+/// `query` with `params` as written, answering the response's text.
 async fn query_raw(rt: &Runtime, sql: &str, params: &str) -> bindery::Result<String> {
-    rt.invoke(
-        NAME,
-        "query",
-        Vec::new(),
-        md(&[("sql", sql), ("params", params)]),
-    )
-    .await
-    .map(|r| r.text())
+    raw(rt, "query", sql, params).await.map(|r| r.text())
 }
 
 #[tokio::test]
 async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
-    let (_dir, rt) = default_runtime();
+    let (_dir, rt) = plain::<Postgresql>().await;
     let big = "123456789012345678901234567890";
     for (sql, params, want) in [
         (

@@ -14,11 +14,14 @@ use bindery::binding::{
     BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding,
     Settings,
 };
-use bindery::registry::{BindingSpec, Field, FieldKind};
+use bindery::registry::{Field, FieldKind};
 use bindery::{
     ErrorKind, InputOptions, MetadataMap, Registry, RunStep, RunVerdict, Runtime, Verdict,
 };
 use tokio::sync::mpsc;
+
+#[path = "suite/mod.rs"]
+mod suite;
 
 /// Per component name: the events to feed, the verdicts seen, and (for a probe handing over
 /// runs) each step of each run.
@@ -131,12 +134,12 @@ fn build_probe(s: &mut Settings) -> bindery::Result<BindingParts> {
         fail_init: s.flag("failInit", false),
         runs: s.flag("runs", false),
     });
-    let direction = s.direction();
+    let input: Arc<dyn InputBinding> = probe.clone();
+    let output: Arc<dyn OutputBinding> = probe;
+    let sides = s.direction();
     Ok(BindingParts {
-        input: direction
-            .input
-            .then(|| probe.clone() as Arc<dyn InputBinding>),
-        output: direction.output.then_some(probe as Arc<dyn OutputBinding>),
+        input: sides.input.then_some(input),
+        output: sides.output.then_some(output),
     })
 }
 
@@ -146,18 +149,12 @@ const PROBE_FIELDS: &[Field] = &[
 ];
 
 fn registry() -> Registry {
-    let mut r = Registry::builtin();
-    r.register(BindingSpec {
-        type_name: "bindings.probe",
-        aliases: &[],
-        versions: &["v1"],
-        input: true,
-        output: true,
-        operations: &["echo", "panic"],
-        fields: PROBE_FIELDS,
-        build: build_probe,
-    });
-    r
+    suite::harness::registry_with(
+        "bindings.probe",
+        &["echo", "panic"],
+        PROBE_FIELDS,
+        build_probe,
+    )
 }
 
 struct Setup {
@@ -211,6 +208,57 @@ fn setup(name: &str, extra: &str, input: InputOptions) -> Setup {
     }
 }
 
+/// Handlers of an input run at most `concurrency` at once, with `queue_capacity` events queued.
+fn options(concurrency: usize, queue_capacity: usize) -> InputOptions {
+    InputOptions {
+        concurrency,
+        queue_capacity,
+    }
+}
+
+impl Setup {
+    /// Invoke `op` on `name` with no data and no metadata: the error.
+    async fn refused(&self, name: &str, op: &str) -> bindery::Error {
+        let done = self
+            .rt
+            .invoke(name, op, Vec::new(), MetadataMap::new())
+            .await;
+        done.expect_err("the call fails")
+    }
+
+    /// Start, and feed the events 0..n (one byte each).
+    async fn start_fed(&self, n: u8) {
+        self.rt.start().await.unwrap();
+        for i in 0..n {
+            self.tx.send(vec![i]).unwrap();
+        }
+    }
+
+    /// Start, feed `data`, and wait for a verdict on each: the verdicts, and the counters of
+    /// the input `name` (delivered, acked, nacked, panicked).
+    async fn judged(&self, name: &str, data: &[&str]) -> (Vec<Verdict>, (u64, u64, u64, u64)) {
+        self.rt.start().await.unwrap();
+        for d in data {
+            self.tx.send(d.as_bytes().to_vec()).unwrap();
+        }
+        let verdicts = wait_for(&self.verdicts, data.len()).await;
+        let s = self.rt.input_stats(name).unwrap();
+        (verdicts, (s.delivered, s.acked, s.nacked, s.panicked))
+    }
+}
+
+const ACK: Verdict = Verdict::Ack;
+
+/// The nack of a handler that answered "the handler said no".
+fn no() -> Verdict {
+    Verdict::Nack("the handler said no".into())
+}
+
+/// The nack of a handler that panicked with "the handler blew up".
+fn panicked() -> Verdict {
+    Verdict::Nack("handler panicked: the handler blew up".into())
+}
+
 async fn wait_for(verdicts: &Arc<Mutex<Vec<Verdict>>>, n: usize) -> Vec<Verdict> {
     for _ in 0..500 {
         if verdicts.lock().unwrap().len() >= n {
@@ -236,26 +284,11 @@ async fn a_run_handler_takes_single_events_and_its_failures_panics_and_bad_answe
         }
     })
     .unwrap();
-    s.rt.start().await.unwrap();
-    for data in ["ok-1", "fail", "panic", "overcount", "ok-2"] {
-        s.tx.send(data.as_bytes().to_vec()).unwrap();
-    }
-    let verdicts = wait_for(&s.verdicts, 5).await;
-    assert_eq!(
-        verdicts,
-        [
-            Verdict::Ack,
-            Verdict::Nack("the handler said no".into()),
-            Verdict::Nack("handler panicked: the handler blew up".into()),
-            Verdict::Nack("the handler answered 2 acked of 1 events".into()),
-            Verdict::Ack,
-        ]
-    );
-    let stats = s.rt.input_stats("probe-runs").unwrap();
-    assert_eq!(
-        (stats.delivered, stats.acked, stats.nacked, stats.panicked),
-        (5, 2, 3, 1)
-    );
+    let data = ["ok-1", "fail", "panic", "overcount", "ok-2"];
+    let (verdicts, counts) = s.judged("probe-runs", &data).await;
+    let overcount = Verdict::Nack("the handler answered 2 acked of 1 events".into());
+    assert_eq!(verdicts, [ACK, no(), panicked(), overcount, ACK]);
+    assert_eq!(counts, (5, 2, 3, 1));
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
@@ -383,25 +416,10 @@ async fn handler_errors_and_panics_nack_and_the_runtime_goes_on() {
         }
     })
     .unwrap();
-    s.rt.start().await.unwrap();
-    for data in ["ok-1", "fail", "panic", "ok-2"] {
-        s.tx.send(data.as_bytes().to_vec()).unwrap();
-    }
-    let verdicts = wait_for(&s.verdicts, 4).await;
-    assert_eq!(
-        verdicts,
-        [
-            Verdict::Ack,
-            Verdict::Nack("the handler said no".into()),
-            Verdict::Nack("handler panicked: the handler blew up".into()),
-            Verdict::Ack,
-        ]
-    );
-    let stats = s.rt.input_stats("probe-verdicts").unwrap();
-    assert_eq!(
-        (stats.delivered, stats.acked, stats.nacked, stats.panicked),
-        (4, 2, 2, 1)
-    );
+    let data = ["ok-1", "fail", "panic", "ok-2"];
+    let (verdicts, counts) = s.judged("probe-verdicts", &data).await;
+    assert_eq!(verdicts, [ACK, no(), panicked(), ACK]);
+    assert_eq!(counts, (4, 2, 2, 1));
     // Outputs still answer after a handler panicked.
     let resp =
         s.rt.invoke(
@@ -418,14 +436,7 @@ async fn handler_errors_and_panics_nack_and_the_runtime_goes_on() {
 
 #[tokio::test]
 async fn shutdown_waits_for_the_in_flight_handler() {
-    let s = setup(
-        "probe-drain",
-        "",
-        InputOptions {
-            concurrency: 1,
-            queue_capacity: 8,
-        },
-    );
+    let s = setup("probe-drain", "", options(1, 8));
     let finished = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(tokio::sync::Notify::new());
     {
@@ -443,10 +454,7 @@ async fn shutdown_waits_for_the_in_flight_handler() {
         })
         .unwrap();
     }
-    s.rt.start().await.unwrap();
-    for i in 0..3 {
-        s.tx.send(vec![i]).unwrap();
-    }
+    s.start_fed(3).await;
     started.notified().await;
     let report = s.rt.shutdown(Duration::from_secs(5)).await.unwrap();
     assert!(report.drained);
@@ -470,10 +478,7 @@ async fn shutdown_waits_for_the_in_flight_handler() {
         "{verdicts:?}"
     );
     // And invoke is closed now.
-    let err =
-        s.rt.invoke("files", "list", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("files", "list").await;
     assert_eq!(err.kind(), ErrorKind::Closed);
 }
 
@@ -502,14 +507,7 @@ async fn shutdown_gives_up_at_its_deadline() {
 
 #[tokio::test]
 async fn concurrency_is_bounded() {
-    let s = setup(
-        "probe-concurrency",
-        "",
-        InputOptions {
-            concurrency: 3,
-            queue_capacity: 4,
-        },
-    );
+    let s = setup("probe-concurrency", "", options(3, 4));
     let now = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
     {
@@ -526,10 +524,7 @@ async fn concurrency_is_bounded() {
         })
         .unwrap();
     }
-    s.rt.start().await.unwrap();
-    for i in 0..20 {
-        s.tx.send(vec![i]).unwrap();
-    }
+    s.start_fed(20).await;
     let verdicts = wait_for(&s.verdicts, 20).await;
     assert_eq!(verdicts.len(), 20);
     assert!(verdicts.iter().all(Verdict::is_ack));
@@ -551,10 +546,7 @@ async fn one_at_a_time_keeps_order() {
         }
     })
     .unwrap();
-    s.rt.start().await.unwrap();
-    for i in 0..30u8 {
-        s.tx.send(vec![i]).unwrap();
-    }
+    s.start_fed(30).await;
     wait_for(&s.verdicts, 30).await;
     assert_eq!(*seen.lock().unwrap(), (0..30).collect::<Vec<u8>>());
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
@@ -615,33 +607,21 @@ async fn invoke_errors_are_named() {
         "  metadata:\n  - name: direction\n    value: input\n",
         InputOptions::default(),
     );
-    let err =
-        s.rt.invoke("fils", "get", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("fils", "get").await;
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(
         err.message(),
         "no output binding named \"fils\"; the output bindings are (nearest first): files"
     );
 
-    let err =
-        s.rt.invoke("files", "read", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("files", "read").await;
     assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
     assert_eq!(err.to_string(), "files (read): bindings.localstorage has no operation \"read\"; its operations are: create, get, list, delete");
 
-    let err =
-        s.rt.invoke("files", "lst", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("files", "lst").await;
     assert!(err.message().contains("(did you mean \"list\"?)"), "{err}");
 
-    let err =
-        s.rt.invoke("probe-invoke", "echo", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("probe-invoke", "echo").await;
     assert_eq!(err.kind(), ErrorKind::UnsupportedOperation);
     assert!(
         err.message()
@@ -667,10 +647,7 @@ async fn a_failing_init_fails_start_unless_ignore_errors() {
         InputOptions::default(),
     );
     s.rt.start().await.unwrap();
-    let err =
-        s.rt.invoke("probe-ignore", "echo", Vec::new(), MetadataMap::new())
-            .await
-            .unwrap_err();
+    let err = s.refused("probe-ignore", "echo").await;
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert!(err.to_string().contains("probe cannot reach its server"));
     // The other outputs work.

@@ -1,10 +1,13 @@
 //! secretKeyRef through `secretstores.local.file` and `secretstores.local.env`, and the
 //! errors when a store or key is missing. No secret value ever appears in a message.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use bindery::component::{self, Validated};
+use bindery::component::{self, Diagnostic, Validated};
 use bindery::Registry;
+
+#[path = "suite/mod.rs"]
+mod suite;
 
 fn check(dir: &Path) -> Validated {
     let (components, diags) = component::load_paths(&[dir.to_path_buf()]);
@@ -45,15 +48,64 @@ fn resolved(v: &Validated, field: &str) -> String {
 const SECRETS: &str =
     r#"{"db": {"password": "pw-nested", "hosts": ["h1", "h2"]}, "token": "tok-top", "port": 5432}"#;
 
+/// A components folder, and beside it a secrets file.
+struct Folder {
+    tmp: tempfile::TempDir,
+}
+
+impl Folder {
+    /// With `secrets` in the secrets file.
+    fn new(secrets: &str) -> Folder {
+        let f = Folder {
+            tmp: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(f.comps()).unwrap();
+        std::fs::write(f.secrets(), secrets).unwrap();
+        f
+    }
+
+    fn comps(&self) -> PathBuf {
+        self.tmp.path().join("components")
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.tmp.path().join("secrets.json")
+    }
+
+    /// Write `file` of the components folder.
+    fn put(&self, file: &str, text: String) -> &Folder {
+        std::fs::write(self.comps().join(file), text).unwrap();
+        self
+    }
+
+    /// The file store `files` over the secrets file, with `extra` metadata.
+    fn file_store(&self, extra: &str) -> &Folder {
+        self.put("store.yaml", file_store("files", &self.secrets(), extra))
+    }
+
+    /// The components checked.
+    fn check(&self) -> Validated {
+        check(&self.comps())
+    }
+
+    /// The hook's `field` from the secret `name` (its `key`) of `store`, resolved.
+    fn resolve(&self, store: &str, field: &str, name: &str, key: &str) -> String {
+        self.put("hook.yaml", hook(Some(store), field, name, key));
+        resolved(&self.check(), field)
+    }
+
+    /// The first error once `file` holds `text`.
+    fn first_error(&self, file: &str, text: String) -> Diagnostic {
+        let v = self.put(file, text).check();
+        let e = v.diagnostics.into_iter().find(|d| d.is_error());
+        e.expect("an error")
+    }
+}
+
 #[test]
 fn file_store_flattens_nested_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.json");
-    std::fs::write(&secrets, SECRETS).unwrap();
-    let comps = dir.path().join("components");
-    std::fs::create_dir(&comps).unwrap();
-    std::fs::write(comps.join("store.yaml"), file_store("files", &secrets, "")).unwrap();
-
+    let f = Folder::new(SECRETS);
+    f.file_store("");
     for (name, key, want) in [
         ("db:password", "", "pw-nested"),
         ("db:password", "db:password", "pw-nested"),
@@ -61,130 +113,52 @@ fn file_store_flattens_nested_keys() {
         ("token", "", "tok-top"),
         ("port", "", "5432"),
     ] {
-        std::fs::write(
-            comps.join("hook.yaml"),
-            hook(Some("files"), "securityToken", name, key),
-        )
-        .unwrap();
-        assert_eq!(
-            resolved(&check(&comps), "securityToken"),
-            want,
-            "{name}/{key}"
-        );
+        let got = f.resolve("files", "securityToken", name, key);
+        assert_eq!(got, want, "{name}/{key}");
     }
 }
 
 #[test]
 fn file_store_with_another_separator_and_multi_valued() {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.json");
-    std::fs::write(&secrets, SECRETS).unwrap();
-    let comps = dir.path().join("components");
-    std::fs::create_dir(&comps).unwrap();
+    let f = Folder::new(SECRETS);
+    f.file_store("  - name: nestedSeparator\n    value: \".\"\n");
+    let got = f.resolve("files", "securityToken", "db.password", "");
+    assert_eq!(got, "pw-nested");
 
-    std::fs::write(
-        comps.join("store.yaml"),
-        file_store(
-            "files",
-            &secrets,
-            "  - name: nestedSeparator\n    value: \".\"\n",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        comps.join("hook.yaml"),
-        hook(Some("files"), "securityToken", "db.password", ""),
-    )
-    .unwrap();
-    assert_eq!(resolved(&check(&comps), "securityToken"), "pw-nested");
-
-    std::fs::write(
-        comps.join("store.yaml"),
-        file_store(
-            "files",
-            &secrets,
-            "  - name: multiValued\n    value: \"true\"\n",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        comps.join("hook.yaml"),
-        hook(Some("files"), "securityToken", "db", "password"),
-    )
-    .unwrap();
-    assert_eq!(resolved(&check(&comps), "securityToken"), "pw-nested");
-    std::fs::write(
-        comps.join("hook.yaml"),
-        hook(Some("files"), "securityToken", "token", ""),
-    )
-    .unwrap();
-    assert_eq!(resolved(&check(&comps), "securityToken"), "tok-top");
+    f.file_store("  - name: multiValued\n    value: \"true\"\n");
+    let got = f.resolve("files", "securityToken", "db", "password");
+    assert_eq!(got, "pw-nested");
+    assert_eq!(f.resolve("files", "securityToken", "token", ""), "tok-top");
 }
 
 #[test]
 fn env_store_reads_variables_under_its_prefix() {
     std::env::set_var("BINDERY_TEST_HOOK_TOKEN", "tok-from-env");
     std::env::set_var("DAPR_TEST_SECRET", "never");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("store.yaml"),
-        env_store("env", "BINDERY_TEST_"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("hook.yaml"),
-        hook(Some("env"), "securityToken", "HOOK_TOKEN", ""),
-    )
-    .unwrap();
-    assert_eq!(
-        resolved(&check(dir.path()), "securityToken"),
-        "tok-from-env"
-    );
+    let f = Folder::new("");
+    f.put("store.yaml", env_store("env", "BINDERY_TEST_"));
+    let got = f.resolve("env", "securityToken", "HOOK_TOKEN", "");
+    assert_eq!(got, "tok-from-env");
 
     // A variable that is not set is an error (Dapr would quietly give an empty value).
-    std::fs::write(
-        dir.path().join("hook.yaml"),
-        hook(Some("env"), "securityToken", "NOT_SET_ANYWHERE", ""),
-    )
-    .unwrap();
-    let v = check(dir.path());
-    let e = v.diagnostics.iter().find(|d| d.is_error()).unwrap();
-    assert!(
-        e.message
-            .contains("\"BINDERY_TEST_NOT_SET_ANYWHERE\" is not set"),
-        "{e}"
-    );
+    let unset = hook(Some("env"), "securityToken", "NOT_SET_ANYWHERE", "");
+    let e = f.first_error("hook.yaml", unset);
+    let says = "\"BINDERY_TEST_NOT_SET_ANYWHERE\" is not set";
+    assert!(e.message.contains(says), "{e}");
 
     // DAPR_* and APP_API_TOKEN are refused, as in Dapr.
-    std::fs::write(dir.path().join("store.yaml"), env_store("env", "")).unwrap();
-    std::fs::write(
-        dir.path().join("hook.yaml"),
-        hook(Some("env"), "securityToken", "DAPR_TEST_SECRET", ""),
-    )
-    .unwrap();
-    let v = check(dir.path());
-    let e = v.diagnostics.iter().find(|d| d.is_error()).unwrap();
+    f.put("store.yaml", env_store("env", ""));
+    let dapr = hook(Some("env"), "securityToken", "DAPR_TEST_SECRET", "");
+    let e = f.first_error("hook.yaml", dapr);
     assert!(e.message.contains("may not be read as a secret"), "{e}");
     assert!(!e.to_string().contains("never"));
 }
 
 #[test]
 fn missing_store_key_and_auth_are_errors_with_fixes() {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.json");
-    std::fs::write(&secrets, SECRETS).unwrap();
-    let comps = dir.path().join("components");
-    std::fs::create_dir(&comps).unwrap();
-    std::fs::write(comps.join("store.yaml"), file_store("files", &secrets, "")).unwrap();
-
-    let first_error = |text: String| {
-        std::fs::write(comps.join("hook.yaml"), text).unwrap();
-        let v = check(&comps);
-        v.diagnostics
-            .into_iter()
-            .find(|d| d.is_error())
-            .expect("an error")
-    };
+    let f = Folder::new(SECRETS);
+    f.file_store("");
+    let first_error = |text: String| f.first_error("hook.yaml", text);
 
     let e = first_error(hook(None, "securityToken", "token", ""));
     assert!(e.message.contains("names no auth.secretStore"), "{e}");
@@ -209,18 +183,14 @@ fn missing_store_key_and_auth_are_errors_with_fixes() {
 
 #[test]
 fn secret_values_never_appear_in_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.json");
-    std::fs::write(&secrets, r#"{"timeout": "hunter2-is-not-a-duration"}"#).unwrap();
-    let comps = dir.path().join("components");
-    std::fs::create_dir(&comps).unwrap();
-    std::fs::write(comps.join("store.yaml"), file_store("files", &secrets, "")).unwrap();
-    std::fs::write(
-        comps.join("hook.yaml"),
-        hook(Some("files"), "responseTimeout", "timeout", ""),
-    )
-    .unwrap();
-    let v = check(&comps);
+    let f = Folder::new(r#"{"timeout": "hunter2-is-not-a-duration"}"#);
+    f.file_store("");
+    let v = f
+        .put(
+            "hook.yaml",
+            hook(Some("files"), "responseTimeout", "timeout", ""),
+        )
+        .check();
     let all: String = v.diagnostics.iter().map(|d| format!("{d}\n")).collect();
     assert!(
         all.contains("metadata field \"responseTimeout\" (from a secret) is not a Go duration"),
@@ -228,39 +198,26 @@ fn secret_values_never_appear_in_messages() {
     );
     assert!(!all.contains("hunter2"), "{all}");
     // Nor in the Debug form of resolved metadata.
-    std::fs::write(&secrets, r#"{"timeout": "hunter2-token"}"#).unwrap();
-    std::fs::write(
-        comps.join("hook.yaml"),
-        hook(Some("files"), "securityToken", "timeout", ""),
-    )
-    .unwrap();
-    let v = check(&comps);
+    std::fs::write(f.secrets(), r#"{"timeout": "hunter2-token"}"#).unwrap();
+    let v = f
+        .put(
+            "hook.yaml",
+            hook(Some("files"), "securityToken", "timeout", ""),
+        )
+        .check();
     let dbg = format!("{:?}", v.bindings[0].config);
     assert!(!dbg.contains("hunter2"), "{dbg}");
 }
 
 #[test]
 fn broken_secrets_files_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.json");
-    std::fs::write(&secrets, "{\"a\": \"top-secret\",").unwrap();
-    std::fs::write(
-        dir.path().join("store.yaml"),
-        file_store("files", &secrets, ""),
-    )
-    .unwrap();
-    let v = check(dir.path());
-    let e = v.diagnostics.iter().find(|d| d.is_error()).unwrap();
+    let f = Folder::new("{\"a\": \"top-secret\",");
+    let e = f.first_error("store.yaml", file_store("files", &f.secrets(), ""));
     assert!(e.message.contains("is not valid JSON"), "{e}");
     assert!(!e.to_string().contains("top-secret"));
 
-    std::fs::write(
-        dir.path().join("store.yaml"),
-        file_store("files", &dir.path().join("missing.json"), ""),
-    )
-    .unwrap();
-    let v = check(dir.path());
-    let e = v.diagnostics.iter().find(|d| d.is_error()).unwrap();
+    let missing = f.tmp.path().join("missing.json");
+    let e = f.first_error("store.yaml", file_store("files", &missing, ""));
     assert!(e.message.contains("cannot read secretsFile"), "{e}");
 }
 
@@ -274,7 +231,7 @@ mod scrubbing {
         BindingParts, InputBinding, InputContext, InvokeRequest, InvokeResponse, OutputBinding,
         Settings,
     };
-    use bindery::registry::{BindingSpec, Field, FieldKind};
+    use bindery::registry::{Field, FieldKind};
     use bindery::{Error, Registry, Runtime};
 
     use super::file_store;
@@ -387,18 +344,7 @@ mod scrubbing {
     ];
 
     fn registry() -> Registry {
-        let mut r = Registry::builtin();
-        r.register(BindingSpec {
-            type_name: "bindings.careless",
-            aliases: &[],
-            versions: &["v1"],
-            input: true,
-            output: true,
-            operations: &["get"],
-            fields: FIELDS,
-            build: careless_build,
-        });
-        r
+        crate::suite::harness::registry_with("bindings.careless", &["get"], FIELDS, careless_build)
     }
 
     /// A folder with a file store holding URL and a careless component reading it.

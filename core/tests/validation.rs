@@ -12,6 +12,18 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// A folder holding one file, `name` with `text`.
+fn one_file(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), name, text);
+    dir
+}
+
+/// A folder holding the cron component `ticker` (`@every 1s`) with `from` written `to`.
+fn ticker_with(from: &str, to: &str) -> tempfile::TempDir {
+    one_file("c.yaml", &cron("ticker", "@every 1s").replace(from, to))
+}
+
 fn check(dir: &Path) -> Validated {
     let (components, diags) = component::load_paths(&[dir.to_path_buf()]);
     component::validate(components, &Registry::builtin(), None, diags)
@@ -37,6 +49,13 @@ fn only_error(v: &Validated) -> &Diagnostic {
     e[0]
 }
 
+/// The folder `path` (from the crate's), validated: without any diagnostic.
+fn clean(path: &str) -> Validated {
+    let v = check(&Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    v
+}
+
 fn cron(name: &str, schedule: &str) -> String {
     format!(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"{schedule}\"\n"
@@ -45,9 +64,7 @@ fn cron(name: &str, schedule: &str) -> String {
 
 #[test]
 fn the_seed_component_files_validate_unchanged() {
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
-    let v = check(&seed);
-    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let v = clean("tests/fixtures/seed");
     let names: Vec<&str> = v.bindings.iter().map(|b| b.config.name.as_str()).collect();
     assert_eq!(names, ["cleanup-cron", "monitoring-webhook"]);
     let cron = &v.bindings[0];
@@ -64,20 +81,13 @@ fn the_seed_component_files_validate_unchanged() {
 
 #[test]
 fn the_examples_validate() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/components");
-    let v = check(&examples);
-    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let v = clean("../examples/components");
     assert_eq!(v.bindings.len(), 3);
 }
 
 #[test]
 fn yaml_syntax_error_names_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "broken.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: [bindings.cron\n  version: v1\n",
-    );
+    let dir = one_file("broken.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: [bindings.cron\n  version: v1\n");
     let v = check(dir.path());
     let e = only_error(&v);
     assert!(e.location.file.ends_with("broken.yaml"));
@@ -89,58 +99,40 @@ fn yaml_syntax_error_names_line_and_column() {
     assert!(shown.contains("broken.yaml:"), "{shown}");
 }
 
+/// The ticker with `from` written `to` has one error, `message`, with the fix `fix`.
+fn ticker_refused(from: &str, to: &str, message: &str, fix: &str) -> Diagnostic {
+    let dir = ticker_with(from, to);
+    let e = only_error(&check(dir.path())).clone();
+    assert_eq!(e.message, message);
+    assert_eq!(e.fix.as_deref(), Some(fix));
+    e
+}
+
 #[test]
 fn unknown_type_suggests_the_nearest() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("bindings.cron", "bindings.corn"),
+    let corn = "unknown binding type \"bindings.corn\"";
+    let e = ticker_refused(
+        "bindings.cron",
+        "bindings.corn",
+        corn,
+        "did you mean \"bindings.cron\"?",
     );
-    let v = check(dir.path());
-    let e = only_error(&v);
-    assert_eq!(e.message, "unknown binding type \"bindings.corn\"");
-    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.cron\"?"));
     assert_eq!(e.component.as_deref(), Some("ticker"));
     assert_eq!(e.location.line, 6, "points at spec.type");
 
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("bindings.cron", "binding.http"),
+    let binding = "unknown component type \"binding.http\"";
+    ticker_refused(
+        "bindings.cron",
+        "binding.http",
+        binding,
+        "did you mean \"bindings.http\"?",
     );
-    let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "unknown component type \"binding.http\"");
-    assert_eq!(e.fix.as_deref(), Some("did you mean \"bindings.http\"?"));
 }
 
 #[test]
 fn unknown_version_lists_the_known_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        &cron("ticker", "@every 1s").replace("version: v1", "version: v2"),
-    );
-    let e = only_error(&check(dir.path())).clone();
-    assert_eq!(e.message, "bindings.cron has no version \"v2\"");
-    assert_eq!(e.fix.as_deref(), Some("write `version: v1`"));
-}
-
-#[test]
-fn missing_required_metadata_gives_the_field_and_an_example() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "hook.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: direction\n    value: output\n",
-    );
-    let v = check(dir.path());
-    let e = only_error(&v);
-    assert_eq!(e.message, "bindings.http needs the metadata field \"url\"");
-    assert_eq!(e.location.line, 4, "points at metadata.name");
-    assert!(e.fix.as_deref().unwrap().contains("- name: url"), "{e}");
+    let v2 = "bindings.cron has no version \"v2\"";
+    ticker_refused("version: v1", "version: v2", v2, "write `version: v1`");
 }
 
 #[test]
@@ -165,9 +157,7 @@ fn unknown_metadata_field_is_a_warning_with_the_nearest_field() {
 
 #[test]
 fn values_of_the_wrong_kind_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "hook.yaml",
         r#"apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -221,8 +211,7 @@ spec:
 /// (minute first, at second 0), with a warning that shows the six-field form.
 #[test]
 fn five_field_cron_loads_as_dapr_reads_it_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "c.yaml", &cron("nightly", "*/5 * * * *"));
+    let dir = one_file("c.yaml", &cron("nightly", "*/5 * * * *"));
     let v = check(dir.path());
     assert!(v.is_ok(), "{:#?}", v.diagnostics);
     assert_eq!(v.diagnostics.len(), 1, "{:#?}", v.diagnostics);
@@ -237,9 +226,7 @@ fn five_field_cron_loads_as_dapr_reads_it_with_a_warning() {
     assert_eq!(w.location.line, 9, "points at the schedule entry");
 
     // The time zone prefix is kept in the suggested form.
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "c.yaml",
         &cron("nightly", "CRON_TZ=Europe/Berlin 30 4 * * *"),
     );
@@ -265,8 +252,7 @@ fn bad_schedules_are_named() {
         ("0 0 0 * * 7", "day of week 7 is out of range"),
         ("0 0 * *", "has 4 fields"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "c.yaml", &cron("c", schedule));
+        let dir = one_file("c.yaml", &cron("c", schedule));
         let v = check(dir.path());
         let e = only_error(&v);
         let all = format!("{} {}", e.message, e.fix.clone().unwrap_or_default());
@@ -276,8 +262,7 @@ fn bad_schedules_are_named() {
 
 #[test]
 fn duplicate_names_point_at_both() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &cron("ticker", "@every 1s"));
+    let dir = one_file("a.yaml", &cron("ticker", "@every 1s"));
     write(dir.path(), "b.yaml", &cron("ticker", "@every 2s"));
     let v = check(dir.path());
     let e = only_error(&v);
@@ -305,8 +290,7 @@ fn multi_document_files_load_components_and_skip_other_kinds() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yaml", &cron("a", "5 * * *"));
+    let dir = one_file("a.yaml", &cron("a", "5 * * *"));
     write(
         dir.path(),
         "b.yaml",
@@ -345,12 +329,7 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn schema_mistakes_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.yaml",
-        "apiVersion: dapr.io/v1\nkind: component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n",
-    );
+    let dir = one_file("c.yaml", "apiVersion: dapr.io/v1\nkind: component\nmetadata:\n  name: c\nspec:\n  type: bindings.cron\n");
     write(
         dir.path(),
         "d.yaml",
@@ -378,24 +357,13 @@ fn schema_mistakes_are_named() {
         shown.contains(&"c.yaml:2 kind \"component\" is spelled wrong".to_string()),
         "{shown:#?}"
     );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("d.yaml:7 unknown field \"metdata\" in spec")),
-        "{shown:#?}"
-    );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("d.yaml:4 bindings.cron needs the metadata field \"schedule\"")),
-        "{shown:#?}"
-    );
-    assert!(
-        shown
-            .iter()
-            .any(|s| s.starts_with("e.yaml:8 spec.metadata must be a list")),
-        "{shown:#?}"
-    );
+    for starts in [
+        "d.yaml:7 unknown field \"metdata\" in spec",
+        "d.yaml:4 bindings.cron needs the metadata field \"schedule\"",
+        "e.yaml:8 spec.metadata must be a list",
+    ] {
+        assert!(shown.iter().any(|s| s.starts_with(starts)), "{shown:#?}");
+    }
     let d_fix = v
         .diagnostics
         .iter()
@@ -406,12 +374,7 @@ fn schema_mistakes_are_named() {
 
 #[test]
 fn other_families_are_skipped_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "state.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: localhost:6379\n",
-    );
+    let dir = one_file("state.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - name: redisHost\n    value: localhost:6379\n");
     write(dir.path(), "c.yaml", &cron("ticker", "@every 1s"));
     let v = check(dir.path());
     assert!(errors(&v).is_empty());
@@ -422,9 +385,7 @@ fn other_families_are_skipped_with_a_warning() {
 
 #[test]
 fn direction_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "c.yaml",
         &(cron("c", "@every 1s") + "  - name: direction\n    value: inbound\n"),
     );
@@ -434,12 +395,7 @@ fn direction_is_checked() {
         "direction \"inbound\" is not one of input, output, \"input, output\""
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "h.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n",
-    );
+    let dir = one_file("h.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: h\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: http://x\n  - name: direction\n    value: input\n");
     let e = only_error(&check(dir.path())).clone();
     assert_eq!(
         e.message,
@@ -449,8 +405,7 @@ fn direction_is_checked() {
 
     // "input, output" on cron: both sides; no direction: every side the type has.
     for extra in ["  - name: direction\n    value: \"input, output\"\n", ""] {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "c.yaml", &(cron("c", "@every 1s") + extra));
+        let dir = one_file("c.yaml", &(cron("c", "@every 1s") + extra));
         let v = check(dir.path());
         assert!(v.diagnostics.is_empty());
         assert!(v.bindings[0].parts.input.is_some() && v.bindings[0].parts.output.is_some());
@@ -459,9 +414,7 @@ fn direction_is_checked() {
 
 #[test]
 fn route_metadata_sets_the_input_route() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "a.yaml",
         &(cron("a", "@every 1s") + "  - name: route\n    value: /onevent\n"),
     );
@@ -492,12 +445,7 @@ fn missing_resources_path_is_an_error() {
 
 #[test]
 fn scopes_limit_components_to_their_apps() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "a.yaml",
-        &(cron("a", "@every 1s") + "scopes:\n- billing\n"),
-    );
+    let dir = one_file("a.yaml", &(cron("a", "@every 1s") + "scopes:\n- billing\n"));
     write(dir.path(), "b.yaml", &cron("b", "@every 1s"));
     let names = |id: &str| -> Vec<String> {
         Runtime::builder()
@@ -549,43 +497,27 @@ fn spec_init_timeout_and_ignore_errors_are_checked() {
     assert!(v.bindings[0].component.ignore_errors);
 }
 
-/// Nine anchors, each a list of nine aliases of the one before: 685 bytes that, expanded,
+/// Nine anchors, each a list of nine aliases of the one before (`a: &a ["lol", ...]`,
+/// `b: &b [*a, ...]`, ...): 685 bytes that, expanded,
 /// are 9^9 (387 million) scalars. Before bindery bounded alias expansion, loading this file
 /// allocated past 4 GB and aborted.
-const BILLION_LAUGHS: &str = r#"apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: lol
-spec:
-  type: bindings.cron
-  version: v1
-  metadata:
-  - name: schedule
-    value: "@every 1s"
-  - name: a
-    value: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-  - name: b
-    value: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-  - name: c
-    value: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-  - name: d
-    value: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-  - name: e
-    value: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-  - name: f
-    value: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-  - name: g
-    value: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-  - name: h
-    value: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-  - name: i
-    value: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
-"#;
+fn billion_laughs() -> String {
+    let mut text = cron("lol", "@every 1s");
+    let mut entry = |name: char, items: String| {
+        let list = vec![items; 9].join(",");
+        text.push_str(&format!("  - name: {name}\n    value: &{name} [{list}]\n"));
+    };
+    entry('a', "\"lol\"".into());
+    for (before, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        entry(name, format!("*{before}"));
+    }
+    text
+}
 
 #[test]
 fn a_billion_laughs_of_aliases_is_refused_quickly_with_the_limit_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "lol.yaml", BILLION_LAUGHS);
+    let file = write(dir.path(), "lol.yaml", &billion_laughs());
     let started = std::time::Instant::now();
     let v = check(dir.path());
     let took = started.elapsed();
@@ -614,12 +546,7 @@ fn a_billion_laughs_of_aliases_is_refused_quickly_with_the_limit_and_the_fix() {
 
 #[test]
 fn ordinary_anchors_and_aliases_still_work() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "hook.yaml",
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - &url\n    name: url\n    value: \"http://localhost:1/hook\"\n  - name: securityTokenHeader\n    value: &token X-Token\n  - name: securityToken\n    value: *token\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata: &md\n  - name: schedule\n    value: \"@every 1s\"\n",
-    );
+    let dir = one_file("hook.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: hook\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - &url\n    name: url\n    value: \"http://localhost:1/hook\"\n  - name: securityTokenHeader\n    value: &token X-Token\n  - name: securityToken\n    value: *token\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: tick\nspec:\n  type: bindings.cron\n  version: v1\n  metadata: &md\n  - name: schedule\n    value: \"@every 1s\"\n");
     let v = check(dir.path());
     assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
     assert_eq!(v.bindings.len(), 2);
@@ -701,9 +628,7 @@ fn a_file_over_the_size_limit_is_refused() {
 
 #[test]
 fn an_alias_inside_its_own_anchor_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "self.yaml",
         &format!(
             "{}  - name: loop\n    value: &me [1, *me]\n",

@@ -1,6 +1,6 @@
-//! What the broker binding tests share: component files in a temporary folder, a runtime
-//! over them, and a handler that forwards every event to a channel and acks it.
-#![allow(dead_code)]
+//! What the tests share: component files in a temporary folder, a runtime over them, a
+//! handler that forwards every event to a channel and acks it, the redelivery handlers, and
+//! the test TLS files.
 
 use std::time::Duration;
 
@@ -73,6 +73,36 @@ pub fn meta(pairs: &[(&str, &str)]) -> bindery::MetadataMap {
         .collect()
 }
 
+/// A port on 127.0.0.1 that nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+/// How often each text was seen.
+pub fn counts(seen: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut n = std::collections::HashMap::new();
+    for t in seen {
+        *n.entry(t.clone()).or_insert(0) += 1;
+    }
+    n
+}
+
+/// `create` `data` with request metadata `md` through `rt`'s output `name`, which must
+/// succeed.
+pub async fn create(
+    rt: &Runtime,
+    name: &str,
+    data: impl Into<Vec<u8>>,
+    md: &[(&str, &str)],
+) -> bindery::InvokeResponse {
+    rt.invoke(name, "create", data.into(), meta(md))
+        .await
+        .unwrap_or_else(|e| panic!("create on {name}: {e}"))
+}
+
 /// Register a handler that forwards every event and acks it.
 pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -87,12 +117,48 @@ pub fn collect(rt: &Runtime, name: &str) -> mpsc::UnboundedReceiver<Event> {
     rx
 }
 
+/// How long the tests wait for an event before they fail.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Register a handler on `name` in each runtime that forwards every event, with the
+/// runtime's letter, and acks it.
+pub fn collect_each(
+    runtimes: &[(char, &Runtime)],
+    name: &str,
+) -> mpsc::UnboundedReceiver<(char, Event)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (who, rt) in runtimes {
+        let (tx, who) = (tx.clone(), *who);
+        rt.on_event(name, move |ev| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((who, ev));
+                Ok(())
+            }
+        })
+        .unwrap();
+    }
+    rx
+}
+
+/// The next event, or a panic after [`WAIT`].
+pub async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+    next_within(rx, WAIT).await
+}
+
 /// The next event, or a panic after `wait`.
 pub async fn next_within(rx: &mut mpsc::UnboundedReceiver<Event>, wait: Duration) -> Event {
     tokio::time::timeout(wait, rx.recv())
         .await
         .expect("an event within the wait")
         .expect("the channel is open")
+}
+
+/// Add `text` to `seen`: how often it was seen, this time included.
+pub fn seen_again(seen: &std::sync::Mutex<Vec<String>>, text: &str) -> usize {
+    let mut s = seen.lock().unwrap();
+    s.push(text.to_string());
+    s.iter().filter(|t| *t == text).count()
 }
 
 /// Register a handler on `name` that records each event's text, fails the first two
@@ -113,11 +179,7 @@ pub fn fail_m0_twice(
         let done_tx = done_tx.clone();
         async move {
             let text = ev.text();
-            let count = {
-                let mut s = seen.lock().unwrap();
-                s.push(text.clone());
-                s.iter().filter(|t| **t == text).count()
-            };
+            let count = seen_again(&seen, &text);
             if text == "m0" && count <= 2 {
                 return Err(format!("failure {count} of m0").into());
             }
@@ -158,11 +220,7 @@ pub fn fail_m5_twice_in_runs(
                     progress.acked(i);
                 }
                 let text = ev.text();
-                let count = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(text.clone());
-                    s.iter().filter(|t| **t == text).count()
-                };
+                let count = seen_again(&seen, &text);
                 if text == "m5" && count <= 2 {
                     return bindery::RunVerdict::failed_at(i, format!("failure {count} of m5"));
                 }
@@ -177,9 +235,9 @@ pub fn fail_m5_twice_in_runs(
     (seen, runs, done)
 }
 
-/// Send m0..m{n-1} through the output side of `name`, from a runtime of its own over `dir`
-/// that is never started (so nothing consumes them there).
-pub async fn produce_numbered(dir: &Dir, name: &str, n: usize) {
+/// Send m0..m{n-1} with `op` through the output side of `name`, from a runtime of its own
+/// over `dir` that is never started (so nothing consumes them there).
+pub async fn produce_numbered(dir: &Dir, name: &str, op: &str, n: usize) {
     let producer = Runtime::builder()
         .resources_path(dir.0.path())
         .only([name])
@@ -189,7 +247,7 @@ pub async fn produce_numbered(dir: &Dir, name: &str, n: usize) {
         producer
             .invoke(
                 name,
-                "create",
+                op,
                 format!("m{i}").into_bytes(),
                 bindery::MetadataMap::new(),
             )
@@ -269,6 +327,35 @@ pub fn other_ca_file() -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), cert.pem()).unwrap();
     file
+}
+
+/// Start `rt`, which must fail with `kind`, its text saying each of `says`: the error.
+pub async fn start_fails(rt: &Runtime, kind: bindery::ErrorKind, says: &[&str]) -> bindery::Error {
+    let err = rt.start().await.expect_err("the start fails");
+    let text = err.to_string();
+    assert_eq!(err.kind(), kind, "{text}");
+    for s in says {
+        assert!(text.contains(s), "{text}");
+    }
+    err
+}
+
+/// Check the error of a start that met a server certificate from a CA it does not trust: it
+/// names the component, stays so (not retryable), says `UnknownIssuer` and what that means,
+/// and the setting `hint` that fixes it. Its text.
+pub fn untrusted(err: &bindery::Error, component: &str, hint: &str) -> String {
+    let text = err.to_string();
+    assert_eq!(err.kind(), bindery::ErrorKind::Upstream, "{text}");
+    assert_eq!(err.component(), Some(component));
+    assert!(
+        !err.is_retryable(),
+        "an untrusted certificate stays untrusted: {text}"
+    );
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    let says = "TLS: the server's certificate is not signed by a trusted CA";
+    assert!(text.contains(says) && text.contains(hint), "{text}");
+    eprintln!("untrusted: {text}");
+    text
 }
 
 /// How long the handlers of `stop_mid_run` take on an event: m0 long enough for the rest to
@@ -474,4 +561,26 @@ pub fn m5_failed_once() -> Vec<String> {
     let mut want: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
     want.extend((5..10).map(|i| format!("m{i}")));
     want
+}
+
+/// The built-in binding types and one of a test's own, `type_name` (input and output, version
+/// v1): a probe whose behaviour the test controls.
+pub fn registry_with(
+    type_name: &'static str,
+    operations: &'static [&'static str],
+    fields: &'static [bindery::registry::Field],
+    build: bindery::registry::Factory,
+) -> bindery::Registry {
+    let mut r = bindery::Registry::builtin();
+    r.register(bindery::registry::BindingSpec {
+        type_name,
+        aliases: &[],
+        versions: &["v1"],
+        input: true,
+        output: true,
+        operations,
+        fields,
+        build,
+    });
+    r
 }

@@ -406,11 +406,11 @@ mod scrubbing {
         assert_clean(&all);
     }
 
-    #[tokio::test]
-    async fn connection_errors_quoting_a_secret_are_scrubbed() {
-        let dir = folder("");
+    /// The careless binding of the folder at `dir` called: its error, with its source and
+    /// its Debug form.
+    async fn invoke_error(dir: &std::path::Path) -> (bindery::Error, String) {
         let rt = Runtime::builder()
-            .resources_path(dir.path())
+            .resources_path(dir)
             .registry(registry())
             .build()
             .unwrap();
@@ -419,6 +419,13 @@ mod scrubbing {
             .await
             .unwrap_err();
         let text = format!("{e} | {} | {:?}", e.source_text().unwrap_or(""), e);
+        (e, text)
+    }
+
+    #[tokio::test]
+    async fn connection_errors_quoting_a_secret_are_scrubbed() {
+        let dir = folder("");
+        let (e, text) = invoke_error(dir.path()).await;
         assert!(text.contains("cannot connect to \"<secret>\""), "{text}");
         assert!(text.contains("driver said <secret>"), "{text}");
         assert_clean(&text);
@@ -457,16 +464,7 @@ mod scrubbing {
             format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: careless\nspec:\n  type: bindings.careless\n  version: v1\n  initTimeout: 2s\n  metadata:\n  - name: url\n    value: {URL}\n"),
         )
         .unwrap();
-        let rt = Runtime::builder()
-            .resources_path(dir.path())
-            .registry(registry())
-            .build()
-            .unwrap();
-        let e = rt
-            .invoke("careless", "get", Vec::new(), Default::default())
-            .await
-            .unwrap_err();
-        let text = format!("{e} | {} | {:?}", e.source_text().unwrap_or(""), e);
+        let (_, text) = invoke_error(dir.path()).await;
         assert!(text.contains("127.0.0.1:5672"), "the host stays: {text}");
         assert_clean(&text);
     }

@@ -743,9 +743,7 @@ fn http(name: &str, entries: &[(&str, &str)]) -> String {
 /// duration as a bare number of seconds.
 #[test]
 fn dapr_spellings_of_values_load_silently() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "hook.yaml",
         &http(
             "hook",
@@ -808,9 +806,7 @@ fn a_field_given_twice_last_one_wins_with_a_warning() {
 /// written, with a warning.
 #[test]
 fn templates_are_replaced_as_daprd_replaces_them() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
+    let dir = one_file(
         "hook.yaml",
         &http(
             "hook",

@@ -951,14 +951,8 @@ pub unsafe extern "C" fn bindery_invoke(
         // SAFETY: not NULL, and writable by this function's contract.
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: the caller's pointers, as this function's contract says they are.
-        let args = unsafe {
-            runtime_arg(rt).and_then(|rt| {
-                Ok((
-                    rt,
-                    invoke_args(name, operation, data, data_len, metadata, metadata_len)?,
-                ))
-            })
-        };
+        let args =
+            unsafe { invoke_args(rt, name, operation, data, data_len, metadata, metadata_len) };
         let (rt, (name, op, data, md)) = match args {
             Ok(a) => a,
             Err(c) => return c,
@@ -981,25 +975,30 @@ pub unsafe extern "C" fn bindery_invoke(
 
 type InvokeArgs = (String, String, Vec<u8>, MetadataMap);
 
-/// The arguments of an invoke, copied.
-// SAFETY: `name` and `operation` are NULL or NUL-terminated strings; `data` NULL or
-// `data_len` readable bytes; `metadata` NULL or `metadata_len` pairs of NULL or NUL-terminated
-// strings; all valid for the duration of the call.
-unsafe fn invoke_args(
+/// The runtime of an invoke, and its arguments, copied.
+// SAFETY: `rt` is NULL or live for the call (see `runtime_arg`); `name` and `operation` are
+// NULL or NUL-terminated strings; `data` NULL or `data_len` readable bytes; `metadata` NULL or
+// `metadata_len` pairs of NULL or NUL-terminated strings; all valid for the duration of the
+// call.
+unsafe fn invoke_args<'a>(
+    rt: *mut bindery_runtime,
     name: *const c_char,
     operation: *const c_char,
     data: *const u8,
     data_len: usize,
     metadata: *const bindery_kv,
     metadata_len: usize,
-) -> Result<InvokeArgs, i32> {
+) -> Result<(&'a bindery_runtime, InvokeArgs), i32> {
     // SAFETY: each argument as its helper requires, by this function's contract; all copied.
     unsafe {
         Ok((
-            str_arg(name, "name")?.to_string(),
-            str_arg(operation, "operation")?.to_string(),
-            bytes_arg(data, data_len, "data")?.to_vec(),
-            metadata_arg(metadata, metadata_len)?,
+            runtime_arg(rt)?,
+            (
+                str_arg(name, "name")?.to_string(),
+                str_arg(operation, "operation")?.to_string(),
+                bytes_arg(data, data_len, "data")?.to_vec(),
+                metadata_arg(metadata, metadata_len)?,
+            ),
         ))
     }
 }
@@ -1030,14 +1029,8 @@ pub unsafe extern "C" fn bindery_invoke_async(
 ) -> i32 {
     guard(|| {
         // SAFETY: the caller's pointers, as this function's contract says they are.
-        let args = unsafe {
-            runtime_arg(rt).and_then(|rt| {
-                Ok((
-                    rt,
-                    invoke_args(name, operation, data, data_len, metadata, metadata_len)?,
-                ))
-            })
-        };
+        let args =
+            unsafe { invoke_args(rt, name, operation, data, data_len, metadata, metadata_len) };
         let (rt, (name, op, data, md)) = match args {
             Ok(a) => a,
             Err(c) => return c,

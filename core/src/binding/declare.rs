@@ -123,6 +123,7 @@ pub(crate) fn declared_fields(text: &str, what: &str) -> &'static [Field] {
 /// The spec of a built-in binding from its declaration `text`, its factory, and metadata
 /// fields it shares with others (`extra`, e.g. Dapr's retry settings). The strings live as
 /// long as the process: call it once per binding (`declare!` does).
+#[cfg_attr(not(feature = "all-bindings"), allow(dead_code))]
 pub(crate) fn declared(text: &str, build: Factory, extra: &[Field]) -> BindingSpec {
     let docs = YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("declaration: {e}"));
     let y = docs.first().expect("a declaration");
@@ -155,6 +156,7 @@ pub(crate) fn declared(text: &str, build: Factory, extra: &[Field]) -> BindingSp
 
 /// `declare!(FILE, build)` (or `declare!(FILE, build, extra_fields)`): the binding's
 /// `pub fn spec() -> BindingSpec`, read from the declaration `FILE` beside the module once.
+#[cfg_attr(not(feature = "all-bindings"), allow(unused_macros))]
 macro_rules! declare {
     ($file:literal, $build:expr) => {
         $crate::binding::declare!($file, $build, &[]);

@@ -486,3 +486,16 @@ async fn integers_beyond_64_bits_bind_exactly_or_are_refused() {
         assert!(err.to_string().contains(want), "{sql}: {err}");
     }
 }
+
+/// The connection string of Dapr's PostgreSQL certification components names the database
+/// `database=`, as pgx takes it (with a password the local server, trusting, ignores): it is
+/// the database, not a setting sent to the server (which would refuse "database").
+#[tokio::test]
+async fn a_connection_string_naming_the_database_as_pgx_does_connects_to_it() {
+    let conn =
+        "host=localhost user=postgres password=example port=5432 connect_timeout=10 database=test";
+    let (_dir, rt) = subject::<Postgresql>(&[("connectionString", conn)]);
+    let rows = query(&rt, "SELECT current_database()", json!([])).await;
+    assert_eq!(rows, json!([["test"]]));
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -848,3 +848,36 @@ fn templates_are_replaced_as_daprd_replaces_them() {
         .unwrap()
         .contains("{appID}"));
 }
+
+/// RabbitMQ's `ttl` (Dapr's name since 1.13) loads; `ttlInSeconds` beside it is its older
+/// name, which Dapr ignores when `ttl` is given, so bindery says so.
+#[test]
+fn rabbitmq_ttl_is_dapr_s_name_and_ttl_in_seconds_its_older_one() {
+    let rabbit = |extra: &str| {
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: q\nspec:\n  type: bindings.rabbitmq\n  version: v1\n  metadata:\n  - name: host\n    value: amqp://localhost:5672\n  - name: queueName\n    value: q\n{extra}")
+    };
+    let v = check(one_file("q.yaml", &rabbit("  - name: ttl\n    value: 90s\n")).path());
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    let v = check(
+        one_file(
+            "q.yaml",
+            &rabbit(
+                "  - name: ttl\n    value: \"90\"\n  - name: ttlInSeconds\n    value: \"60\"\n",
+            ),
+        )
+        .path(),
+    );
+    assert!(v.is_ok(), "{:#?}", v.diagnostics);
+    assert_eq!(v.diagnostics.len(), 1, "{:#?}", v.diagnostics);
+    assert!(v.diagnostics[0]
+        .message
+        .contains("ttlInSeconds is ignored: ttl is given"));
+    let e = only_error(&check(
+        one_file("q.yaml", &rabbit("  - name: ttl\n    value: \"-5\"\n")).path(),
+    ))
+    .clone();
+    assert!(
+        e.message.contains("ttl value must be higher than zero"),
+        "{e}"
+    );
+}

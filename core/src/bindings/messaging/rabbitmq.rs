@@ -2,7 +2,8 @@
 //!
 //! Metadata as Dapr's (`bindings/rabbitmq/rabbitmq.go` and `metadata.yaml`): `queueName`,
 //! `host` (`amqp://user:password@host:port/vhost`, or `amqps://` for TLS), `durable`,
-//! `deleteWhenUnused`, `exclusive` (false), `ttlInSeconds` (the queue's `x-message-ttl`),
+//! `deleteWhenUnused`, `exclusive` (false), `ttl` (or its older name `ttlInSeconds`: the
+//! queue's `x-message-ttl`),
 //! `maxPriority` (`x-max-priority`), `prefetchCount` (basic.qos; 0, the default, is no limit),
 //! `contentType` (the default content type, `text/plain`), `reconnectWaitInSeconds` (5; whole
 //! seconds or a Go duration), `caCert`, `clientCert`, `clientKey` (PEM text or a PEM file; TLS
@@ -153,11 +154,27 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
     let uri = s.parse("host", HOST_FIX, parse_host);
     let prefetch = int_in(s, "prefetchCount", u16::MAX as i64);
     let max_priority = int_in(s, "maxPriority", 255);
-    let ttl = s.parse(
-        "ttlInSeconds",
-        "write whole seconds, e.g. \"60\"",
-        parse_ttl,
-    );
+    // Dapr's `ttl`, or its older name `ttlInSeconds` when `ttl` is not given.
+    let ttl = if s.text("ttl").is_some() {
+        if s.text("ttlInSeconds").is_some() {
+            s.warn(
+                "ttlInSeconds",
+                "ttlInSeconds is ignored: ttl is given, and Dapr reads ttl first",
+                "keep one of the two",
+            );
+        }
+        s.parse(
+            "ttl",
+            "write a Go duration or whole seconds, e.g. \"60s\"",
+            |v| crate::component::values::parse_ttl("ttl", v),
+        )
+    } else {
+        s.parse(
+            "ttlInSeconds",
+            "write whole seconds, e.g. \"60\"",
+            parse_ttl,
+        )
+    };
     let tls_given = ["caCert", "clientCert", "clientKey"]
         .into_iter()
         .find(|f| s.text(f).is_some());

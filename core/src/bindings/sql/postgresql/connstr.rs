@@ -101,6 +101,12 @@ impl ConnString {
         let mut ssl_mode = "prefer".to_string();
         let (mut cert, mut cert_key) = (None, None);
         for (key, value, raw) in pairs {
+            // pgx takes `database` as well as libpq's `dbname` (Dapr's certification
+            // components write `database=`); tokio-postgres knows only `dbname`.
+            let (key, raw) = match key.as_str() {
+                "database" => ("dbname".to_string(), raw.replacen("database", "dbname", 1)),
+                _ => (key, raw),
+            };
             match key.as_str() {
                 "sslmode" => {
                     if ![
@@ -331,6 +337,22 @@ mod tests {
         };
         assert!(err.contains("sslmode") && !err.contains("hunter2"), "{err}");
     }
+
+    /// Dapr's certification components name the database `database=`, as pgx takes it; it is
+    /// the database, not a run-time parameter for the server.
+    #[test]
+    fn database_is_the_database_as_pgx_reads_it() {
+        let c = ConnString::parse(
+            "host=localhost user=postgres password=example port=5432 connect_timeout=10 database=dapr_test",
+        )
+        .unwrap();
+        assert_eq!(c.config.get_dbname(), Some("dapr_test"));
+        assert_eq!(c.config.get_options(), None, "no run-time parameter");
+        let c = ConnString::parse("postgres://u@db:5432/?database=app&sslmode=disable").unwrap();
+        assert_eq!(c.config.get_dbname(), Some("app"));
+        assert_eq!(c.config.get_options(), None);
+    }
+
     #[test]
     fn sslmodes_read_as_pgx_reads_them() {
         let tls = |s: &str| ConnString::parse(s).unwrap().tls;

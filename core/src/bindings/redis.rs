@@ -477,12 +477,6 @@ impl OutputBinding for Redis {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
-        if !declaration().operations.contains(&req.operation.as_str()) {
-            return Err(Error::new(
-                ErrorKind::UnsupportedOperation,
-                format!("invalid operation type: {}", req.operation),
-            ));
-        }
         let key = req
             .metadata
             .get("key")
@@ -553,7 +547,7 @@ impl OutputBinding for Redis {
                     .map_err(|e| self.error("INCR failed", e))?;
                 Ok(InvokeResponse::default())
             }
-            _ => unreachable!("checked above"),
+            _ => unreachable!("the runtime lets only the declared operations through"),
         }
     }
 

@@ -243,20 +243,31 @@ fn unknown_field(c: &Component, name: &str, known: &[&str], loc: super::Location
 /// the namespace `default` when `NAMESPACE` is not set) and `{appID}`. Without an app id the
 /// last two stay as written; the second value says so.
 fn template(value: &str, app_id: Option<&str>) -> (String, bool) {
+    let namespace = || std::env::var("NAMESPACE").unwrap_or_else(|_| "default".into());
+    fill_templates(value, app_id, namespace, pod_name)
+}
+
+/// `template` with the namespace and the pod name given (read only when the value asks).
+fn fill_templates(
+    value: &str,
+    app_id: Option<&str>,
+    namespace: impl FnOnce() -> String,
+    pod: impl FnOnce() -> String,
+) -> (String, bool) {
     let mut v = value.to_string();
     while let Some(i) = v.find("{uuid}") {
         v.replace_range(i..i + 6, &uuid::Uuid::new_v4().to_string());
     }
     if v.contains("{podName}") {
-        v = v.replace("{podName}", &pod_name());
+        v = v.replace("{podName}", &pod());
     }
     let mut missing_app_id = false;
     match app_id {
         Some(id) => {
-            let namespace = std::env::var("NAMESPACE").unwrap_or_else(|_| "default".into());
-            v = v
-                .replace("{namespace}", &format!("{namespace}.{id}"))
-                .replace("{appID}", id);
+            if v.contains("{namespace}") {
+                v = v.replace("{namespace}", &format!("{}.{id}", namespace()));
+            }
+            v = v.replace("{appID}", id);
         }
         None => missing_app_id = v.contains("{namespace}") || v.contains("{appID}"),
     }
@@ -678,5 +689,32 @@ impl InputBinding for RedactedInput {
 
     async fn close(&self) -> Result<()> {
         self.scrubbed(self.inner.close()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_filled_as_daprd_fills_them() {
+        let fill = |v: &str, app: Option<&str>| {
+            fill_templates(v, app, || "shop".into(), || "pod-7".into())
+        };
+        let (v, missing) = fill("x/{namespace}/{appID}/{podName}/{uuid}", Some("orders"));
+        assert!(!missing);
+        let prefix = "x/shop.orders/orders/pod-7/";
+        assert!(v.starts_with(prefix), "{v}");
+        assert_eq!(v[prefix.len()..].len(), 36, "a UUID: {v}");
+        assert_ne!(
+            fill("{uuid}", None).0,
+            fill("{uuid}", None).0,
+            "a new one each"
+        );
+        assert_eq!(
+            fill("{namespace}-{appID}", None),
+            ("{namespace}-{appID}".into(), true)
+        );
+        assert_eq!(fill("plain", None), ("plain".into(), false));
     }
 }

@@ -885,3 +885,46 @@ fn rabbitmq_ttl_is_dapr_s_name_and_ttl_in_seconds_its_older_one() {
         "{e}"
     );
 }
+
+/// A field's older names (Dapr's aliases) load as the field: PostgreSQL's `url` for
+/// `connectionString` and `timeoutInSeconds` for `timeout`; an alias beside the field itself
+/// is ignored, as Dapr ignores it, with a warning at the alias.
+#[test]
+fn older_field_names_load_as_the_field_and_beside_it_are_ignored_with_a_warning() {
+    let pg = |entries: &str| {
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: db\nspec:\n  type: bindings.postgresql\n  version: v1\n  metadata:\n{entries}")
+    };
+    let v = check(
+        one_file(
+            "db.yaml",
+            &pg("  - name: url\n    value: postgres://u@localhost:5432/app\n  - name: timeoutInSeconds\n    value: \"5\"\n"),
+        )
+        .path(),
+    );
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
+    assert_eq!(v.bindings.len(), 1);
+    let v = check(
+        one_file(
+            "db.yaml",
+            &pg("  - name: connectionString\n    value: host=localhost dbname=app\n  - name: url\n    value: postgres://u@localhost:5432/other\n"),
+        )
+        .path(),
+    );
+    assert!(v.is_ok(), "{:#?}", v.diagnostics);
+    assert_eq!(v.diagnostics.len(), 1, "{:#?}", v.diagnostics);
+    assert_eq!(v.diagnostics[0].location.line, 11, "at the alias");
+    assert!(v.diagnostics[0]
+        .message
+        .contains("url is ignored: connectionString is given"));
+    // A bad value under the alias is reported under the name written.
+    let e = only_error(&check(
+        one_file(
+            "db.yaml",
+            &pg("  - name: url\n    value: postgres://u@localhost/app\n  - name: timeoutInSeconds\n    value: soon\n"),
+        )
+        .path(),
+    ))
+    .clone();
+    assert!(e.message.contains("\"timeoutInSeconds\""), "{e}");
+    assert_eq!(e.location.line, 11);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::schema::{Field, FieldKind, FieldProblem};
 use super::{BindingConfig, Direction};
-use crate::component::Metadata;
+use crate::component::{Metadata, MetadataValue};
 
 /// A declared field's value, parsed by its kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +137,35 @@ impl<'a> Settings<'a> {
     /// A text field's value, when given and not blank.
     pub fn text(&self, name: &str) -> Option<&'a str> {
         self.declared(name, |k| matches!(k, FieldKind::Text));
-        self.config.metadata.get_nonempty(name)
+        self.given(name).map(|e| e.value.as_str())
+    }
+
+    /// The entry of field `name` as the component gives it: under its own name, else under
+    /// the first of its aliases given; blank values are not given.
+    fn given(&self, name: &str) -> Option<&'a MetadataValue> {
+        let md = &self.config.metadata;
+        let blank = |e: &&MetadataValue| !e.value.trim().is_empty();
+        match self
+            .fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+        {
+            Some(f) => f.names().find_map(|n| md.entry(n).filter(blank)),
+            None => md.entry(name).filter(blank),
+        }
+    }
+
+    /// The name field `name` is written under in the component (its own, or an alias), for
+    /// messages; its own name when not given.
+    pub fn written(&self, name: &str) -> &'a str {
+        match self.given(name) {
+            Some(e) => e.name.as_str(),
+            None => self
+                .fields
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name))
+                .map_or("", |f| f.name),
+        }
     }
 
     /// A text field's value, or `""` when it is not given (for a required field: load has
@@ -198,8 +226,11 @@ impl<'a> Settings<'a> {
     /// Report a problem with field `name` (at its line, or at the component's name when the
     /// component does not give it).
     pub fn problem(&mut self, name: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let field = Some(self.written(name))
+            .filter(|w| !w.is_empty())
+            .unwrap_or(name);
         self.problems.push(FieldProblem {
-            field: Some(name.into()),
+            field: Some(field.into()),
             message: message.into(),
             fix: Some(fix.into()).filter(|f: &String| !f.is_empty()),
             warning: false,
@@ -218,8 +249,11 @@ impl<'a> Settings<'a> {
 
     /// Warn about field `name`: the component loads, as in Dapr, but likely not as meant.
     pub fn warn(&mut self, name: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let field = Some(self.written(name))
+            .filter(|w| !w.is_empty())
+            .unwrap_or(name);
         self.problems.push(FieldProblem {
-            field: Some(name.into()),
+            field: Some(field.into()),
             message: message.into(),
             fix: Some(fix.into()).filter(|f: &String| !f.is_empty()),
             warning: true,

@@ -20,6 +20,7 @@
 //!     example: "http://localhost:8080"
 //!     decode: config              # read as Dapr's config.Decode reads it: a strict boolean,
 //!                                 # a bare-number duration in milliseconds
+//!     aliases: [oldName]          # older names Dapr also reads (mapstructurealiases)
 //! ```
 //!
 //! A declaration is read once, when the binding's `spec()` is first asked for; a declaration
@@ -105,6 +106,7 @@ fn field(y: &Yaml, binding: &str) -> Field {
         required: flag(&y["required"], &what),
         sensitive: flag(&y["sensitive"], &what),
         example,
+        aliases: leak_list(words(&y["aliases"], &what)),
     }
 }
 
@@ -215,6 +217,7 @@ metadata:
   - name: on
     type: bool
     example: true
+    aliases: [enabled]
 "#,
             build,
             &[Field::optional("extra", FieldKind::Int, "1")],
@@ -231,6 +234,7 @@ metadata:
         assert_eq!(f[1].kind, FieldKind::DurationMs);
         assert_eq!(f[2].kind, FieldKind::OneOf(&["a", "b"]));
         assert_eq!((f[3].kind, f[3].example), (FieldKind::Bool, "true"));
+        assert_eq!(f[3].aliases, ["enabled"]);
         assert_eq!(f[4].name, "extra");
     }
 }

@@ -83,6 +83,9 @@ pub struct Field {
     pub sensitive: bool,
     /// An example value, shown in the fix of a message.
     pub example: &'static str,
+    /// Older names Dapr also reads for this field (its `mapstructurealiases`): one is used when
+    /// the field itself is not given.
+    pub aliases: &'static [&'static str],
 }
 
 impl Field {
@@ -94,6 +97,7 @@ impl Field {
             required: true,
             sensitive: false,
             example,
+            aliases: &[],
         }
     }
 
@@ -105,7 +109,13 @@ impl Field {
             required: false,
             sensitive: false,
             example,
+            aliases: &[],
         }
+    }
+
+    /// The names a component may give this field under: its own, then its aliases.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.name).chain(self.aliases.iter().copied())
     }
 
     /// The same field, marked sensitive.

@@ -321,7 +321,7 @@ fn check_binding(
     let known: Vec<&str> = spec
         .fields
         .iter()
-        .map(|f| f.name)
+        .flat_map(|f| f.names())
         .chain(BUILTIN_FIELDS)
         .collect();
     for m in &c.metadata {
@@ -503,7 +503,23 @@ fn check_binding(
     // Fields: required ones present, every value of the right kind, parsed once.
     let mut typed = HashMap::new();
     for f in spec.fields {
-        match metadata.entry(f.name) {
+        // The field under its own name, else under the first alias given (as Dapr's
+        // resolveAliases); an alias beside the field itself is ignored, as in Dapr.
+        let given: Vec<&MetadataValue> = f.names().filter_map(|n| metadata.entry(n)).collect();
+        for ignored in given.iter().skip(1) {
+            diags.push(
+                Diagnostic::warning(
+                    ignored.location.clone(),
+                    name,
+                    format!(
+                        "{} is ignored: {} is given, and Dapr reads it first",
+                        ignored.name, given[0].name
+                    ),
+                )
+                .with_fix("keep one of the two"),
+            );
+        }
+        match given.first().copied() {
             None if f.required => diags.push(
                 Diagnostic::error(
                     c.name_location.clone(),
@@ -519,7 +535,7 @@ fn check_binding(
                 Diagnostic::error(
                     v.location.clone(),
                     name,
-                    format!("metadata field {:?} is empty", f.name),
+                    format!("metadata field {:?} is empty", v.name),
                 )
                 .with_fix(format!("give it a value, e.g. \"{}\"", f.example)),
             ),
@@ -537,7 +553,7 @@ fn check_binding(
                                 Diagnostic::warning(
                                     v.location.clone(),
                                     name,
-                                    format!("metadata field {:?}: {note}", f.name),
+                                    format!("metadata field {:?}: {note}", v.name),
                                 )
                                 .with_fix("write true or false"),
                             );
@@ -547,7 +563,7 @@ fn check_binding(
                         let msg = if v.secret || f.sensitive {
                             format!(
                                 "metadata field {:?} ({}) is not a {}",
-                                f.name,
+                                v.name,
                                 if v.secret {
                                     "from a secret"
                                 } else {
@@ -556,7 +572,7 @@ fn check_binding(
                                 f.kind.describe()
                             )
                         } else {
-                            format!("metadata field {:?}: {e}", f.name)
+                            format!("metadata field {:?}: {e}", v.name)
                         };
                         diags.push(Diagnostic::error(v.location.clone(), name, msg).with_fix(
                             format!("write a {}, e.g. \"{}\"", f.kind.describe(), f.example),

@@ -154,27 +154,13 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
     let uri = s.parse("host", HOST_FIX, parse_host);
     let prefetch = int_in(s, "prefetchCount", u16::MAX as i64);
     let max_priority = int_in(s, "maxPriority", 255);
-    // Dapr's `ttl`, or its older name `ttlInSeconds` when `ttl` is not given.
-    let ttl = if s.text("ttl").is_some() {
-        if s.text("ttlInSeconds").is_some() {
-            s.warn(
-                "ttlInSeconds",
-                "ttlInSeconds is ignored: ttl is given, and Dapr reads ttl first",
-                "keep one of the two",
-            );
-        }
-        s.parse(
-            "ttl",
-            "write a Go duration or whole seconds, e.g. \"60s\"",
-            |v| crate::component::values::parse_ttl("ttl", v),
-        )
-    } else {
-        s.parse(
-            "ttlInSeconds",
-            "write whole seconds, e.g. \"60\"",
-            parse_ttl,
-        )
-    };
+    // Dapr's `ttl`, or its older name `ttlInSeconds` (an alias in the declaration).
+    let written = s.written("ttl");
+    let ttl = s.parse(
+        "ttl",
+        "write whole seconds or a Go duration, e.g. \"60\" or \"60s\"",
+        |v| crate::component::values::parse_ttl(written, v),
+    );
     let tls_given = ["caCert", "clientCert", "clientKey"]
         .into_iter()
         .find(|f| s.text(f).is_some());

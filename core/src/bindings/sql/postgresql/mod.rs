@@ -69,19 +69,17 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 declare!("metadata.yaml", build);
 
 fn build(s: &mut Settings) -> Result<BindingParts> {
-    // Required, under either name: Dapr also takes the older `url`.
-    let field = ["connectionString", "url"]
-        .into_iter()
-        .find(|f| s.text(f).is_some());
-    let Some(field) = field else {
+    // Required, under its name or Dapr's older `url` (an alias in the declaration).
+    if s.text("connectionString").is_none() {
         s.component_problem(
             "bindings.postgresql needs the metadata field \"connectionString\"",
             "add `- name: connectionString` with `value: \"host=localhost user=postgres password=secret port=5432 dbname=app\"` (or a postgres:// URL) under spec.metadata, best from a secretKeyRef",
         );
         return Ok(BindingParts::default());
-    };
+    }
+    let field = s.written("connectionString");
     let parsed = s.parse(
-        field,
+        "connectionString",
         "write key=value pairs (host=localhost port=5432 user=postgres dbname=app) or a URL (postgres://user:password@localhost:5432/app)",
         |v| {
             ConnString::parse(v).map_err(|e| {
@@ -103,7 +101,6 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
     };
     let timeout = s
         .duration("timeout")
-        .or_else(|| s.duration("timeoutInSeconds"))
         .filter(|t| !t.is_zero())
         .unwrap_or(DEFAULT_TIMEOUT);
     // Dapr: maxConns above 1 wins; else pool_max_conns; else the greater of 4 and the CPUs.

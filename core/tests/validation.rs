@@ -497,6 +497,26 @@ fn spec_init_timeout_and_ignore_errors_are_checked() {
     assert!(v.bindings[0].component.ignore_errors);
 }
 
+/// A field of spec written under metadata (as in one of Dapr's certification files): Dapr
+/// ignores it without a word; bindery warns and says where it belongs.
+#[test]
+fn a_spec_field_under_metadata_is_a_warning_saying_where_it_goes() {
+    let text = cron("c", "@every 1s").replace("  name: c\n", "  name: c\n  initTimeout: 5m\n");
+    let dir = one_file("c.yaml", &text);
+    let v = check(dir.path());
+    let w = warnings(&v);
+    assert_eq!(w.len(), 1, "{:#?}", v.diagnostics);
+    assert_eq!(w[0].location.line, 5);
+    assert!(w[0]
+        .message
+        .contains("unknown field \"initTimeout\" in metadata; it is ignored"));
+    assert_eq!(
+        w[0].fix.as_deref(),
+        Some("\"initTimeout\" is a field of spec: move it there")
+    );
+    assert!(errors(&v).is_empty());
+}
+
 /// Nine anchors, each a list of nine aliases of the one before (`a: &a ["lol", ...]`,
 /// `b: &b [*a, ...]`, ...): 685 bytes that, expanded,
 /// are 9^9 (387 million) scalars. Before bindery bounded alias expansion, loading this file

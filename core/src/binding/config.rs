@@ -247,6 +247,23 @@ impl<'a> Settings<'a> {
         });
     }
 
+    /// Warn about each of the text `fields` given while the boolean `flag` is not true: Dapr
+    /// reads them only with it (an authentication profile's fields, say), so they do nothing.
+    pub fn only_with(&mut self, flag: &str, fields: &[&str]) {
+        if self.flag(flag, false) {
+            return;
+        }
+        for field in fields {
+            if self.given(field).is_some() {
+                self.warn(
+                    field,
+                    format!("{field} is read only with {flag}: true (as in Dapr); it is ignored"),
+                    format!("remove it, or set {flag}"),
+                );
+            }
+        }
+    }
+
     /// Warn about field `name`: the component loads, as in Dapr, but likely not as meant.
     pub fn warn(&mut self, name: &str, message: impl Into<String>, fix: impl Into<String>) {
         let field = Some(self.written(name))

@@ -188,6 +188,20 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         }
         (None, None) => None,
     };
+    s.only_with(
+        "useOIDC",
+        &[
+            "oidcTokenEndpoint",
+            "oidcClientID",
+            "oidcClientAssertionCert",
+            "oidcClientAssertionKey",
+            "oidcResource",
+            "oidcAudience",
+            "oidcScopes",
+            "oidcKid",
+            "oidcCACert",
+        ],
+    );
     for field in ["useEntraID", "useAzureAD", "useOIDC"] {
         if s.flag(field, false) {
             s.problem(

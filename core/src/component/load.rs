@@ -154,6 +154,29 @@ fn scalar<'a>(
     }
 }
 
+/// The fields of each level of a component document, for a field written at the wrong one
+/// (Dapr ignores it there without a word).
+const LEVELS: &[(&str, &[&str])] = &[
+    (
+        "the component",
+        &["apiVersion", "kind", "metadata", "spec", "auth", "scopes"],
+    ),
+    ("metadata", &["name", "namespace", "labels", "annotations"]),
+    (
+        "spec",
+        &["type", "version", "metadata", "initTimeout", "ignoreErrors"],
+    ),
+];
+
+/// The fields of `context`, one of [`LEVELS`].
+fn level(context: &str) -> &'static [&'static str] {
+    LEVELS
+        .iter()
+        .find(|(l, _)| *l == context)
+        .expect("a level")
+        .1
+}
+
 fn check_keys(
     file: &Path,
     node: &Node,
@@ -171,7 +194,12 @@ fn check_keys(
                     component,
                     format!("unknown field {key:?} in {context}; it is ignored"),
                 );
-                if let Some(n) = nearest(key, known.iter().copied()) {
+                let home = LEVELS
+                    .iter()
+                    .find(|(level, keys)| *level != context && keys.contains(&key));
+                if let Some((level, _)) = home {
+                    d = d.with_fix(format!("{key:?} is a field of {level}: move it there"));
+                } else if let Some(n) = nearest(key, known.iter().copied()) {
                     d = d.with_fix(format!("did you mean {n:?}?"));
                 } else {
                     d = d.with_fix(format!("the fields of {context} are: {}", known.join(", ")));
@@ -236,14 +264,7 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
     };
     let cname = name.as_deref();
     if let Some(m) = meta {
-        check_keys(
-            file,
-            m,
-            &["name", "namespace", "labels", "annotations"],
-            "metadata",
-            cname,
-            diags,
-        );
+        check_keys(file, m, level("metadata"), "metadata", cname, diags);
     }
 
     match doc.entry("apiVersion") {
@@ -267,7 +288,7 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
     check_keys(
         file,
         doc,
-        &["apiVersion", "kind", "metadata", "spec", "auth", "scopes"],
+        level("the component"),
         "the component",
         cname,
         diags,
@@ -280,14 +301,7 @@ fn load_document(file: &Path, doc: &Node, diags: &mut Vec<Diagnostic>) -> Option
         );
         return None;
     };
-    check_keys(
-        file,
-        spec,
-        &["type", "version", "metadata", "initTimeout", "ignoreErrors"],
-        "spec",
-        cname,
-        diags,
-    );
+    check_keys(file, spec, level("spec"), "spec", cname, diags);
     let type_node = spec.get("type");
     let type_name = match type_node {
         Some(t) => scalar(file, t, "spec.type", cname, diags).map(str::to_string),

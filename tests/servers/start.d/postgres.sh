@@ -1,7 +1,7 @@
 # postgres: PostgreSQL on 127.0.0.1:5432 (Debian's postgresql cluster), trusting 127.0.0.1, with
-# a database test, the role bindery_pw (password, clear text), and TLS with the test CA's
-# server certificate: the role bindery_tls may only connect over TLS, bindery_cert only with
-# the test client certificate.
+# databases test and dapr_test (the one Dapr's test components use), the role bindery_pw
+# (password, clear text), and TLS with the test CA's server certificate: the role bindery_tls
+# may only connect over TLS, bindery_cert only with the test client certificate.
 # aliases: postgresql
 # shellcheck shell=bash disable=SC2154 # tls_dir and tls_made are lib.sh's
 start_postgres() {
@@ -19,11 +19,20 @@ start_postgres() {
     sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
     su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
   fi
-  psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='test'" | grep -q 1 ||
-    psql -h 127.0.0.1 -U postgres -d postgres -c 'create database test' >/dev/null
-  # A role that must give its password (asked in clear text), for the tests of a wrong one.
+  local db
+  for db in test dapr_test; do
+    psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='$db'" | grep -q 1 ||
+      psql -h 127.0.0.1 -U postgres -d postgres -c "create database $db" >/dev/null
+  done
+  # Dapr's conformance and certification components connect to dapr_test at host=localhost,
+  # which may be ::1: trusted there too, for that database only.
   local hba
   hba="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show hba_file')"
+  if ! grep -q '^host dapr_test postgres ::1/128 trust' "$hba"; then
+    sed -i '1i host dapr_test postgres ::1/128 trust' "$hba"
+    psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select pg_reload_conf()' >/dev/null
+  fi
+  # A role that must give its password (asked in clear text), for the tests of a wrong one.
   if ! grep -q '^host all bindery_pw ' "$hba"; then
     sed -i '1i host all bindery_pw 127.0.0.1/32 password' "$hba"
     psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select pg_reload_conf()' >/dev/null

@@ -14,8 +14,10 @@
 //! Output `create` declares the queue (at init) and publishes the data to it through the
 //! default exchange as a persistent message, waiting for the broker's publisher confirm.
 //! Request metadata `ttlInSeconds` (or `ttl`; whole seconds or a Go duration) sets the
-//! message's expiration, `priority` its priority (0-255), `contentType` its content type;
-//! like Dapr, every request metadata entry (those three included) is also sent as a header.
+//! message's expiration, `priority` its priority (0-255), `contentType` its content type,
+//! `messageID`, `correlationID` and `type` those AMQP properties (each key found in any case,
+//! as Dapr finds them); like Dapr, every request metadata entry (those included) is also sent
+//! as a header.
 //!
 //! Input consumes the queue with manual acks: a message is acked (basic.ack) only after the
 //! handler succeeded on it, as soon as it did (also within a run of messages handed over
@@ -37,8 +39,8 @@
 //! `x-dead-letter-exchange` argument, or a policy's `dead-letter-exchange`) routes it there and
 //! any other queue drops it.
 //!
-//! Events carry the message's string headers as
-//! metadata, key and value escaped as Go's `url.QueryEscape` does, exactly as Dapr gives them.
+//! Events carry the message's string headers as metadata, keys escaped as Go's
+//! `url.QueryEscape` does and values as they are, as Dapr 1.16 gives them.
 //! When the connection is lost, the binding waits `reconnectWaitInSeconds`, reconnects,
 //! declares the queue again and resumes consuming.
 
@@ -392,15 +394,23 @@ impl Rabbit {
                 AMQPValue::LongString(LongString::from(v.clone())),
             );
         }
-        let content_type = md
-            .get("contentType")
-            .filter(|v| !v.is_empty())
-            .cloned()
+        let content_type = property(md, "contentType")
+            .map(str::to_string)
             .unwrap_or_else(|| self.cfg.content_type.clone());
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from(content_type))
             .with_headers(headers);
+        // Dapr's ApplyMetadataToPublishing: these request metadata keys are also AMQP properties.
+        if let Some(v) = property(md, "messageID") {
+            props = props.with_message_id(short(v, "messageID")?);
+        }
+        if let Some(v) = property(md, "correlationID") {
+            props = props.with_correlation_id(short(v, "correlationID")?);
+        }
+        if let Some(v) = property(md, "type") {
+            props = props.with_type(short(v, "type")?);
+        }
         // Dapr's TryGetTTL: `ttl` or `ttlInSeconds`, in any case.
         let ttl = md
             .iter()
@@ -683,7 +693,32 @@ impl Rabbit {
     }
 }
 
-/// Dapr's event metadata: the string headers, key and value query-escaped.
+/// A request metadata value as Dapr's `TryGetProperty` finds it: under `key`, else under `key`
+/// in another case; empty values are not given.
+fn property<'m>(md: &'m MetadataMap, key: &str) -> Option<&'m str> {
+    md.get(key)
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            md.iter()
+                .find(|(k, v)| !v.is_empty() && k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .map(String::as_str)
+}
+
+/// An AMQP short string property (at most 255 bytes) from request metadata `key`.
+fn short(value: &str, key: &str) -> Result<ShortString> {
+    if value.len() > 255 {
+        return Err(Error::invalid_argument(format!(
+            "request metadata: {key} is {} bytes long; an AMQP property holds at most 255",
+            value.len()
+        )));
+    }
+    Ok(ShortString::from(value.to_string()))
+}
+
+/// Dapr's event metadata: the string headers, keys query-escaped (as URL query parameters, for
+/// Dapr's HTTP metadata), values as they are (as Dapr does since 1.16).
 fn event_metadata(headers: &Option<FieldTable>) -> MetadataMap {
     let mut md = MetadataMap::new();
     if let Some(h) = headers {
@@ -693,10 +728,7 @@ fn event_metadata(headers: &Option<FieldTable>) -> MetadataMap {
                 AMQPValue::ShortString(s) => s.as_str().to_string(),
                 _ => continue,
             };
-            md.insert(
-                gotext::query_escape(k.as_str()),
-                gotext::query_escape(&text),
-            );
+            md.insert(gotext::query_escape(k.as_str()), text);
         }
     }
     md
@@ -841,12 +873,12 @@ mod tests {
     }
 
     #[test]
-    fn header_metadata_is_escaped_and_strings_only() {
+    fn header_metadata_keys_are_escaped_values_unchanged_strings_only() {
         let mut t = FieldTable::default();
-        t.insert("a key".into(), AMQPValue::LongString("x&y".into()));
+        t.insert("a key".into(), AMQPValue::LongString("x&y / z".into()));
         t.insert("n".into(), AMQPValue::LongInt(3));
         let md = event_metadata(&Some(t));
         assert_eq!(md.len(), 1);
-        assert_eq!(md["a+key"], "x%26y");
+        assert_eq!(md["a+key"], "x&y / z");
     }
 }

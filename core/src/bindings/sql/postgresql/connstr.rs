@@ -76,14 +76,43 @@ pub(super) struct TlsSettings {
 impl ConnString {
     /// Parse a key=value or URL connection string. Errors never quote a value (the string
     /// holds the password).
+    #[cfg(test)]
     pub(super) fn parse(s: &str) -> std::result::Result<ConnString, String> {
+        Self::parse_with(s, &[])
+    }
+
+    /// Parse a connection string with Dapr's separate connection fields merged in as Dapr
+    /// merges them: each `(key, value)` replaces that key of a key=value string or is added
+    /// to it; in a URL, `user`, `password`, `host`, `hostaddr`, `port` and `database` replace
+    /// those parts, and `sslrootcert` the option.
+    pub(super) fn parse_with(
+        s: &str,
+        overrides: &[(&str, String)],
+    ) -> std::result::Result<ConnString, String> {
         let s = s.trim();
         let is_url = s.starts_with("postgres://") || s.starts_with("postgresql://");
-        let pairs = if is_url {
+        let mut base = s.split_once('?').map(|(b, _)| b).unwrap_or(s).to_string();
+        let mut pairs = if is_url {
             url_pairs(s)?
         } else {
             key_value_pairs(s)?
         };
+        for (key, value) in overrides {
+            if is_url && *key != "sslrootcert" {
+                continue;
+            }
+            // `database` and libpq's `dbname` are one option.
+            let same = |k: &str| k == *key || (*key == "database" && k == "dbname");
+            pairs.retain(|(k, _, _)| !same(k));
+            pairs.push((
+                key.to_string(),
+                value.clone(),
+                format!("{key}={}", escape(value)),
+            ));
+        }
+        if is_url {
+            base = url_with(&base, overrides)?;
+        }
         let mut kept: Vec<(String, String, String)> = Vec::new(); // key, value, raw (URL)
         let mut runtime_params = Vec::new();
         let mut out = ConnString {
@@ -185,7 +214,6 @@ impl ConnString {
             _ => SslMode::Require,
         };
         let text = if is_url {
-            let base = s.split_once('?').map(|(b, _)| b).unwrap_or(s);
             let query: Vec<&str> = kept.iter().map(|(_, _, raw)| raw.as_str()).collect();
             if query.is_empty() {
                 base.to_string()
@@ -220,6 +248,72 @@ impl ConnString {
         out.config = config;
         Ok(out)
     }
+}
+
+/// `text` percent-encoded for a URL's user, password, path or option: all but the unreserved
+/// characters.
+fn escape(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A postgres:// URL without its options (`base`), with the separate fields' user, password,
+/// host (or hostaddr), port and database in place of its own.
+fn url_with(base: &str, overrides: &[(&str, String)]) -> std::result::Result<String, String> {
+    let get = |key: &str| overrides.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+    let (scheme, rest) = base.split_once("://").ok_or("not a URL")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (user, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((n, p)) => (n.to_string(), Some(p.to_string())),
+            None => (u.to_string(), None),
+        },
+        None => (String::new(), None),
+    };
+    let user = get("user").map(|u| escape(u)).unwrap_or(user);
+    let password = get("password").map(|p| escape(p)).or(password);
+    let mut hosts = match get("hostaddr").or(get("host")) {
+        Some(h) => h.clone(),
+        None => hosts.to_string(),
+    };
+    if let Some(port) = get("port") {
+        // Each host without the port it had (an IPv6 address keeps its brackets).
+        hosts = hosts
+            .split(',')
+            .map(|h| {
+                let bare = match h.rfind(':') {
+                    Some(i) if !h[i..].contains(']') => &h[..i],
+                    _ => h,
+                };
+                format!("{bare}:{port}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    let path = match get("database") {
+        Some(db) => format!("/{}", escape(db.trim_start_matches('/'))),
+        None => path.to_string(),
+    };
+    let userinfo = match (user.is_empty(), password) {
+        (true, None) => String::new(),
+        (_, None) => format!("{user}@"),
+        (_, Some(p)) => format!("{user}:{p}@"),
+    };
+    Ok(format!("{scheme}://{userinfo}{hosts}{path}"))
 }
 
 /// The query options of a postgres:// URL as (key, decoded value, raw `k=v` text).
@@ -351,6 +445,65 @@ mod tests {
         let c = ConnString::parse("postgres://u@db:5432/?database=app&sslmode=disable").unwrap();
         assert_eq!(c.config.get_dbname(), Some("app"));
         assert_eq!(c.config.get_options(), None);
+    }
+
+    /// Dapr 1.16's separate fields replace their part of either form, or are added to it.
+    #[test]
+    fn separate_fields_merge_into_the_connection_string_as_dapr_merges_them() {
+        let with = |s: &str, o: &[(&str, &str)]| {
+            let o: Vec<(&str, String)> = o.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            ConnString::parse_with(s, &o).unwrap()
+        };
+        let c = with(
+            "host=old port=1 user=u dbname=old password=x",
+            &[
+                ("host", "db"),
+                ("port", "6543"),
+                ("database", "app"),
+                ("password", "p w'"),
+            ],
+        );
+        assert_eq!(c.config.get_hosts().len(), 1);
+        assert_eq!(c.config.get_ports(), &[6543]);
+        assert_eq!(c.config.get_dbname(), Some("app"));
+        assert_eq!(c.config.get_user(), Some("u"));
+        assert_eq!(c.config.get_password(), Some(&b"p w'"[..]));
+        // With no connection string at all, the fields are the whole of it.
+        let c = with(
+            "",
+            &[
+                ("host", "localhost"),
+                ("user", "postgres"),
+                ("database", "test"),
+            ],
+        );
+        assert_eq!(c.config.get_dbname(), Some("test"));
+        assert_eq!(c.config.get_user(), Some("postgres"));
+        let c = with("host=h sslmode=require", &[("sslrootcert", "/ca.pem")]);
+        assert_eq!(c.tls.root_cert.as_deref(), Some("/ca.pem"));
+        assert_eq!(c.tls.verify, Verify::Ca);
+
+        let c = with(
+            "postgres://u:old@h1:5432/olddb?sslmode=disable",
+            &[
+                ("user", "me@corp"),
+                ("password", "p@ss:/"),
+                ("host", "db.example"),
+                ("port", "6000"),
+                ("database", "app"),
+                ("sslrootcert", "/ca.pem"),
+            ],
+        );
+        assert_eq!(c.config.get_user(), Some("me@corp"));
+        assert_eq!(c.config.get_password(), Some(&b"p@ss:/"[..]));
+        assert_eq!(c.config.get_ports(), &[6000]);
+        assert_eq!(c.config.get_dbname(), Some("app"));
+        assert_eq!(c.tls.root_cert.as_deref(), Some("/ca.pem"));
+        assert_eq!(c.config.get_ssl_mode(), SslMode::Disable);
+        // A port alone replaces the URL's own.
+        let c = with("postgres://u@h:5432/db", &[("port", "7000")]);
+        assert_eq!(c.config.get_ports(), &[7000]);
+        assert_eq!(c.config.get_user(), Some("u"));
     }
 
     #[test]

@@ -68,25 +68,83 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 declare!("metadata.yaml", build);
 
+/// Dapr's separate connection fields (Dapr 1.16) and the connection string keys they set:
+/// each replaces its key in `connectionString`, or is added to it.
+const CONNECTION_FIELDS: [(&str, &str); 7] = [
+    ("host", "host"),
+    ("hostaddr", "hostaddr"),
+    ("port", "port"),
+    ("database", "database"),
+    ("user", "user"),
+    ("password", "password"),
+    ("sslRootCert", "sslrootcert"),
+];
+
+/// Fields Dapr reads only with `useAzureAD` or `useAWSIAM` (its built-in authentication
+/// profiles), which bindery refuses.
+const AZURE_AD_FIELDS: &[&str] = &[
+    "azureClientId",
+    "azureClientSecret",
+    "azureTenantId",
+    "azureCertificate",
+    "azureCertificateFile",
+    "azureCertificatePassword",
+    "azureEnvironment",
+];
+const AWS_IAM_FIELDS: &[&str] = &[
+    "region",
+    "awsRegion",
+    "accessKey",
+    "awsAccessKey",
+    "secretKey",
+    "awsSecretKey",
+    "sessionToken",
+    "assumeRoleArn",
+    "sessionName",
+    "trustAnchorArn",
+    "trustProfileArn",
+];
+
 fn build(s: &mut Settings) -> Result<BindingParts> {
-    // Required, under its name or Dapr's older `url` (an alias in the declaration).
-    if s.text("connectionString").is_none() {
+    let overrides: Vec<(&'static str, String)> = CONNECTION_FIELDS
+        .iter()
+        .filter_map(|(field, key)| s.text(field).map(|v| (*key, v.to_string())))
+        .collect();
+    // Required, under its name or Dapr's older `url` (an alias in the declaration), unless the
+    // separate fields say where to connect.
+    let Some(anchor) = s
+        .text("connectionString")
+        .map(|_| "connectionString")
+        .or_else(|| {
+            let key = overrides.first()?.0;
+            CONNECTION_FIELDS
+                .iter()
+                .find(|(_, k)| *k == key)
+                .map(|(f, _)| *f)
+        })
+    else {
         s.component_problem(
-            "bindings.postgresql needs the metadata field \"connectionString\"",
+            "bindings.postgresql needs the metadata field \"connectionString\" (or host, port, database, user and password)",
             "add `- name: connectionString` with `value: \"host=localhost user=postgres password=secret port=5432 dbname=app\"` (or a postgres:// URL) under spec.metadata, best from a secretKeyRef",
         );
         return Ok(BindingParts::default());
-    }
-    let field = s.written("connectionString");
+    };
+    let conn = s.text("connectionString").unwrap_or("").to_string();
+    let what = match anchor {
+        "connectionString" => s.written("connectionString").to_string(),
+        _ => "the connection fields".to_string(),
+    };
     let parsed = s.parse(
-        "connectionString",
+        anchor,
         "write key=value pairs (host=localhost port=5432 user=postgres dbname=app) or a URL (postgres://user:password@localhost:5432/app)",
-        |v| {
-            ConnString::parse(v).map_err(|e| {
-                format!("{field} is not a usable PostgreSQL connection string: {e}")
+        |_| {
+            ConnString::parse_with(&conn, &overrides).map_err(|e| {
+                format!("{what} is not a usable PostgreSQL connection string: {e}")
             })
         },
     );
+    s.only_with("useAzureAD", AZURE_AD_FIELDS);
+    s.only_with("useAWSIAM", AWS_IAM_FIELDS);
     for field in ["useAzureAD", "useAWSIAM"] {
         if s.flag(field, false) {
             s.problem(

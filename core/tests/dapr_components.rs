@@ -1,0 +1,271 @@
+//! Dapr's own component files load as they are: every bindings component of a type bindery has,
+//! from components-contrib's conformance and certification tests, dapr/dapr's end-to-end tests
+//! and dapr/quickstarts (`tests/dapr-components`, each file's repository, path and commit in
+//! its `SOURCES`; refreshed by `tests/dapr-components/collect`).
+//!
+//! A file passes when it loads without an error, and gives exactly the warnings listed for it
+//! in [`WARNINGS`] (each a mistake in the file that Dapr is silent about). The only files that
+//! do not load are the [`EXCEPTIONS`], each with its reason and the error it gives. The
+//! conformance files of the types with a local server also run their round trip, in the
+//! behaviour suite (`conformance` in `behaviour.rs`).
+#![cfg(feature = "all-bindings")]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use bindery::component::{self, Diagnostic, Severity};
+use bindery::Registry;
+
+/// The corpus folder.
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/dapr-components")
+}
+
+/// Environment variables Dapr's tests set for their files: `envRef` in the end-to-end tests'
+/// cron component (`tests/e2e/healthcheck` runs daprd with `CRON_SCHEDULE="@every 1s"`).
+const ENV: &[(&str, &str)] = &[("CRON_SCHEDULE", "@every 1s")];
+
+/// What Dapr's conformance runner puts for a `${{NAME}}` value (it reads the environment
+/// variable NAME: `ParseConfigurationMap` in components-contrib's `tests/conformance/common.go`);
+/// these are what its CI sets them to, in shape.
+const PLACEHOLDERS: &[(&str, &str)] = &[
+    (
+        "AzureDBPostgresConnectionString",
+        "host=localhost user=dapr-test port=5432 database=dapr_test sslmode=require",
+    ),
+    (
+        "AzureDBPostgresClientId",
+        "00000000-0000-0000-0000-000000000001",
+    ),
+    ("AzureDBPostgresClientSecret", "conformance-client-secret"),
+    (
+        "AzureDBPostgresTenantId",
+        "00000000-0000-0000-0000-000000000002",
+    ),
+];
+
+/// Files that do not load: the file, why, and what its one error says.
+const EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "dapr/components-contrib/tests/config/bindings/postgresql/azure/bindings.yml",
+    "useAzureAD: logging in to Azure Database for PostgreSQL with an Azure AD token is not \
+     built yet (Azure credentials come with the Azure bindings); bindery refuses the file \
+     rather than connect without the token",
+    "useAzureAD authentication is not supported",
+)];
+
+/// The warnings each file gets: the file and a text of each warning's message, in order.
+const WARNINGS: &[(&str, &[&str])] = &[
+    (
+        "dapr/components-contrib/tests/certification/bindings/cron/components/cron15m.yaml",
+        &["has 5 fields: it is read as standard cron"],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/cron/components/cronMonthly.yaml",
+        &["has 5 fields: it is read as standard cron"],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/kafka/components/consumer1/kafka.yaml",
+        &["\"backOffDuration\" is given twice, at lines 23 and 25"],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/kafka/components/consumer2/kafka.yaml",
+        &["\"backOffDuration\" is given twice, at lines 23 and 25"],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/redis/components/retryOptions/redis.yaml",
+        &["\"initTimeout\" in metadata"],
+    ),
+    (
+        "dapr/components-contrib/tests/config/bindings/mqtt3/emqx/bindings.yml",
+        &["\"qos\" is deprecated (as in Dapr) and ignored"],
+    ),
+    (
+        "dapr/components-contrib/tests/config/bindings/mqtt3/mosquitto/bindings.yml",
+        &["\"qos\" is deprecated (as in Dapr) and ignored"],
+    ),
+    (
+        "dapr/components-contrib/tests/config/bindings/mqtt3/vernemq/bindings.yml",
+        &["\"qos\" is deprecated (as in Dapr) and ignored"],
+    ),
+];
+
+/// Every file `SOURCES` lists: `(repository/path, commit)`.
+fn sources() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(corpus().join("SOURCES")).expect("SOURCES");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(
+                parts.len(),
+                3,
+                "SOURCES line {l:?}: want repository, path, commit"
+            );
+            assert_eq!(
+                parts[2].len(),
+                40,
+                "SOURCES line {l:?}: a commit is 40 hex digits"
+            );
+            (format!("{}/{}", parts[0], parts[1]), parts[2].to_string())
+        })
+        .collect()
+}
+
+/// Every file of the corpus folder, relative to it (but the folder's own SOURCES and collect).
+fn files_on_disk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_on_disk(&path, base, out);
+        } else {
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel != "SOURCES" && rel != "collect" {
+                out.insert(rel);
+            }
+        }
+    }
+}
+
+/// The component files: what SOURCES lists but the conformance tests' `tests.yml`.
+fn component_files() -> Vec<String> {
+    sources()
+        .into_iter()
+        .map(|(f, _)| f)
+        .filter(|f| !f.ends_with("/tests.yml"))
+        .collect()
+}
+
+/// `file` as Dapr's test gives it to Dapr (placeholders filled), in a folder of its own.
+fn prepared(file: &str) -> tempfile::TempDir {
+    static ENV_SET: Once = Once::new();
+    // Every test of this binary comes here before it loads anything.
+    ENV_SET.call_once(|| {
+        for (k, v) in ENV {
+            std::env::set_var(k, v);
+        }
+    });
+    let mut text = std::fs::read_to_string(corpus().join(file)).unwrap();
+    for (name, value) in PLACEHOLDERS {
+        text = text.replace(&format!("${{{{{name}}}}}"), value);
+    }
+    assert!(
+        !text.contains("${{"),
+        "{file}: a placeholder without a value in PLACEHOLDERS"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let name = Path::new(file).file_name().unwrap();
+    std::fs::write(dir.path().join(name), text).unwrap();
+    dir
+}
+
+/// `file`'s diagnostics, loaded and validated as `bindery validate` does.
+fn diagnostics(file: &str) -> (usize, Vec<Diagnostic>) {
+    let dir = prepared(file);
+    let (components, diags) = component::load_paths(&[dir.path().to_path_buf()]);
+    let count = components.len();
+    let v = component::validate(components, &Registry::builtin(), None, diags);
+    (count, v.diagnostics)
+}
+
+#[test]
+fn sources_lists_every_file_of_the_corpus_and_nothing_else() {
+    let listed: BTreeSet<String> = sources().into_iter().map(|(f, _)| f).collect();
+    let mut on_disk = BTreeSet::new();
+    files_on_disk(&corpus(), &corpus(), &mut on_disk);
+    assert_eq!(
+        listed, on_disk,
+        "tests/dapr-components/SOURCES and the files there differ: run its collect script"
+    );
+    assert!(
+        listed.len() >= 49,
+        "the corpus shrank: {} files",
+        listed.len()
+    );
+}
+
+#[test]
+fn every_dapr_component_file_loads_with_only_the_warnings_listed() {
+    let files = component_files();
+    let mut failures = Vec::new();
+    let (mut loaded, mut excepted, mut warned) = (0, 0, 0);
+    for file in &files {
+        let (count, diags) = diagnostics(file);
+        let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+        let warnings: Vec<&Diagnostic> = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .collect();
+        let exception = EXCEPTIONS.iter().find(|(f, _, _)| f == file);
+        match exception {
+            Some((_, _, says)) => {
+                if errors.len() != 1 || !errors[0].message.contains(says) {
+                    failures.push(format!(
+                        "{file}: excepted for saying {says:?}, but its errors are {errors:#?}"
+                    ));
+                }
+                excepted += 1;
+            }
+            None if !errors.is_empty() => failures.push(format!("{file}: {errors:#?}")),
+            None => {
+                assert_eq!(count, 1, "{file}: one component");
+                loaded += 1;
+            }
+        }
+        let want: &[&str] = WARNINGS
+            .iter()
+            .find(|(f, _)| f == file)
+            .map_or(&[], |(_, w)| *w);
+        let matches = warnings.len() == want.len()
+            && warnings
+                .iter()
+                .zip(want)
+                .all(|(d, w)| d.message.contains(w));
+        if !matches {
+            failures.push(format!("{file}: want warnings {want:?}, got {warnings:#?}"));
+        }
+        warned += usize::from(!want.is_empty());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    println!(
+        "{} files: {loaded} loaded ({warned} with the warnings listed), {excepted} excepted",
+        files.len()
+    );
+}
+
+#[test]
+fn the_exception_and_warning_lists_name_files_of_the_corpus() {
+    let files = component_files();
+    for (f, why, _) in EXCEPTIONS {
+        assert!(
+            files.iter().any(|x| x == f),
+            "EXCEPTIONS names {f}, not in the corpus"
+        );
+        assert!(!why.is_empty());
+    }
+    for (f, _) in WARNINGS {
+        assert!(
+            files.iter().any(|x| x == f),
+            "WARNINGS names {f}, not in the corpus"
+        );
+    }
+}
+
+/// No file gives an "unknown field" warning: every field Dapr's files use is one bindery
+/// knows (read, or said to be ignored and why).
+#[test]
+fn no_field_of_dapr_s_files_is_unknown() {
+    for file in component_files() {
+        let (_, diags) = diagnostics(&file);
+        for d in diags {
+            assert!(
+                !(d.message.contains("unknown metadata field")),
+                "{file}: {d}"
+            );
+        }
+    }
+}

@@ -66,6 +66,7 @@ macro_rules! group {
         scenario!($f; a_stop_mid_run_settles_what_a_run_handler_handled = stop_mid_run(true));
         scenario!($f; a_stop_mid_run_settles_what_a_handler_handled = stop_mid_run(false));
     };
+    ($f:ty; Conformance) => { scenario!($f; dapr_s_conformance_files_run_their_operations); };
     ($f:ty; Login) => { scenario!($f; a_wrong_password_fails_without_showing_it); };
     ($f:ty; Input) => { scenario!($f; an_event_reaches_the_handler_within_the_deadline); };
     ($f:ty; CrashSafe) => { scenario!($f; a_consumer_killed_mid_stream_loses_nothing); };
@@ -102,24 +103,25 @@ macro_rules! behaviour {
 }
 
 behaviour! {
-    "cron" cron: cron::Cron => [Required, Output, Input];
-    "http" http: http::Http => [Required, Output, BadRequests, Down];
+    "cron" cron: cron::Cron => [Required, Output, Input, Conformance];
+    "http" http: http::Http => [Required, Output, BadRequests, Down, Conformance];
     "localstorage" localstorage: localstorage::LocalStorage => [Required, Output, Store, RequestField];
     "redis" redis: redis::Redis
-        => [Required, Mistakes, Output, Store, RequestField, BadRequests, Down, Login];
+        => [Required, Mistakes, Output, Store, RequestField, BadRequests, Down, Login, Conformance];
     "postgresql" postgresql: postgresql::Postgresql
-        => [Aliases, Required, Mistakes, Output, RequestField, Close, Sql, Down, Login];
+        => [Aliases, Required, Mistakes, Output, RequestField, Close, Sql, Down, Login, Conformance];
     "mysql" mysql: mysql::Mysql => [Required, Mistakes, Output, RequestField, Close, Sql, Down, Login];
     "rabbitmq" rabbitmq: rabbitmq::Rabbitmq => [
         Required, Mistakes, Output, BadRequests, Down,
-        Input, InOrder, Aside, Redelivered, SettlesMidRun, CrashSafe, Restart, TlsProxy
+        Input, InOrder, Aside, Redelivered, SettlesMidRun, CrashSafe, Restart, TlsProxy, Conformance
     ];
     "mqtt" mqtt: mqtt::Mqtt => [
         Aliases, Required, Mistakes, Output, BadRequests, Down,
-        Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Restart, TlsProxy
+        Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Restart, TlsProxy,
+        Conformance
     ];
     "kafka" kafka: kafka::Kafka => [
         Required, Mistakes, Output, Down,
-        Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe
+        Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Conformance
     ];
 }

@@ -288,6 +288,16 @@ pub struct TlsProxy {
     pub says: &'static str,
 }
 
+/// Dapr's test files of a binding type (paths in `tests/dapr-components`), run against the
+/// local server with Dapr's conformance operations.
+pub struct Conformance {
+    /// components-contrib's conformance files: the entry of `tests.yml` (its `component`, with
+    /// `.profile` where it has one), and the file.
+    pub files: &'static [(&'static str, &'static str)],
+    /// Other files of Dapr's (certification tests), with the operations run on them.
+    pub more: &'static [(&'static str, &'static [&'static str])],
+}
+
 /// Everything a binding can do that a scenario needs; `None`/`false`: it cannot.
 #[derive(Default)]
 pub struct Caps {
@@ -307,6 +317,7 @@ pub struct Caps {
     pub input: Option<Input>,
     pub restart: Option<Restart>,
     pub tls_proxy: Option<TlsProxy>,
+    pub conformance: Option<Conformance>,
 }
 
 /// One binding type, as the behaviour suite drives it.
@@ -352,6 +363,12 @@ pub trait Fixture: Sized + Send + Sync + 'static {
     /// An operation and request metadata the binding answers without changing anything that
     /// matters (a read where there is one).
     fn harmless(&self) -> (&'static str, MetadataMap);
+
+    /// The addresses of Dapr's test servers in its conformance files, and the local
+    /// servers' to put in their place (each must occur in some file).
+    fn local_addresses(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 
     /// How many requests reached the server, where the fixture can tell.
     fn requests_seen(&self) -> Option<usize> {

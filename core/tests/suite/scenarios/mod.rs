@@ -3,6 +3,7 @@
 //! list to the capabilities).
 
 mod config;
+mod conformance;
 mod input;
 mod output;
 
@@ -11,6 +12,8 @@ mod output;
 pub use super::crash::a_consumer_killed_mid_stream_loses_nothing;
 #[allow(unused_imports)]
 pub use config::*;
+#[allow(unused_imports)]
+pub use conformance::*;
 #[allow(unused_imports)]
 pub use input::*;
 #[allow(unused_imports)]
@@ -134,9 +137,10 @@ pub enum Needs {
     CrashSafe,
     Restart,
     TlsProxy,
+    Conformance,
 }
 
-const ALL_NEEDS: [Needs; 20] = [
+const ALL_NEEDS: [Needs; 21] = [
     Needs::Aliases,
     Needs::Required,
     Needs::Mistakes,
@@ -157,6 +161,7 @@ const ALL_NEEDS: [Needs; 20] = [
     Needs::CrashSafe,
     Needs::Restart,
     Needs::TlsProxy,
+    Needs::Conformance,
 ];
 
 /// Whether `F` has what a scenario needs.
@@ -184,6 +189,7 @@ fn has<F: Fixture>(needs: Needs) -> bool {
         Needs::CrashSafe => input.is_some_and(|i| i.crash_safe),
         Needs::Restart => caps.restart.is_some(),
         Needs::TlsProxy => caps.tls_proxy.is_some(),
+        Needs::Conformance => caps.conformance.is_some(),
     }
 }
 

@@ -362,7 +362,8 @@ impl OutputBinding for Http {
                 u32::from(c)
             )));
         }
-        // Like Dapr: a path may not climb out of the url's base path, encoded or not.
+        // bindery's own check (Dapr had one and dropped it in 2023): a path may not climb out
+        // of the url's base path, encoded or not.
         let before_query = path.split(['?', '#']).next().unwrap_or("");
         if before_query
             .split(['/', '\\'])

@@ -219,7 +219,14 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
         ],
     );
     let rt = Runtime::from_path(path).unwrap();
-    assert!(rt.diagnostics().is_empty(), "{:?}", rt.diagnostics());
+    let d = rt.diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].message
+            .contains("\"queryExecMode\" is accepted as in Dapr but ignored by bindery"),
+        "{}",
+        d[0]
+    );
     let rows = query(&rt, "SELECT current_setting('application_name')", json!([])).await;
     assert_eq!(rows, json!([["bindery-test"]]));
 
@@ -498,4 +505,82 @@ async fn a_connection_string_naming_the_database_as_pgx_does_connects_to_it() {
     let rows = query(&rt, "SELECT current_database()", json!([])).await;
     assert_eq!(rows, json!([["test"]]));
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Dapr 1.16's separate fields: alone they are the connection; beside a connection string
+/// (either form) each replaces its part of it; `sslRootCert` names the CA as `sslrootcert`.
+#[tokio::test]
+async fn the_separate_connection_fields_connect_alone_or_replace_their_part() {
+    let ca = harness::tls_file("ca.crt");
+    let cases: Vec<Vec<(&str, String)>> = vec![
+        vec![
+            ("host", "127.0.0.1".into()),
+            ("port", "5432".into()),
+            ("user", "postgres".into()),
+            ("database", "dapr_test".into()),
+        ],
+        vec![
+            (
+                "connectionString",
+                "host=127.0.0.1 port=1 user=nobody dbname=test".into(),
+            ),
+            ("port", "5432".into()),
+            ("user", "postgres".into()),
+            ("database", "dapr_test".into()),
+        ],
+        vec![
+            (
+                "url",
+                "postgres://nobody:pw@db.invalid:1/test?sslmode=verify-full".into(),
+            ),
+            ("hostaddr", "127.0.0.1".into()),
+            ("port", "5432".into()),
+            ("user", "postgres".into()),
+            ("database", "dapr_test".into()),
+            ("sslRootCert", ca.clone()),
+        ],
+    ];
+    for (i, fields) in cases.iter().enumerate() {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (_dir, rt) = subject::<Postgresql>(&pairs);
+        assert!(rt.diagnostics().is_empty(), "{i}: {:?}", rt.diagnostics());
+        rt.start().await.unwrap_or_else(|e| panic!("{i}: {e}"));
+        let rows = query(&rt, "SELECT current_database(), current_user", json!([])).await;
+        assert_eq!(rows, json!([["dapr_test", "postgres"]]), "{i}");
+        rt.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+/// Without a connection string and without the separate fields there is nowhere to connect;
+/// the fields of Dapr's Azure AD and AWS IAM profiles are warned about without their switch.
+#[test]
+fn no_connection_is_an_error_and_auth_profile_fields_alone_are_ignored_with_a_warning() {
+    let (dir, path) = harness::one_component("bindings.postgresql", NAME, &[("timeout", "5s")]);
+    let err = Runtime::from_path(&path).unwrap_err();
+    let d = err.diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("needs the metadata field \"connectionString\" (or host, port, database, user and password)"), "{}", d[0]);
+    drop(dir);
+    let (_dir, path) = harness::one_component(
+        "bindings.postgresql",
+        NAME,
+        &[
+            ("connectionString", CONN),
+            ("azureClientId", "id"),
+            ("accessKey", "AKIA"),
+        ],
+    );
+    let rt = Runtime::from_path(&path).unwrap();
+    let said: Vec<&str> = rt
+        .diagnostics()
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "azureClientId is read only with useAzureAD: true (as in Dapr); it is ignored",
+            "accessKey is read only with useAWSIAM: true (as in Dapr); it is ignored",
+        ]
+    );
 }

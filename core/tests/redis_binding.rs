@@ -181,10 +181,30 @@ async fn a_dapr_file_with_every_common_field_loads() {
         ("sentinelMasterName", ""),
     ];
     let (_dir, rt) = subject::<Redis>(&fields);
-    assert!(
-        rt.diagnostics().is_empty(),
-        "no warnings: {:?}",
-        rt.diagnostics()
+    // go-redis's pool fields load, each with a warning that bindery has no pool.
+    let warned: Vec<String> = rt
+        .diagnostics()
+        .iter()
+        .map(|d| {
+            assert!(!d.is_error(), "{d}");
+            assert!(
+                d.message
+                    .contains("ignored by bindery: bindery holds one multiplexed connection"),
+                "{d}"
+            );
+            d.message.split('"').nth(1).unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "poolSize",
+            "poolTimeout",
+            "maxConnAge",
+            "minIdleConns",
+            "idleCheckFrequency",
+            "idleTimeout"
+        ]
     );
     let k = key("dapr-file");
     call(&rt, "create", b"ok", &[("key", &k)]).await;
@@ -317,5 +337,30 @@ async fn tls_to_a_plain_server_says_it_may_not_be_tls() {
             "no TLS answer in time: if the server takes plain connections, set enableTLS to false"
         ),
         "{text}"
+    );
+}
+
+/// Dapr reads the Sentinel fields only with `failover` and the OIDC fields only with
+/// `useOIDC`: without them, each is a warning saying so.
+#[test]
+fn sentinel_and_oidc_fields_without_their_switch_are_warnings() {
+    let (_dir, rt) = subject::<Redis>(&[
+        ("redisHost", "127.0.0.1:6379"),
+        ("sentinelMasterName", "mymaster"),
+        ("oidcClientID", "me"),
+        ("oidcClientAssertionKey", "-----BEGIN PRIVATE KEY-----"),
+    ]);
+    let said: Vec<&str> = rt
+        .diagnostics()
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "sentinelMasterName is read only with failover: true (as in Dapr); it is ignored",
+            "oidcClientID is read only with useOIDC: true (as in Dapr); it is ignored",
+            "oidcClientAssertionKey is read only with useOIDC: true (as in Dapr); it is ignored",
+        ]
     );
 }

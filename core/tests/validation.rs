@@ -195,15 +195,21 @@ spec:
         [11, 13, 17]
     );
     assert!(e[0].fix.as_deref().unwrap().contains("Go duration"));
-    // A boolean Dapr reads as false (it is no true spelling) loads, with a warning.
+    // A boolean Dapr reads as false (it is no true spelling) loads, with a warning; so does a
+    // field bindery ignores (with its reason).
     let w: Vec<&Diagnostic> = v.diagnostics.iter().filter(|d| !d.is_error()).collect();
-    assert_eq!(w.len(), 1, "{w:#?}");
-    assert_eq!(w[0].location.line, 15);
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert_eq!((w[0].location.line, w[1].location.line), (15, 17));
     assert!(
         w[0].message
             .contains("\"maybe\" is not a boolean spelling; Dapr reads it as false"),
         "{}",
         w[0]
+    );
+    assert!(
+        w[1].message.contains("\"MTLSRenegotiation\" is accepted as in Dapr but ignored by bindery: rustls never renegotiates"),
+        "{}",
+        w[1]
     );
 }
 

@@ -11,7 +11,8 @@
 //! One multiplexed connection (redis-rs `ConnectionManager`, which reconnects) serves every
 //! call. `redisType: cluster`, `failover` (Sentinel), `useEntraID` and `useOIDC` are refused
 //! before start; the pool fields of go-redis (`poolSize`, `minIdleConns`, ...) are accepted
-//! and have nothing to act on.
+//! with a warning that they are ignored (there is no pool), and the Sentinel and OIDC fields
+//! given without `failover` or `useOIDC` with a warning that Dapr reads them only with it.
 //!
 //! TLS as in Dapr: `enableTLS: true` connects over TLS (rustls) and checks the server's
 //! certificate against the CAs this machine trusts (the system's store, or `SSL_CERT_FILE` /
@@ -188,6 +189,10 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         }
         (None, None) => None,
     };
+    s.only_with(
+        "failover",
+        &["sentinelMasterName", "sentinelUsername", "sentinelPassword"],
+    );
     s.only_with(
         "useOIDC",
         &[

@@ -370,6 +370,11 @@ pub trait Fixture: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Set up on the local server what Dapr's conformance environment has and it lacks.
+    fn conformance_prepare(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// How many requests reached the server, where the fixture can tell.
     fn requests_seen(&self) -> Option<usize> {
         None

@@ -58,6 +58,7 @@ fn tests_yml(id: &str) -> (Vec<String>, Vec<(String, String)>) {
 /// their operations against the local server.
 pub async fn dapr_s_conformance_files_run_their_operations<F: Fixture>() {
     let fx = ready::<F>().await;
+    fx.conformance_prepare().await;
     let conformance = F::caps().conformance.expect("conformance files");
     let local = fx.local_addresses();
     let mut used = vec![false; local.len()];

@@ -75,6 +75,7 @@ fn field_json(f: &Field) -> Value {
         "required": f.required,
         "sensitive": f.sensitive,
         "example": f.example,
+        "ignored": f.ignored.unwrap_or(""),
     })
 }
 
@@ -127,6 +128,9 @@ pub fn to_text(specs: &[&BindingSpec]) -> String {
                 let mut flags = vec![if f.required { "required" } else { "optional" }];
                 if f.sensitive {
                     flags.push("sensitive");
+                }
+                if f.ignored.is_some() {
+                    flags.push("ignored");
                 }
                 let mut notes = Vec::new();
                 if !f.example.is_empty() {

@@ -91,12 +91,12 @@ enum Command {
         count: Option<u64>,
     },
     /// List the binding types this command knows: aliases, versions, directions, operations
-    /// and metadata fields (kind, required, sensitive, example).
+    /// and metadata fields (kind, required, sensitive, example, ignored).
     Bindings {
         /// Only these types (type names or aliases); every one when none is given.
         types: Vec<String>,
         /// Print JSON: an array of objects {type, aliases, versions, directions, operations,
-        /// metadata: [{name, kind, description, values, required, sensitive, example}]}.
+        /// metadata: [{name, kind, description, values, required, sensitive, example, ignored}]}.
         #[arg(long)]
         json: bool,
     },

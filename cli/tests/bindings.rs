@@ -466,6 +466,7 @@ fn bindings_json_is_an_array_with_every_type_and_field() {
         "required",
         "sensitive",
         "example",
+        "ignored",
     ]);
     for (obj, spec) in listed.iter().zip(specs) {
         assert_eq!(keys(obj), spec_keys, "{obj}");
@@ -496,6 +497,7 @@ fn bindings_json_is_an_array_with_every_type_and_field() {
             assert_eq!(f["required"], field.required);
             assert_eq!(f["sensitive"], field.sensitive);
             assert_eq!(f["example"], field.example);
+            assert_eq!(f["ignored"], field.ignored.unwrap_or(""));
         }
     }
 }

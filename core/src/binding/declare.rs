@@ -21,6 +21,9 @@
 //!     decode: config              # read as Dapr's config.Decode reads it: a strict boolean,
 //!                                 # a bare-number duration in milliseconds
 //!     aliases: [oldName]          # older names Dapr also reads (mapstructurealiases)
+//!     ignored: "librdkafka negotiates the protocol version itself"
+//!                                 # a field of Dapr's bindery accepts but does not act on:
+//!                                 # giving it is a warning that says so, with this reason
 //! ```
 //!
 //! A declaration is read once, when the binding's `spec()` is first asked for; a declaration
@@ -107,6 +110,11 @@ fn field(y: &Yaml, binding: &str) -> Field {
         sensitive: flag(&y["sensitive"], &what),
         example,
         aliases: leak_list(words(&y["aliases"], &what)),
+        ignored: match &y["ignored"] {
+            Yaml::BadValue | Yaml::Null => None,
+            Yaml::String(reason) if !reason.trim().is_empty() => Some(leak(reason.trim())),
+            other => panic!("{what}: ignored {other:?} is not a reason"),
+        },
     }
 }
 
@@ -218,6 +226,7 @@ metadata:
     type: bool
     example: true
     aliases: [enabled]
+    ignored: "bindery does not need it"
 "#,
             build,
             &[Field::optional("extra", FieldKind::Int, "1")],
@@ -235,6 +244,8 @@ metadata:
         assert_eq!(f[2].kind, FieldKind::OneOf(&["a", "b"]));
         assert_eq!((f[3].kind, f[3].example), (FieldKind::Bool, "true"));
         assert_eq!(f[3].aliases, ["enabled"]);
+        assert_eq!(f[3].ignored, Some("bindery does not need it"));
+        assert_eq!(f[0].ignored, None);
         assert_eq!(f[4].name, "extra");
     }
 }

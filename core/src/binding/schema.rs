@@ -86,6 +86,10 @@ pub struct Field {
     /// Older names Dapr also reads for this field (its `mapstructurealiases`): one is used when
     /// the field itself is not given.
     pub aliases: &'static [&'static str],
+    /// Why bindery accepts this field of Dapr's but does not act on it (`None` for a field
+    /// it reads): validation warns with this reason when a component gives it, so that a
+    /// Dapr file loads and says what it does not get.
+    pub ignored: Option<&'static str>,
 }
 
 impl Field {
@@ -98,6 +102,7 @@ impl Field {
             sensitive: false,
             example,
             aliases: &[],
+            ignored: None,
         }
     }
 
@@ -110,12 +115,21 @@ impl Field {
             sensitive: false,
             example,
             aliases: &[],
+            ignored: None,
         }
     }
 
     /// The names a component may give this field under: its own, then its aliases.
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         std::iter::once(self.name).chain(self.aliases.iter().copied())
+    }
+
+    /// The same field, accepted but not acted on, for `reason` (a warning when given).
+    pub const fn ignored(self, reason: &'static str) -> Self {
+        Field {
+            ignored: Some(reason),
+            ..self
+        }
     }
 
     /// The same field, marked sensitive.

@@ -543,6 +543,19 @@ fn check_binding(
                 if f.sensitive && !v.secret {
                     add_sensitive(secrets, &v.value);
                 }
+                if let Some(reason) = f.ignored {
+                    diags.push(
+                        Diagnostic::warning(
+                            v.location.clone(),
+                            name,
+                            format!(
+                                "metadata field {:?} is accepted as in Dapr but ignored by bindery: {reason}",
+                                v.name
+                            ),
+                        )
+                        .with_fix(format!("remove {}, or leave it for Dapr", v.name)),
+                    );
+                }
                 match typed_value(f.kind, &v.value) {
                     Ok((t, note)) => {
                         if let Some(t) = t {

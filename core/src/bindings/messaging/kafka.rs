@@ -4,29 +4,40 @@
 //! Metadata as Dapr's (`bindings/kafka/metadata.yaml` and `common/component/kafka/metadata.go`):
 //! `brokers` (comma-separated `host:port`), `topics` (comma-separated; input), `publishTopic`
 //! (output), `consumerGroup` (else `consumerID`, as Dapr), `clientID`, `authType` (`none`,
-//! `password`, `mtls`, `certificate`; `oidc` and `awsiam` are not supported; the deprecated
-//! `authRequired` still works), `saslUsername`, `saslPassword`, `saslMechanism` (`SHA-256`,
-//! `SHA-512`, else PLAIN), `disableTls`, `skipVerify`, `caCert`, `clientCert`, `clientKey` (PEM
-//! text or a PEM file), `initialOffset` (`newest`, the default, or `oldest`), `maxMessageBytes`,
-//! `heartbeatInterval`, `sessionTimeout`, `clientConnectionTopicMetadataRefreshInterval`,
-//! `consumerFetchMin`, `consumerFetchDefault`, `escapeHeaders`, `consumeRetryEnabled`,
+//! `password`, `mtls`, `certificate`, `oidc`, `oidc_private_key_jwt`; `awsiam` is refused; the
+//! deprecated `authRequired` still works), `saslUsername`, `saslPassword`, `saslMechanism`
+//! (`SHA-256`, `SHA-512`, else PLAIN), `disableTls`, `skipVerify`, `caCert`, `clientCert`,
+//! `clientKey` (PEM text or a PEM file), the OIDC fields (see [`oidc`]), `initialOffset`
+//! (`newest`, the default, or `oldest`), `maxMessageBytes`, `heartbeatInterval`,
+//! `sessionTimeout`, `clientConnectionTopicMetadataRefreshInterval`,
+//! `clientConnectionKeepAliveInterval` (non-zero turns TCP keep-alive on; librdkafka cannot set
+//! its period), `consumerFetchMin`, `consumerFetchDefault`, `escapeHeaders`,
+//! `excludeHeaderMetaRegex`, `compression` (librdkafka's `compression.codec`: `none`, the
+//! default, `gzip`, `snappy`, `lz4`, `zstd`), `consumerGroupRebalanceStrategy` (`range`, the
+//! default, `roundrobin`, or `sticky`, which is librdkafka's `cooperative-sticky`: Sarama's
+//! eager sticky assignor has no librdkafka counterpart), `producerRequiredAcks` (`all`, the
+//! default, `local`, `none`), `producerRetryMax`, `dialTimeout` (the connection setup timeout;
+//! 10s unless given), `readTimeout` (librdkafka's request timeout), `consumeRetryEnabled`,
 //! `consumeRetryInterval`, and the `backOff*` fields of [`broker`](super::broker). As in Dapr,
-//! `password` and `mtls`/`certificate` use TLS unless `disableTls` is true; `none` never does.
-//! `version`, `channelBufferSize`, `clientConnectionKeepAliveInterval` and the schema registry
-//! and OIDC/AWS fields are accepted so that Dapr's files load, and otherwise unused (librdkafka
-//! negotiates protocol versions itself).
+//! every authType but `none` uses TLS unless `disableTls` is true. The other fields of Dapr's
+//! (`version`, `channelBufferSize`, `writeTimeout`, `metadataTimeout`, the schema registry and
+//! the AWS fields) are declared `ignored` with the reason: giving one is a warning.
 //!
-//! Output `create` produces the data to `publishTopic` and waits for every in-sync replica
-//! (`acks=all`, as Dapr's sync producer). Request metadata `partitionKey` (else `key`, else
-//! `__key`) is the record key (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the
-//! partition Dapr would pick); every request metadata entry, those included, is also sent as a
-//! record header, as Dapr does. Data that is empty or `null` is produced as a tombstone (no
-//! value), as Dapr does.
+//! Output `create` produces the data to `publishTopic` and waits for the replicas
+//! `producerRequiredAcks` names (every in-sync one by default, as Dapr's sync producer).
+//! Request metadata as Dapr's producer reads it: `partitionKey` (else `__key`) is the record key
+//! (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the partition Dapr
+//! would pick), `partitionNumber` the partition (a number the topic has no partition for is an
+//! `InvalidArgument` error), and `valueSchemaType` other than `None` is refused (there is no
+//! schema registry client); every entry, those included, is also sent as a record header, as
+//! Dapr does, but those whose key `excludeHeaderMetaRegex` matches. Data that is empty or
+//! `null` is produced as a tombstone (no value), as Dapr does.
 //!
 //! Input subscribes to `topics` in `consumerGroup`: runtimes in one group split the partitions.
 //! Events carry `__key` (when the record has one), `__topic`, `__partition`, `__offset`,
-//! `__timestamp` (Unix milliseconds) and every record header, values query-escaped when
-//! `escapeHeaders` is true; a record without a value is delivered as `null`. Delivery is at
+//! `__timestamp` (Unix milliseconds) and every record header but those whose key
+//! `excludeHeaderMetaRegex` matches, values query-escaped when `escapeHeaders` is true; a
+//! record without a value is delivered as `null`. Delivery is at
 //! least once: messages are handled one at a time in order, and a message's offset is stored
 //! for the (auto)commit only after the handler acked it, so a commit never passes a message
 //! that was not handled. A failed handler is retried in-process with the `backOff*` delays
@@ -223,7 +234,7 @@ fn read_oidc(s: &mut Settings, auth: &str, files: &TlsFiles) -> Option<Arc<oidc:
         });
         let text = |s: &Settings, f: &str| s.text(f).map(|v| v.trim().to_string());
         key.map(|key| oidc::Credentials::Assertion {
-            key,
+            key: Box::new(key),
             audience: text(s, "oidcAudience"),
             resource: text(s, "oidcResource"),
             kid: text(s, "oidcKid"),

@@ -49,7 +49,7 @@ pub(super) enum Credentials {
     Secret(String),
     /// `oidc_private_key_jwt`: a signed client assertion.
     Assertion {
-        key: RsaKeyPair,
+        key: Box<RsaKeyPair>,
         audience: Option<String>,
         resource: Option<String>,
         kid: Option<String>,

@@ -592,6 +592,8 @@ fn hint(last: &str) -> &'static str {
     let l = message.to_ascii_lowercase();
     if l.contains("certificate verify failed") {
         " (the broker's certificate is not signed by a CA bindery trusts: give that CA in caCert, or set skipVerify to true for a test broker)"
+    } else if l.contains("oauthbearer") {
+        " (the brokers refused the OIDC token: check oidcClientID and oidcScopes against what the brokers accept, and whether they need SASL extensions, which bindery does not send)"
     } else if l.contains("sasl") || l.contains("authenticat") {
         " (check saslUsername, saslPassword and saslMechanism against the broker's users)"
     } else if l.contains("ssl") || l.contains("handshake") {

@@ -38,7 +38,9 @@ use crate::bindings::common::tls::rustls::pki_types::PrivateKeyDer;
 
 /// How long one token request may take (Dapr's).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// A cached token is used while it has at least this much life left (Go's oauth2 `expiryDelta`).
+/// A cached token is used while it has at least this much life left (Go's oauth2 `expiryDelta`)
+/// and a quarter of its lifetime: librdkafka asks again at 80% of a token's life, and then
+/// gets a new one.
 const EXPIRY_DELTA: Duration = Duration::from_secs(10);
 /// The lifetime librdkafka is told for a token whose endpoint gave no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -74,6 +76,7 @@ pub(super) struct TokenSource {
 pub(super) struct Token {
     pub(super) value: String,
     pub(super) expires: SystemTime,
+    lifetime: Duration,
 }
 
 impl Token {
@@ -137,7 +140,7 @@ impl TokenSource {
         let cache = self.cache.lock().ok()?;
         cache
             .as_ref()
-            .filter(|t| t.expires > SystemTime::now() + EXPIRY_DELTA)
+            .filter(|t| t.expires > SystemTime::now() + EXPIRY_DELTA.max(t.lifetime / 4))
             .cloned()
     }
 
@@ -315,7 +318,7 @@ impl TokenSource {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Token, Refused> {
-        let at = &self.endpoint;
+        let at = &crate::redact::url(&self.endpoint);
         let resp = req.send().await.map_err(|e| {
             // reqwest's error names the URL; the endpoint is named once, here.
             Refused::Other(format!(
@@ -364,6 +367,7 @@ impl TokenSource {
         Ok(Token {
             value,
             expires: SystemTime::now() + expires_in,
+            lifetime: expires_in,
         })
     }
 }

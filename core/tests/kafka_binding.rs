@@ -544,10 +544,14 @@ async fn token_endpoint(
 
 const CLIENT_SECRET: &str = "client-s3cret-value";
 
-/// An output with `authType: oidc` against the plain local broker, through `endpoint`.
-fn oidc_output<'a>(endpoint: &'a str, extra: &[(&'a str, &'a str)]) -> harness::Dir {
+/// An output with `authType: oidc` at `brokers`, through `endpoint`.
+fn oidc_output<'a>(
+    brokers: &'a str,
+    endpoint: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> harness::Dir {
     let mut f = vec![
-        ("brokers", BROKERS),
+        ("brokers", brokers),
         ("authType", "oidc"),
         ("disableTls", "true"),
         ("publishTopic", "oidc-topic"),
@@ -569,18 +573,53 @@ fn basic(id: &str, secret: &str) -> String {
     )
 }
 
+/// A TCP relay from a port of its own to `to`, which passes on, as text, every chunk a client
+/// writes before relaying it: its address and those chunks.
+async fn relay(to: &'static str) -> (String, mpsc::UnboundedReceiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let server = tokio::net::TcpStream::connect(to).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (at, rx)
+}
+
 /// The token request is Dapr's (Go's client credentials): grant_type and the scopes joined by
 /// spaces in the form, the client ID (query-escaped) and secret as HTTP Basic authentication;
-/// then librdkafka logs in with SASL/OAUTHBEARER presenting that token.
+/// then librdkafka logs in with SASL/OAUTHBEARER presenting that token. tansu's SASL listener
+/// (9093) speaks OAUTHBEARER but cannot validate a token from this endpoint, so it refuses the
+/// login: the token is seen on the wire, through a relay, and the error says what to check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_fetches_a_client_credentials_token_and_logs_in_with_it() {
     let answer = r#"{"access_token":"tok-123","token_type":"Bearer","expires_in":3600}"#;
     let (endpoint, mut requests) = token_endpoint(200, answer).await;
-    let dir = oidc_output(&endpoint, &[("oidcScopes", "openid,kafka-prod")]);
+    let (brokers, mut wire) = relay(SASL_BROKERS).await;
+    let dir = oidc_output(&brokers, &endpoint, &[("oidcScopes", "openid,kafka-prod")]);
     let rt = runtime(&dir);
-    let result = rt
+    let e = rt
         .invoke("oidc", "create", b"x".to_vec(), MetadataMap::new())
-        .await;
+        .await
+        .unwrap_err();
     let req = requests.recv().await.unwrap();
     assert_eq!(
         req.authorization.as_deref(),
@@ -598,12 +637,24 @@ async fn oidc_fetches_a_client_credentials_token_and_logs_in_with_it() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(req.form, want);
-    // The token is presented to the broker (tansu's plain listener takes OAUTHBEARER
-    // without checking the token) and the record is produced; one request served producer
-    // and login.
-    result.unwrap();
+    // The token went to the broker in the OAUTHBEARER client response (RFC 7628).
+    let mut sent = String::new();
+    while let Ok(bytes) = wire.try_recv() {
+        sent.push_str(&bytes);
+    }
+    assert!(sent.contains("OAUTHBEARER"), "{sent:?}");
+    assert!(sent.contains("auth=Bearer tok-123\u{1}"), "{sent:?}");
+    assert!(!sent.contains(CLIENT_SECRET));
+    let text = e.to_string();
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{text}");
+    assert!(text.contains("SASL"), "{text}");
+    assert!(
+        text.contains("the brokers refused the OIDC token"),
+        "{text}"
+    );
+    assert!(!text.contains(CLIENT_SECRET), "{text}");
+    // One request served the login and its retries: the token is reused while it is fresh.
     assert!(requests.try_recv().is_err(), "the token is reused");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
 /// An endpoint that refuses the client: the error names the endpoint, its status and the
@@ -612,7 +663,7 @@ async fn oidc_fetches_a_client_credentials_token_and_logs_in_with_it() {
 async fn oidc_wrong_credentials_are_a_clear_error_without_the_secret() {
     let answer = r#"{"error":"invalid_client","error_description":"client authentication failed"}"#;
     let (endpoint, mut requests) = token_endpoint(401, answer).await;
-    let dir = oidc_output(&endpoint, &[]);
+    let dir = oidc_output(BROKERS, &endpoint, &[]);
     let rt = runtime(&dir);
     let e = rt
         .invoke("oidc", "create", b"x".to_vec(), MetadataMap::new())
@@ -663,9 +714,10 @@ async fn oidc_private_key_jwt_sends_a_signed_client_assertion() {
     let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     let answer = r#"{"access_token":"tok-jwt","expires_in":"600"}"#;
     let (endpoint, mut requests) = token_endpoint(200, answer).await;
+    let (brokers, mut wire) = relay(SASL_BROKERS).await;
     let key_path = key.to_string_lossy().into_owned();
     let mut f = vec![
-        ("brokers", BROKERS),
+        ("brokers", brokers.as_str()),
         ("authType", "oidc_private_key_jwt"),
         ("disableTls", "true"),
         ("publishTopic", "oidc-topic"),
@@ -681,9 +733,20 @@ async fn oidc_private_key_jwt_sends_a_signed_client_assertion() {
     f.push(("oidcScopes", "kafka"));
     let dir = components(&[yaml("oidc", &f)]);
     let rt = runtime(&dir);
-    rt.invoke("oidc", "create", b"x".to_vec(), MetadataMap::new())
+    // tansu cannot validate the token, so the login fails; the token was presented.
+    let e = rt
+        .invoke("oidc", "create", b"x".to_vec(), MetadataMap::new())
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("the brokers refused the OIDC token"),
+        "{e}"
+    );
+    let mut sent = String::new();
+    while let Ok(bytes) = wire.try_recv() {
+        sent.push_str(&bytes);
+    }
+    assert!(sent.contains("auth=Bearer tok-jwt\u{1}"), "{sent:?}");
     let req = requests.recv().await.unwrap();
     assert_eq!(req.authorization, None);
     let form = &req.form;
@@ -733,7 +796,6 @@ async fn oidc_private_key_jwt_sends_a_signed_client_assertion() {
             &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
         )
         .expect("a valid RS256 signature");
-    rt.shutdown(Duration::from_secs(10)).await.unwrap();
 }
 
 // -- Validation (no broker) ----------------------------------------------------------------------
@@ -955,4 +1017,37 @@ fn namespace_in_the_consumer_group_is_replaced() {
         .unwrap()
         .to_string();
     assert_eq!(group, format!("{namespace}.orders-orders"));
+}
+
+/// A consumer takes librdkafka's token refresh only while polled: its init polls it, so an
+/// input logs in with the token too (and fails here, as tansu cannot validate it, saying so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_input_presents_the_token_at_init() {
+    let answer = r#"{"access_token":"tok-in","expires_in":3600}"#;
+    let (endpoint, mut requests) = token_endpoint(200, answer).await;
+    let (brokers, mut wire) = relay(SASL_BROKERS).await;
+    let dir = components(&[yaml(
+        "oidc-in",
+        &[
+            ("brokers", &brokers),
+            ("authType", "oidc"),
+            ("disableTls", "true"),
+            ("topics", "t"),
+            ("consumerGroup", "g"),
+            ("direction", "input"),
+            ("oidcTokenEndpoint", &endpoint),
+            ("oidcClientID", "app"),
+            ("oidcClientSecret", CLIENT_SECRET),
+        ],
+    )]);
+    let rt = runtime(&dir);
+    rt.on_event("oidc-in", |_| async { Ok(()) }).unwrap();
+    let says = ["the brokers refused the OIDC token"];
+    harness::start_fails(&rt, ErrorKind::Upstream, &says).await;
+    assert!(requests.recv().await.is_some());
+    let mut sent = String::new();
+    while let Ok(bytes) = wire.try_recv() {
+        sent.push_str(&bytes);
+    }
+    assert!(sent.contains("auth=Bearer tok-in\u{1}"), "{sent:?}");
 }

@@ -582,7 +582,7 @@ impl ClientContext for Ctx {
 impl ConsumerContext for Ctx {}
 
 /// What to check, for the TLS and SASL failures librdkafka reports.
-fn hint(last: &str) -> &'static str {
+fn hint(last: &str, oidc: bool) -> &'static str {
     // librdkafka names the broker first ("sasl_ssl://host:9093/bootstrap: ..."); its protocol
     // says nothing of what failed, so only the message after it is read.
     let message = last
@@ -592,7 +592,7 @@ fn hint(last: &str) -> &'static str {
     let l = message.to_ascii_lowercase();
     if l.contains("certificate verify failed") {
         " (the broker's certificate is not signed by a CA bindery trusts: give that CA in caCert, or set skipVerify to true for a test broker)"
-    } else if l.contains("oauthbearer") {
+    } else if l.contains("oauthbearer") || (oidc && l.contains("sasl")) {
         " (the brokers refused the OIDC token: check oidcClientID and oidcScopes against what the brokers accept, and whether they need SASL extensions, which bindery does not send)"
     } else if l.contains("sasl") || l.contains("authenticat") {
         " (check saslUsername, saslPassword and saslMechanism against the broker's users)"
@@ -660,7 +660,10 @@ impl Kafka {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 let why = match ctx.last_error() {
-                    Some(last) => format!("{e}; the last error: {last}{}", hint(&last)),
+                    Some(last) => format!(
+                        "{e}; the last error: {last}{}",
+                        hint(&last, self.cfg.oidc.is_some())
+                    ),
                     None => e.to_string(),
                 };
                 Err(self.error(
@@ -1128,13 +1131,26 @@ mod tests {
     #[test]
     fn the_hint_reads_the_failure_not_the_broker_protocol() {
         let sasl = "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with unknown-user";
-        assert!(hint(sasl).contains("saslUsername"), "{}", hint(sasl));
+        assert!(
+            hint(sasl, false).contains("saslUsername"),
+            "{}",
+            hint(sasl, false)
+        );
+        assert!(
+            hint(sasl, true).contains("OIDC token"),
+            "{}",
+            hint(sasl, true)
+        );
         let tls = "sasl_ssl://127.0.0.1:9094/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required";
-        assert!(hint(tls).contains("clientCert"), "{}", hint(tls));
+        assert!(
+            hint(tls, false).contains("clientCert"),
+            "{}",
+            hint(tls, false)
+        );
         let ca = "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed";
-        assert!(hint(ca).contains("caCert"), "{}", hint(ca));
+        assert!(hint(ca, false).contains("caCert"), "{}", hint(ca, false));
         assert_eq!(
-            hint("ssl://127.0.0.1:9094/bootstrap: Connection refused"),
+            hint("ssl://127.0.0.1:9094/bootstrap: Connection refused", false),
             ""
         );
     }

@@ -1,8 +1,10 @@
 #![cfg(feature = "kafka")]
 //! `bindings.kafka` against a real Kafka-protocol broker on 127.0.0.1:9092 (`tests/servers/start
 //! kafka`, which runs tansu): what only this binding does (key, headers and every event
-//! metadata key, escaped headers and tombstones, skipping without consumeRetryEnabled, a
-//! consumer group split over two runtimes, TLS and SASL). The behaviour every binding shares is
+//! metadata key, escaped headers and tombstones, compression and partitionNumber, the header
+//! exclusion regex, skipping without consumeRetryEnabled, a consumer group split over two
+//! runtimes, TLS, SASL and OIDC against a token endpoint of the test's own, and the checks of
+//! its fields at load). The behaviour every binding shares is
 //! in `behaviour.rs` (`kafka::*`). Each test uses topics and a group of its own.
 
 use std::collections::{BTreeMap, HashSet};

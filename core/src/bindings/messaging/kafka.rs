@@ -4,29 +4,40 @@
 //! Metadata as Dapr's (`bindings/kafka/metadata.yaml` and `common/component/kafka/metadata.go`):
 //! `brokers` (comma-separated `host:port`), `topics` (comma-separated; input), `publishTopic`
 //! (output), `consumerGroup` (else `consumerID`, as Dapr), `clientID`, `authType` (`none`,
-//! `password`, `mtls`, `certificate`; `oidc` and `awsiam` are not supported; the deprecated
-//! `authRequired` still works), `saslUsername`, `saslPassword`, `saslMechanism` (`SHA-256`,
-//! `SHA-512`, else PLAIN), `disableTls`, `skipVerify`, `caCert`, `clientCert`, `clientKey` (PEM
-//! text or a PEM file), `initialOffset` (`newest`, the default, or `oldest`), `maxMessageBytes`,
-//! `heartbeatInterval`, `sessionTimeout`, `clientConnectionTopicMetadataRefreshInterval`,
-//! `consumerFetchMin`, `consumerFetchDefault`, `escapeHeaders`, `consumeRetryEnabled`,
+//! `password`, `mtls`, `certificate`, `oidc`, `oidc_private_key_jwt`; `awsiam` is refused; the
+//! deprecated `authRequired` still works), `saslUsername`, `saslPassword`, `saslMechanism`
+//! (`SHA-256`, `SHA-512`, else PLAIN), `disableTls`, `skipVerify`, `caCert`, `clientCert`,
+//! `clientKey` (PEM text or a PEM file), the OIDC fields (see [`oidc`]), `initialOffset`
+//! (`newest`, the default, or `oldest`), `maxMessageBytes`, `heartbeatInterval`,
+//! `sessionTimeout`, `clientConnectionTopicMetadataRefreshInterval`,
+//! `clientConnectionKeepAliveInterval` (non-zero turns TCP keep-alive on; librdkafka cannot set
+//! its period), `consumerFetchMin`, `consumerFetchDefault`, `escapeHeaders`,
+//! `excludeHeaderMetaRegex`, `compression` (librdkafka's `compression.codec`: `none`, the
+//! default, `gzip`, `snappy`, `lz4`, `zstd`), `consumerGroupRebalanceStrategy` (`range`, the
+//! default, `roundrobin`, or `sticky`, which is librdkafka's `cooperative-sticky`: Sarama's
+//! eager sticky assignor has no librdkafka counterpart), `producerRequiredAcks` (`all`, the
+//! default, `local`, `none`), `producerRetryMax`, `dialTimeout` (the connection setup timeout;
+//! 10s unless given), `readTimeout` (librdkafka's request timeout), `consumeRetryEnabled`,
 //! `consumeRetryInterval`, and the `backOff*` fields of [`broker`](super::broker). As in Dapr,
-//! `password` and `mtls`/`certificate` use TLS unless `disableTls` is true; `none` never does.
-//! `version`, `channelBufferSize`, `clientConnectionKeepAliveInterval` and the schema registry
-//! and OIDC/AWS fields are accepted so that Dapr's files load, and otherwise unused (librdkafka
-//! negotiates protocol versions itself).
+//! every authType but `none` uses TLS unless `disableTls` is true. The other fields of Dapr's
+//! (`version`, `channelBufferSize`, `writeTimeout`, `metadataTimeout`, the schema registry and
+//! the AWS fields) are declared `ignored` with the reason: giving one is a warning.
 //!
-//! Output `create` produces the data to `publishTopic` and waits for every in-sync replica
-//! (`acks=all`, as Dapr's sync producer). Request metadata `partitionKey` (else `key`, else
-//! `__key`) is the record key (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the
-//! partition Dapr would pick); every request metadata entry, those included, is also sent as a
-//! record header, as Dapr does. Data that is empty or `null` is produced as a tombstone (no
-//! value), as Dapr does.
+//! Output `create` produces the data to `publishTopic` and waits for the replicas
+//! `producerRequiredAcks` names (every in-sync one by default, as Dapr's sync producer).
+//! Request metadata as Dapr's producer reads it: `partitionKey` (else `__key`) is the record key
+//! (hashed with FNV-1a, as Sarama's default partitioner, so a key lands on the partition Dapr
+//! would pick), `partitionNumber` the partition (a number the topic has no partition for is an
+//! `InvalidArgument` error), and `valueSchemaType` other than `None` is refused (there is no
+//! schema registry client); every entry, those included, is also sent as a record header, as
+//! Dapr does, but those whose key `excludeHeaderMetaRegex` matches. Data that is empty or
+//! `null` is produced as a tombstone (no value), as Dapr does.
 //!
 //! Input subscribes to `topics` in `consumerGroup`: runtimes in one group split the partitions.
 //! Events carry `__key` (when the record has one), `__topic`, `__partition`, `__offset`,
-//! `__timestamp` (Unix milliseconds) and every record header, values query-escaped when
-//! `escapeHeaders` is true; a record without a value is delivered as `null`. Delivery is at
+//! `__timestamp` (Unix milliseconds) and every record header but those whose key
+//! `excludeHeaderMetaRegex` matches, values query-escaped when `escapeHeaders` is true; a
+//! record without a value is delivered as `null`. Delivery is at
 //! least once: messages are handled one at a time in order, and a message's offset is stored
 //! for the (auto)commit only after the handler acked it, so a commit never passes a message
 //! that was not handled. A failed handler is retried in-process with the `backOff*` delays
@@ -47,12 +58,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -75,6 +87,8 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
 const RUN_MAX: usize = 256;
 /// Dapr's default `consumeRetryInterval`.
 const DEFAULT_CONSUME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+mod oidc;
 
 declare!("kafka.metadata.yaml", build, backoff::fields());
 
@@ -110,7 +124,7 @@ fn auth_type(s: &mut Settings) -> Option<&'static str> {
     }
     s.problem(
         "authType",
-        "bindings.kafka needs the metadata field \"authType\" (none, password, mtls or certificate)",
+        "bindings.kafka needs the metadata field \"authType\" (none, password, mtls, certificate, oidc or oidc_private_key_jwt)",
         "add\n  - name: authType\n    value: \"none\"",
     );
     None
@@ -151,13 +165,89 @@ fn check_auth(s: &mut Settings, auth: &str) {
             "authType \"certificate\" needs the metadata field \"caCert\"",
             "give the CA certificate as PEM text or a PEM file",
         ),
-        "oidc" | "awsiam" => s.problem(
+        "oidc" | "oidc_private_key_jwt" => {
+            let mut needs = vec!["oidcTokenEndpoint", "oidcClientID"];
+            needs.extend(if auth == "oidc" {
+                &["oidcClientSecret"][..]
+            } else {
+                &["oidcClientAssertionCert", "oidcClientAssertionKey"][..]
+            });
+            for f in needs {
+                if s.text(f).is_none() {
+                    s.problem(
+                        f,
+                        format!("authType {auth:?} needs the metadata field {f:?}"),
+                        format!("add\n  - name: {f}\n    value: ..."),
+                    );
+                }
+            }
+        }
+        "awsiam" => s.problem(
             "authType",
-            format!("authType {auth:?} is not supported by bindery's Kafka binding"),
-            "use none, password, mtls or certificate",
+            "authType \"awsiam\" (MSK IAM) is not supported by bindery's Kafka binding yet",
+            "use none, password, mtls, certificate, oidc or oidc_private_key_jwt",
         ),
         _ => {}
     }
+}
+
+/// The token source of `authType` `oidc` or `oidc_private_key_jwt`, read as Dapr reads its
+/// fields (`None` for another authType, or when a field is missing or wrong: reported).
+fn read_oidc(s: &mut Settings, auth: &str, files: &TlsFiles) -> Option<Arc<oidc::TokenSource>> {
+    if !matches!(auth, "oidc" | "oidc_private_key_jwt") {
+        return None;
+    }
+    let endpoint = s.parse(
+        "oidcTokenEndpoint",
+        "write the token endpoint's URL, e.g. \"https://identity.example.com/v1/token\"",
+        |v| match reqwest::Url::parse(v.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(v.trim().to_string()),
+            _ => Err(format!(
+                "metadata field \"oidcTokenEndpoint\": {v:?} is not an http(s) URL"
+            )),
+        },
+    );
+    let client_id = s.text("oidcClientID").map(str::to_string);
+    // Dapr splits oidcScopes at commas; with none, it asks for openid only (and warns).
+    let mut scopes = list(s.text("oidcScopes"));
+    if scopes.is_empty() {
+        scopes.push("openid".into());
+    }
+    if s.text("oidcExtensions").is_some() {
+        let fix = "write a JSON object of strings, e.g. {\"cluster\":\"kafka\"}";
+        if s.parse("oidcExtensions", fix, oidc::extensions).is_some() {
+            s.warn(
+                "oidcExtensions",
+                "oidcExtensions are checked as Dapr checks them but not sent to the brokers: the rdkafka crate's token callback has no place for SASL extensions (librdkafka takes them, but only through a call that would need unsafe code here)",
+                "remove oidcExtensions if the brokers do not need them; a broker that requires them (Confluent Cloud's logicalCluster and identityPoolId) refuses the login",
+            );
+        }
+    }
+    let credentials = if auth == "oidc" {
+        s.text("oidcClientSecret")
+            .map(|v| oidc::Credentials::Secret(v.to_string()))
+    } else {
+        let fix = "give the RSA private key as PEM text (-----BEGIN PRIVATE KEY----- ...) or the path of a PEM file";
+        let key = s.parse("oidcClientAssertionKey", fix, |v| {
+            let pem = crate::bindings::common::tls::pem_or_file("oidcClientAssertionKey", v)?;
+            oidc::rsa_key(&pem)
+        });
+        let text = |s: &Settings, f: &str| s.text(f).map(|v| v.trim().to_string());
+        key.map(|key| oidc::Credentials::Assertion {
+            key: Box::new(key),
+            audience: text(s, "oidcAudience"),
+            resource: text(s, "oidcResource"),
+            kid: text(s, "oidcKid"),
+        })
+    };
+    Some(Arc::new(oidc::TokenSource::new(
+        endpoint?,
+        client_id?,
+        credentials?,
+        scopes,
+        files.ca_pem().map(<[u8]>::to_vec),
+        s.flag("skipVerify", false),
+    )))
 }
 
 struct Config {
@@ -175,12 +265,42 @@ struct Config {
     fetch_min: Option<i64>,
     fetch_default: Option<i64>,
     escape_headers: bool,
+    /// `excludeHeaderMetaRegex`: request metadata it matches is not sent as a header, and
+    /// record headers it matches are not event metadata.
+    exclude: Option<regex::Regex>,
+    /// `compression.codec`.
+    compression: &'static str,
+    /// `partition.assignment.strategy`.
+    assignment: &'static str,
+    /// `acks`.
+    acks: &'static str,
+    /// `message.send.max.retries`, when given.
+    send_retries: Option<i64>,
+    /// The OAUTHBEARER token source of `authType` `oidc` and `oidc_private_key_jwt`.
+    oidc: Option<Arc<oidc::TokenSource>>,
     retry_enabled: bool,
     retry_interval: Duration,
     backoff: Backoff,
 }
 
 fn build(s: &mut Settings) -> Result<BindingParts> {
+    let Some(config) = read_config(s) else {
+        return Ok(BindingParts::default());
+    };
+    let d = s.direction();
+    let kafka = Arc::new(Kafka {
+        cfg: config,
+        producer: tokio::sync::Mutex::new(None),
+        consumer: Mutex::new(None),
+    });
+    Ok(BindingParts {
+        input: d.input.then(|| kafka.clone() as Arc<dyn InputBinding>),
+        output: d.output.then_some(kafka as Arc<dyn OutputBinding>),
+    })
+}
+
+/// The binding's configuration, or `None` when a problem was reported.
+fn read_config(s: &mut Settings) -> Option<Config> {
     let brokers = list(s.text("brokers"));
     if s.text("brokers").is_some() && brokers.is_empty() {
         s.problem(
@@ -209,8 +329,30 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
             "write a byte count, e.g. \"1048576\"",
         );
     }
+    let exclude = s.parse(
+        "excludeHeaderMetaRegex",
+        "write a regular expression (Go's RE2 syntax), e.g. \"^rawPayload|valueSchemaType$\"",
+        |v| {
+            regex::Regex::new(v).map_err(|e| {
+                format!(
+                    "metadata field \"excludeHeaderMetaRegex\" is not a regular expression: {e}"
+                )
+            })
+        },
+    );
+    if let Some(n) = s
+        .int("producerRetryMax")
+        .filter(|n| !(0..=i32::MAX as i64).contains(n))
+    {
+        s.problem(
+            "producerRetryMax",
+            format!("metadata field \"producerRetryMax\": {n} is not a retry count (0 or more)"),
+            "write a whole number of retries, e.g. \"5\"",
+        );
+    }
     let backoff = Backoff::read(s);
     let files = TlsFiles::read(s, "caCert", "clientCert", "clientKey");
+    let token_source = auth.and_then(|a| read_oidc(s, a, &files));
     let group = s
         .text("consumerGroup")
         .or_else(|| s.text("consumerID"))
@@ -237,7 +379,7 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         );
     }
     let (Some(auth), true) = (auth, s.ok()) else {
-        return Ok(BindingParts::default());
+        return None;
     };
 
     let mut common: Vec<(&'static str, String)> = Vec::new();
@@ -245,7 +387,7 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         common.push(("client.id", id.trim().to_string()));
     }
     let tls = auth != "none" && !s.flag("disableTls", false);
-    let sasl = auth == "password";
+    let sasl = matches!(auth, "password" | "oidc" | "oidc_private_key_jwt");
     common.push((
         "security.protocol",
         match (sasl, tls) {
@@ -256,7 +398,10 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         }
         .to_string(),
     ));
-    if sasl {
+    if token_source.is_some() {
+        // The token comes from the refresh callback (Ctx::generate_oauth_token).
+        common.push(("sasl.mechanism", "OAUTHBEARER".into()));
+    } else if sasl {
         let mechanism = match s.text("saslMechanism").map(str::trim) {
             Some("SHA-256") => "SCRAM-SHA-256",
             Some("SHA-512") => "SCRAM-SHA-512",
@@ -291,6 +436,25 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
             d.as_millis().min(3_600_000).to_string(),
         ));
     }
+    // Dapr's net timeouts: dialTimeout bounds a connection's setup, readTimeout a request.
+    let dial = s.duration("dialTimeout").filter(|d| !d.is_zero());
+    common.push((
+        "socket.connection.setup.timeout.ms",
+        dial.map_or(10_000, |d| d.as_millis().clamp(1000, i32::MAX as u128))
+            .to_string(),
+    ));
+    if let Some(d) = s.duration("readTimeout").filter(|d| !d.is_zero()) {
+        common.push((
+            "socket.timeout.ms",
+            d.as_millis().clamp(10, 300_000).to_string(),
+        ));
+    }
+    if s.duration("clientConnectionKeepAliveInterval")
+        .is_some_and(|d| !d.is_zero())
+    {
+        // librdkafka cannot set the period: the system's TCP keep-alive timing applies.
+        common.push(("socket.keepalive.enable", "true".into()));
+    }
     let config = Config {
         name: s.name().to_string(),
         brokers: brokers.join(","),
@@ -308,21 +472,28 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         fetch_min: s.int("consumerFetchMin"),
         fetch_default: s.int("consumerFetchDefault"),
         escape_headers: s.flag("escapeHeaders", false),
+        exclude,
+        compression: s.word("compression").unwrap_or("none"),
+        assignment: match s.word("consumerGroupRebalanceStrategy") {
+            Some("roundrobin") => "roundrobin",
+            // Sarama's sticky assignor is the eager one; librdkafka has the cooperative one.
+            Some("sticky") => "cooperative-sticky",
+            _ => "range",
+        },
+        acks: match s.word("producerRequiredAcks") {
+            Some("local") => "1",
+            Some("none") => "0",
+            _ => "all",
+        },
+        send_retries: s.int("producerRetryMax"),
+        oidc: token_source,
         retry_enabled: s.flag("consumeRetryEnabled", true),
         retry_interval: s
             .duration("consumeRetryInterval")
             .unwrap_or(DEFAULT_CONSUME_RETRY_INTERVAL),
         backoff,
     };
-    let kafka = Arc::new(Kafka {
-        cfg: config,
-        producer: tokio::sync::Mutex::new(None),
-        consumer: Mutex::new(None),
-    });
-    Ok(BindingParts {
-        input: d.input.then(|| kafka.clone() as Arc<dyn InputBinding>),
-        output: d.output.then_some(kafka as Arc<dyn OutputBinding>),
-    })
+    Some(config)
 }
 
 /// librdkafka's callbacks: its log and errors go to tracing. The last error is kept, so that a
@@ -331,6 +502,8 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
 #[derive(Clone, Default)]
 struct Ctx {
     last_error: Arc<Mutex<Option<String>>>,
+    /// Where OAUTHBEARER tokens come from (`authType` `oidc` and `oidc_private_key_jwt`).
+    oidc: Option<Arc<oidc::TokenSource>>,
 }
 
 impl Ctx {
@@ -343,6 +516,32 @@ impl Ctx {
 }
 
 impl ClientContext for Ctx {
+    // Only asked for when sasl.mechanism is OAUTHBEARER, which only the OIDC authTypes set.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(source) = &self.oidc else {
+            return Err("no OIDC token endpoint is configured".into());
+        };
+        match source.token_blocking() {
+            Ok(t) => Ok(OAuthToken {
+                lifetime_ms: t.lifetime_ms(),
+                token: t.value,
+                principal_name: source.client_id.clone(),
+            }),
+            Err(e) => {
+                tracing::warn!(target: "bindery::kafka", "{e}");
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(e.clone());
+                }
+                Err(e.into())
+            }
+        }
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
         match level {
             RDKafkaLogLevel::Emerg
@@ -383,7 +582,7 @@ impl ClientContext for Ctx {
 impl ConsumerContext for Ctx {}
 
 /// What to check, for the TLS and SASL failures librdkafka reports.
-fn hint(last: &str) -> &'static str {
+fn hint(last: &str, oidc: bool) -> &'static str {
     // librdkafka names the broker first ("sasl_ssl://host:9093/bootstrap: ..."); its protocol
     // says nothing of what failed, so only the message after it is read.
     let message = last
@@ -393,6 +592,8 @@ fn hint(last: &str) -> &'static str {
     let l = message.to_ascii_lowercase();
     if l.contains("certificate verify failed") {
         " (the broker's certificate is not signed by a CA bindery trusts: give that CA in caCert, or set skipVerify to true for a test broker)"
+    } else if l.contains("oauthbearer") || (oidc && l.contains("sasl")) {
+        " (the brokers refused the OIDC token: check oidcClientID and oidcScopes against what the brokers accept, and whether they need SASL extensions, which bindery does not send)"
     } else if l.contains("sasl") || l.contains("authenticat") {
         " (check saslUsername, saslPassword and saslMechanism against the broker's users)"
     } else if l.contains("ssl") || l.contains("handshake") {
@@ -420,10 +621,27 @@ impl Kafka {
         .with_component(&self.cfg.name)
     }
 
+    /// The callbacks' context of a new client. With OIDC, a token is fetched first, so that an
+    /// endpoint that refuses is a clear error at once rather than a login that times out.
+    async fn context(&self) -> Result<Ctx> {
+        if let Some(source) = &self.cfg.oidc {
+            source.token().await.map_err(|e| {
+                Error::upstream(format!(
+                    "cannot log in to Kafka at {}: {e}",
+                    crate::redact::url(&self.cfg.brokers)
+                ))
+                .with_component(&self.cfg.name)
+            })?;
+        }
+        Ok(Ctx {
+            oidc: self.cfg.oidc.clone(),
+            ..Ctx::default()
+        })
+    }
+
     fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.cfg.brokers);
-        c.set("socket.connection.setup.timeout.ms", "10000");
         for (k, v) in &self.cfg.common {
             c.set(*k, v);
         }
@@ -442,7 +660,10 @@ impl Kafka {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 let why = match ctx.last_error() {
-                    Some(last) => format!("{e}; the last error: {last}{}", hint(&last)),
+                    Some(last) => format!(
+                        "{e}; the last error: {last}{}",
+                        hint(&last, self.cfg.oidc.is_some())
+                    ),
                     None => e.to_string(),
                 };
                 Err(self.error(
@@ -462,7 +683,8 @@ impl Kafka {
             return Ok(p.clone());
         }
         let mut c = self.client_config();
-        c.set("acks", "all")
+        c.set("acks", self.cfg.acks)
+            .set("compression.codec", self.cfg.compression)
             .set(
                 "message.timeout.ms",
                 PRODUCE_TIMEOUT.as_millis().to_string(),
@@ -471,7 +693,10 @@ impl Kafka {
         if let Some(n) = self.cfg.max_message_bytes {
             c.set("message.max.bytes", n.max(1000).to_string());
         }
-        let ctx = Ctx::default();
+        if let Some(n) = self.cfg.send_retries {
+            c.set("message.send.max.retries", n.to_string());
+        }
+        let ctx = self.context().await?;
         let p: KProducer = c
             .create_with_context(ctx.clone())
             .map_err(|e| self.error("set up a producer for", e))?;
@@ -510,7 +735,8 @@ impl Kafka {
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", cfg.initial_offset);
+            .set("auto.offset.reset", cfg.initial_offset)
+            .set("partition.assignment.strategy", cfg.assignment);
         // Dapr's defaults (Sarama's timing): heartbeats every 3s, a session of 10s.
         let heartbeat = cfg.heartbeat.unwrap_or(Duration::from_secs(3));
         let session = cfg.session_timeout.unwrap_or(Duration::from_secs(10));
@@ -522,18 +748,34 @@ impl Kafka {
         if let Some(n) = cfg.fetch_default.filter(|n| *n > 0) {
             c.set("max.partition.fetch.bytes", n.to_string());
         }
-        let ctx = Ctx::default();
+        let ctx = self.context().await?;
         let consumer: KConsumer = c
             .create_with_context(ctx.clone())
             .map_err(|e| self.error("set up a consumer for", e))?;
         let consumer = Arc::new(consumer);
         let probe = consumer.clone();
-        self.probe(&ctx, move || {
+        let probed = self.probe(&ctx, move || {
             probe
                 .fetch_metadata(None, Timeout::After(CONNECT_TIMEOUT))
                 .map(drop)
-        })
-        .await?;
+        });
+        if cfg.oidc.is_some() {
+            // A consumer takes librdkafka's token refresh event only while it is polled:
+            // poll it until the brokers answered (nothing is subscribed yet, so no message
+            // can come).
+            let polled = consumer.clone();
+            let poll = async move {
+                loop {
+                    let _ = polled.recv().await;
+                }
+            };
+            tokio::select! {
+                r = probed => r?,
+                () = poll => {}
+            }
+        } else {
+            probed.await?;
+        }
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
@@ -547,7 +789,10 @@ impl Kafka {
             .payload()
             .map(<[u8]>::to_vec)
             .unwrap_or_else(|| b"null".to_vec());
-        (data, event_metadata(msg, self.cfg.escape_headers))
+        (
+            data,
+            event_metadata(msg, self.cfg.escape_headers, self.cfg.exclude.as_ref()),
+        )
     }
 
     /// Settle a message the handler failed on (`reason`, from its first delivery): retry it
@@ -684,8 +929,22 @@ impl Kafka {
     }
 }
 
-/// Dapr's `GetEventMetadata`.
-fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
+/// Dapr's `parsePartitionNumber`: a 32-bit whole number, not negative.
+fn partition_number(v: &str) -> std::result::Result<i32, String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if (0..=i32::MAX as i64).contains(&n) => Ok(n as i32),
+        Ok(n) => Err(format!(
+            "request metadata partitionNumber must be a partition number (0 or more), not {n}"
+        )),
+        Err(_) => Err(format!(
+            "request metadata partitionNumber {v:?} is not a whole number"
+        )),
+    }
+}
+
+/// Dapr's `GetEventMetadata`: the record's key, offset, topic, timestamp and partition, and its
+/// headers but those whose key `exclude` matches.
+fn event_metadata(msg: &OwnedMessage, escape: bool, exclude: Option<&regex::Regex>) -> MetadataMap {
     let esc = |s: &[u8]| {
         let s = String::from_utf8_lossy(s);
         if escape {
@@ -707,6 +966,9 @@ fn event_metadata(msg: &OwnedMessage, escape: bool) -> MetadataMap {
     md.insert("__partition".into(), msg.partition().to_string());
     if let Some(h) = msg.headers() {
         for hd in h.iter() {
+            if exclude.is_some_and(|r| r.is_match(hd.key)) {
+                continue;
+            }
             md.insert(hd.key.to_string(), esc(hd.value.unwrap_or_default()));
         }
     }
@@ -727,14 +989,36 @@ impl OutputBinding for Kafka {
             )
             .with_component(&self.cfg.name));
         };
-        let producer = self.producer().await?;
-        let mut headers = OwnedHeaders::new_with_capacity(req.metadata.len());
-        // The record key: partitionKey, else key, else __key (the key of a consumed event).
-        let key = ["partitionKey", "key", "__key"]
+        // As Dapr's producer: partitionKey or __key is the record key, partitionNumber the
+        // partition (else the key's hash picks one), valueSchemaType how the data is encoded;
+        // every entry is also a record header, but those excludeHeaderMetaRegex matches.
+        let key = ["partitionKey", "__key"]
             .iter()
             .find_map(|k| req.metadata.get(*k))
             .map(String::as_str);
+        let partition = match req.metadata.get("partitionNumber") {
+            None => None,
+            Some(v) => Some(partition_number(v).map_err(|e| {
+                Error::invalid_argument(e)
+                    .with_component(&self.cfg.name)
+                    .with_operation("create")
+            })?),
+        };
+        if let Some(v) = req.metadata.get("valueSchemaType") {
+            if !v.eq_ignore_ascii_case("none") {
+                return Err(Error::invalid_argument(format!(
+                    "request metadata valueSchemaType {v:?}: bindery's Kafka binding has no schema registry client, so it produces the data as given (valueSchemaType None)"
+                ))
+                .with_component(&self.cfg.name)
+                .with_operation("create"));
+            }
+        }
+        let producer = self.producer().await?;
+        let mut headers = OwnedHeaders::new_with_capacity(req.metadata.len());
         for (k, v) in &req.metadata {
+            if self.cfg.exclude.as_ref().is_some_and(|r| r.is_match(k)) {
+                continue;
+            }
             headers = headers.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
@@ -749,8 +1033,19 @@ impl OutputBinding for Kafka {
         if let Some(k) = key {
             record = record.key(k);
         }
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         match producer.send(record, Timeout::After(PRODUCE_TIMEOUT)).await {
             Ok(_) => Ok(InvokeResponse::default()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), _)) => {
+                Err(Error::invalid_argument(format!(
+                    "request metadata partitionNumber {}: topic {topic:?} has no such partition",
+                    partition.unwrap_or_default()
+                ))
+                .with_component(&self.cfg.name)
+                .with_operation("create"))
+            }
             Err((e, _)) => Err(self.error(&format!("produce to topic {topic:?} at"), e)),
         }
     }
@@ -836,13 +1131,26 @@ mod tests {
     #[test]
     fn the_hint_reads_the_failure_not_the_broker_protocol() {
         let sasl = "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with unknown-user";
-        assert!(hint(sasl).contains("saslUsername"), "{}", hint(sasl));
+        assert!(
+            hint(sasl, false).contains("saslUsername"),
+            "{}",
+            hint(sasl, false)
+        );
+        assert!(
+            hint(sasl, true).contains("OIDC token"),
+            "{}",
+            hint(sasl, true)
+        );
         let tls = "sasl_ssl://127.0.0.1:9094/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required";
-        assert!(hint(tls).contains("clientCert"), "{}", hint(tls));
+        assert!(
+            hint(tls, false).contains("clientCert"),
+            "{}",
+            hint(tls, false)
+        );
         let ca = "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed";
-        assert!(hint(ca).contains("caCert"), "{}", hint(ca));
+        assert!(hint(ca, false).contains("caCert"), "{}", hint(ca, false));
         assert_eq!(
-            hint("ssl://127.0.0.1:9094/bootstrap: Connection refused"),
+            hint("ssl://127.0.0.1:9094/bootstrap: Connection refused", false),
             ""
         );
     }
@@ -859,6 +1167,105 @@ mod tests {
         };
         assert_eq!(interval("200"), Some(Duration::from_millis(200)));
         assert_eq!(interval("1s"), Some(Duration::from_secs(1)));
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> (Option<Config>, Vec<crate::binding::FieldProblem>) {
+        let mut all = vec![("brokers", "localhost:9092")];
+        all.extend_from_slice(pairs);
+        crate::binding::with_settings(&all, declaration().fields, read_config)
+    }
+
+    fn setting<'a>(c: &'a Config, key: &str) -> Option<&'a str> {
+        c.common
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn producer_and_consumer_settings_as_dapr_names_them() {
+        let (c, problems) = config(&[
+            ("authType", "none"),
+            ("compression", "GZIP"),
+            ("consumerGroupRebalanceStrategy", "sticky"),
+            ("producerRequiredAcks", "local"),
+            ("producerRetryMax", "3"),
+            ("dialTimeout", "2s"),
+            ("readTimeout", "7s"),
+            ("clientConnectionKeepAliveInterval", "1m"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let c = c.unwrap();
+        assert_eq!(c.compression, "gzip");
+        assert_eq!(c.assignment, "cooperative-sticky");
+        assert_eq!((c.acks, c.send_retries), ("1", Some(3)));
+        assert_eq!(
+            setting(&c, "socket.connection.setup.timeout.ms"),
+            Some("2000")
+        );
+        assert_eq!(setting(&c, "socket.timeout.ms"), Some("7000"));
+        assert_eq!(setting(&c, "socket.keepalive.enable"), Some("true"));
+        // Dapr's defaults: no compression, range, every in-sync replica.
+        let c = config(&[("authType", "none")]).0.unwrap();
+        assert_eq!(
+            (c.compression, c.assignment, c.acks),
+            ("none", "range", "all")
+        );
+        assert_eq!(setting(&c, "security.protocol"), Some("plaintext"));
+    }
+
+    #[test]
+    fn oidc_logs_in_with_oauthbearer_over_tls_unless_disabled() {
+        let oidc = |tls: &str| {
+            config(&[
+                ("authType", "oidc"),
+                ("disableTls", tls),
+                ("oidcTokenEndpoint", "http://127.0.0.1:1/token"),
+                ("oidcClientID", "app"),
+                ("oidcClientSecret", "s3cret"),
+            ])
+        };
+        let (c, problems) = oidc("true");
+        assert!(problems.is_empty(), "{problems:?}");
+        let c = c.unwrap();
+        assert_eq!(setting(&c, "security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(setting(&c, "sasl.mechanism"), Some("OAUTHBEARER"));
+        assert_eq!(setting(&c, "sasl.username"), None);
+        let source = c.oidc.as_ref().unwrap();
+        assert_eq!(source.scopes, ["openid"], "Dapr's default scope");
+        let c = oidc("false").0.unwrap();
+        assert_eq!(setting(&c, "security.protocol"), Some("sasl_ssl"));
+        // Each field the authType needs is named when missing.
+        let (c, problems) = config(&[("authType", "oidc")]);
+        assert!(c.is_none());
+        let named: Vec<_> = problems.iter().filter_map(|p| p.field.clone()).collect();
+        assert_eq!(
+            named,
+            ["oidcTokenEndpoint", "oidcClientID", "oidcClientSecret"],
+            "{problems:?}"
+        );
+        let (_, problems) = config(&[("authType", "oidc_private_key_jwt")]);
+        let named: Vec<_> = problems.iter().filter_map(|p| p.field.clone()).collect();
+        assert_eq!(
+            named,
+            [
+                "oidcTokenEndpoint",
+                "oidcClientID",
+                "oidcClientAssertionCert",
+                "oidcClientAssertionKey"
+            ],
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn partition_numbers_as_dapr_parses_them() {
+        assert_eq!(partition_number("2"), Ok(2));
+        assert!(partition_number("-1").unwrap_err().contains("0 or more"));
+        assert!(partition_number("two")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(partition_number("4294967296").is_err());
     }
 
     #[test]

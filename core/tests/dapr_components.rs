@@ -54,40 +54,69 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[(
     "useAzureAD authentication is not supported",
 )];
 
+/// Warnings many of Dapr's files get: a field Dapr deprecated, or an older name of one.
+const AUTH_REQUIRED: &str = "\"authRequired\" is deprecated in Dapr; it is still read";
+const URL: &str = "\"url\" is Dapr's older name for \"connectionString\"";
+const TTL_IN_SECONDS: &str = "\"ttlInSeconds\" is Dapr's older name for \"ttl\"";
+const FIVE_FIELDS: &str = "has 5 fields: it is read as standard cron";
+const QOS: &str = "\"qos\" is deprecated (as in Dapr) and ignored";
+const BACKOFF_TWICE: &str = "\"backOffDuration\" is given twice, at lines 23 and 25";
+
 /// The warnings each file gets: the file and a text of each warning's message, in order.
 const WARNINGS: &[(&str, &[&str])] = &[
     (
         "dapr/components-contrib/tests/certification/bindings/cron/components/cron15m.yaml",
-        &["has 5 fields: it is read as standard cron"],
+        &[FIVE_FIELDS],
     ),
     (
         "dapr/components-contrib/tests/certification/bindings/cron/components/cronMonthly.yaml",
-        &["has 5 fields: it is read as standard cron"],
+        &[FIVE_FIELDS],
     ),
     (
         "dapr/components-contrib/tests/certification/bindings/kafka/components/consumer1/kafka.yaml",
-        &["\"backOffDuration\" is given twice, at lines 23 and 25"],
+        &[BACKOFF_TWICE],
     ),
     (
         "dapr/components-contrib/tests/certification/bindings/kafka/components/consumer2/kafka.yaml",
-        &["\"backOffDuration\" is given twice, at lines 23 and 25"],
+        &[BACKOFF_TWICE],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/kafka/components/sasl-password/kafka-binding.yaml",
+        &[AUTH_REQUIRED],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/rabbitmq/components/ttl/rabbitmq_overwrite_ttl.yaml",
+        &[TTL_IN_SECONDS],
+    ),
+    (
+        "dapr/components-contrib/tests/certification/bindings/rabbitmq/components/ttl/rabbitmq_queue_ttl.yaml",
+        &[TTL_IN_SECONDS],
     ),
     (
         "dapr/components-contrib/tests/certification/bindings/redis/components/retryOptions/redis.yaml",
         &["\"initTimeout\" in metadata"],
     ),
     (
-        "dapr/components-contrib/tests/config/bindings/mqtt3/emqx/bindings.yml",
-        &["\"qos\" is deprecated (as in Dapr) and ignored"],
+        "dapr/components-contrib/tests/config/bindings/kafka/confluent/bindings.yml",
+        &[AUTH_REQUIRED],
     ),
     (
-        "dapr/components-contrib/tests/config/bindings/mqtt3/mosquitto/bindings.yml",
-        &["\"qos\" is deprecated (as in Dapr) and ignored"],
+        "dapr/components-contrib/tests/config/bindings/kafka/wurstmeister/bindings.yml",
+        &[AUTH_REQUIRED],
     ),
-    (
-        "dapr/components-contrib/tests/config/bindings/mqtt3/vernemq/bindings.yml",
-        &["\"qos\" is deprecated (as in Dapr) and ignored"],
-    ),
+    ("dapr/components-contrib/tests/config/bindings/mqtt3/emqx/bindings.yml", &[QOS]),
+    ("dapr/components-contrib/tests/config/bindings/mqtt3/mosquitto/bindings.yml", &[QOS]),
+    ("dapr/components-contrib/tests/config/bindings/mqtt3/vernemq/bindings.yml", &[QOS]),
+    ("dapr/components-contrib/tests/config/bindings/postgresql/docker/bindings.yml", &[URL]),
+    ("dapr/components-contrib/tests/config/bindings/rabbitmq/bindings.yml", &[TTL_IN_SECONDS]),
+    ("dapr/dapr/tests/config/dapr_kafka_bindings.yaml", &[AUTH_REQUIRED]),
+    ("dapr/dapr/tests/config/dapr_kafka_bindings_custom_route.yaml", &[AUTH_REQUIRED]),
+    ("dapr/dapr/tests/config/dapr_kafka_bindings_grpc.yaml", &[AUTH_REQUIRED]),
+    ("dapr/dapr/tests/config/resiliency_kafka_bindings.yaml", &[AUTH_REQUIRED]),
+    ("dapr/dapr/tests/config/resiliency_kafka_bindings_grpc.yaml", &[AUTH_REQUIRED]),
+    ("dapr/quickstarts/bindings/components/binding-postgres.yaml", &[URL]),
+    ("dapr/quickstarts/tutorials/bindings/components/kafka_bindings.yaml", &[AUTH_REQUIRED]),
+    ("dapr/quickstarts/tutorials/bindings/deploy/kafka_bindings.yaml", &[AUTH_REQUIRED]),
 ];
 
 /// Every file `SOURCES` lists: `(repository/path, commit)`.

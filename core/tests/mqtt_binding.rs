@@ -211,3 +211,34 @@ async fn publishing_to_a_wildcard_topic_is_refused() {
     assert!(e.to_string().contains("wildcards"), "{e}");
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Dapr deprecated `qos` and uses QoS 1 whatever it says: a `qos` of 2 is a warning that says
+/// QoS 1 is used.
+#[test]
+fn a_qos_other_than_1_is_a_warning_that_qos_1_is_used() {
+    for (qos, says) in [
+        (
+            "2",
+            "asks for QoS 2, but MQTT bindings publish and subscribe with QoS 1",
+        ),
+        (
+            "1",
+            "\"qos\" is deprecated (as in Dapr) and ignored; MQTT bindings use QoS 1",
+        ),
+    ] {
+        let (_dir, path) = harness::one_component(
+            "bindings.mqtt3",
+            "m",
+            &[
+                ("url", "tcp://127.0.0.1:1883"),
+                ("topic", "t"),
+                ("consumerID", "c"),
+                ("qos", qos),
+            ],
+        );
+        let rt = bindery::Runtime::from_path(&path).unwrap();
+        let d = rt.diagnostics();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains(says), "{}", d[0]);
+    }
+}

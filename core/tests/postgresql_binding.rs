@@ -220,12 +220,17 @@ async fn the_postgres_alias_the_url_field_and_pool_options_work() {
     );
     let rt = Runtime::from_path(path).unwrap();
     let d = rt.diagnostics();
-    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d.len(), 2, "{d:?}");
     assert!(
         d[0].message
-            .contains("\"queryExecMode\" is accepted as in Dapr but ignored by bindery"),
+            .contains("\"url\" is Dapr's older name for \"connectionString\""),
         "{}",
         d[0]
+    );
+    assert!(
+        d[1].message.contains("\"queryExecMode\" is accepted as in Dapr but ignored by bindery: tokio-postgres prepares"),
+        "{}",
+        d[1]
     );
     let rows = query(&rt, "SELECT current_setting('application_name')", json!([])).await;
     assert_eq!(rows, json!([["bindery-test"]]));
@@ -530,7 +535,7 @@ async fn the_separate_connection_fields_connect_alone_or_replace_their_part() {
         ],
         vec![
             (
-                "url",
+                "connectionString",
                 "postgres://nobody:pw@db.invalid:1/test?sslmode=verify-full".into(),
             ),
             ("hostaddr", "127.0.0.1".into()),

@@ -24,6 +24,8 @@
 //!     ignored: "librdkafka negotiates the protocol version itself"
 //!                                 # a field of Dapr's bindery accepts but does not act on:
 //!                                 # giving it is a warning that says so, with this reason
+//!     deprecated: "use authType"  # deprecated in Dapr, still read: a warning saying what to
+//!                                 # use instead (an alias, Dapr's older name, warns too)
 //! ```
 //!
 //! A declaration is read once, when the binding's `spec()` is first asked for; a declaration
@@ -114,6 +116,11 @@ fn field(y: &Yaml, binding: &str) -> Field {
             Yaml::BadValue | Yaml::Null => None,
             Yaml::String(reason) if !reason.trim().is_empty() => Some(leak(reason.trim())),
             other => panic!("{what}: ignored {other:?} is not a reason"),
+        },
+        deprecated: match &y["deprecated"] {
+            Yaml::BadValue | Yaml::Null => None,
+            Yaml::String(instead) if !instead.trim().is_empty() => Some(leak(instead.trim())),
+            other => panic!("{what}: deprecated {other:?} does not say what to use instead"),
         },
     }
 }

@@ -90,6 +90,10 @@ pub struct Field {
     /// it reads): validation warns with this reason when a component gives it, so that a
     /// Dapr file loads and says what it does not get.
     pub ignored: Option<&'static str>,
+    /// What Dapr says to use instead of this field, when Dapr deprecated it (`None` for a
+    /// current field): validation warns with it when a component gives the field, which is
+    /// still read as Dapr reads it.
+    pub deprecated: Option<&'static str>,
 }
 
 impl Field {
@@ -103,6 +107,7 @@ impl Field {
             example,
             aliases: &[],
             ignored: None,
+            deprecated: None,
         }
     }
 
@@ -116,6 +121,7 @@ impl Field {
             example,
             aliases: &[],
             ignored: None,
+            deprecated: None,
         }
     }
 

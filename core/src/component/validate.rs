@@ -291,14 +291,24 @@ fn pod_name() -> String {
 
 /// Register the value of a sensitive field for scrubbing: the password alone of a URL or DSN
 /// (the rest of it names a host, which messages need), else the whole value.
+/// Whether `value` is an http(s) or ws(s) URL.
+fn is_web_url(value: &str) -> bool {
+    let scheme = value.split_once("://").map_or("", |(s, _)| s);
+    ["http", "https", "ws", "wss"]
+        .iter()
+        .any(|w| scheme.eq_ignore_ascii_case(w))
+}
+
 fn add_sensitive(secrets: &mut Secrets, value: &str) {
     match redact::userinfo(value) {
         Some((user, Some(password))) if !password.is_empty() => {
             secrets.add(password);
             secrets.add(&format!("{user}:{password}"));
         }
-        // A URL's userinfo without a password may be a token (https://<token>@host).
-        Some((user, None)) if !user.is_empty() && value.contains("://") => secrets.add(user),
+        // A web URL's userinfo without a password may be a token (https://<token>@host); a
+        // database or broker URL's is a user name (postgres://postgres@host), not scrubbed
+        // (it would blank that word out of every message).
+        Some((user, None)) if !user.is_empty() && is_web_url(value) => secrets.add(user),
         Some(_) => {}
         None if value.contains("://") => {}
         None => secrets.add(value),
@@ -519,6 +529,36 @@ fn check_binding(
                 .with_fix("keep one of the two"),
             );
         }
+        // Dapr's older name for the field, or a field Dapr deprecated: read, with a warning
+        // naming the current one.
+        if let Some(v) = given
+            .first()
+            .filter(|v| !v.name.eq_ignore_ascii_case(f.name))
+        {
+            diags.push(
+                Diagnostic::warning(
+                    v.location.clone(),
+                    name,
+                    format!(
+                        "metadata field {:?} is Dapr's older name for {:?}; it is read as that, as in Dapr",
+                        v.name, f.name
+                    ),
+                )
+                .with_fix(format!("rename it {}", f.name)),
+            );
+        } else if let (Some(v), Some(instead)) = (given.first(), f.deprecated) {
+            diags.push(
+                Diagnostic::warning(
+                    v.location.clone(),
+                    name,
+                    format!(
+                        "metadata field {:?} is deprecated in Dapr; it is still read, as in Dapr",
+                        v.name
+                    ),
+                )
+                .with_fix(instead),
+            );
+        }
         match given.first().copied() {
             None if f.required => diags.push(
                 Diagnostic::error(
@@ -724,6 +764,29 @@ impl InputBinding for RedactedInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sensitive URL gives its password to scrub; a web URL's lone userinfo is taken for a
+    /// token, a database URL's for the user name it is (left in messages).
+    #[test]
+    fn sensitive_urls_give_their_password_or_token_to_scrub() {
+        let scrubbed = |value: &str, text: &str| {
+            let mut secrets = Secrets::default();
+            add_sensitive(&mut secrets, value);
+            secrets.scrub(text).into_owned()
+        };
+        assert_eq!(
+            scrubbed("postgres://app:hunter2@db/x", "login hunter2 app"),
+            "login <secret> app"
+        );
+        assert_eq!(
+            scrubbed("https://ghp_token123@example.com/hook", "sent ghp_token123"),
+            "sent <secret>"
+        );
+        assert_eq!(
+            scrubbed("postgres://postgres@127.0.0.1/test", "tokio-postgres says"),
+            "tokio-postgres says"
+        );
+    }
 
     #[test]
     fn templates_are_filled_as_daprd_fills_them() {

@@ -221,12 +221,13 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
             }
         }
     }
-    if s.metadata().get_nonempty("qos").is_some() {
-        s.warn(
-            "qos",
-            "metadata field \"qos\" is deprecated (as in Dapr) and ignored; MQTT bindings use QoS 1",
-            "remove it",
-        );
+    // Dapr deprecated `qos` and always uses QoS 1: say so, louder when another is asked for.
+    if let Some(qos) = s.metadata().get_nonempty("qos") {
+        let message = match qos.trim() {
+            "1" => "metadata field \"qos\" is deprecated (as in Dapr) and ignored; MQTT bindings use QoS 1".to_string(),
+            other => format!("metadata field \"qos\" asks for QoS {other}, but MQTT bindings publish and subscribe with QoS 1, as Dapr's do (the field is deprecated and ignored)"),
+        };
+        s.warn("qos", message, "remove it");
     }
     let backoff = Backoff::read(s);
     let files = TlsFiles::read(s, "caCert", "clientCert", "clientKey");

@@ -104,7 +104,8 @@ pub fn word(text: &str) -> &str {
     }
 }
 
-fn percent_encode(s: &str) -> String {
+/// `s` percent-encoded: every byte but the unreserved characters (letters, digits, `-._~`).
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -576,13 +576,8 @@ fn no_connection_is_an_error_and_auth_profile_fields_alone_are_ignored_with_a_wa
         ],
     );
     let rt = Runtime::from_path(&path).unwrap();
-    let said: Vec<&str> = rt
-        .diagnostics()
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
     assert_eq!(
-        said,
+        harness::said(&rt),
         [
             "azureClientId is read only with useAzureAD: true (as in Dapr); it is ignored",
             "accessKey is read only with useAWSIAM: true (as in Dapr); it is ignored",

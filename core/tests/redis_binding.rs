@@ -350,13 +350,8 @@ fn sentinel_and_oidc_fields_without_their_switch_are_warnings() {
         ("oidcClientID", "me"),
         ("oidcClientAssertionKey", "-----BEGIN PRIVATE KEY-----"),
     ]);
-    let said: Vec<&str> = rt
-        .diagnostics()
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
     assert_eq!(
-        said,
+        harness::said(&rt),
         [
             "sentinelMasterName is read only with failover: true (as in Dapr); it is ignored",
             "oidcClientID is read only with useOIDC: true (as in Dapr); it is ignored",

@@ -43,6 +43,11 @@ pub fn runtime(dir: &Dir) -> Runtime {
     Runtime::from_path(dir.0.path()).unwrap_or_else(|e| panic!("{e}: {:#?}", e.diagnostics()))
 }
 
+/// What the runtime's diagnostics say, in order.
+pub fn said(rt: &Runtime) -> Vec<String> {
+    rt.diagnostics().iter().map(|d| d.message.clone()).collect()
+}
+
 /// A folder holding one component of `type_name` named `name`, and its path.
 pub fn one_component(
     type_name: &str,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::component::values::unescape;
+use crate::redact::percent_encode;
 
 /// Options tokio-postgres reads from a connection string itself.
 pub(super) const TOKIO_POSTGRES_KEYS: &[&str] = &[
@@ -107,7 +108,7 @@ impl ConnString {
             pairs.push((
                 key.to_string(),
                 value.clone(),
-                format!("{key}={}", escape(value)),
+                format!("{key}={}", percent_encode(value)),
             ));
         }
         if is_url {
@@ -250,20 +251,6 @@ impl ConnString {
     }
 }
 
-/// `text` percent-encoded for a URL's user, password, path or option: all but the unreserved
-/// characters.
-fn escape(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A postgres:// URL without its options (`base`), with the separate fields' user, password,
 /// host (or hostaddr), port and database in place of its own.
 fn url_with(base: &str, overrides: &[(&str, String)]) -> std::result::Result<String, String> {
@@ -284,8 +271,8 @@ fn url_with(base: &str, overrides: &[(&str, String)]) -> std::result::Result<Str
         },
         None => (String::new(), None),
     };
-    let user = get("user").map(|u| escape(u)).unwrap_or(user);
-    let password = get("password").map(|p| escape(p)).or(password);
+    let user = get("user").map(|u| percent_encode(u)).unwrap_or(user);
+    let password = get("password").map(|p| percent_encode(p)).or(password);
     let mut hosts = match get("hostaddr").or(get("host")) {
         Some(h) => h.clone(),
         None => hosts.to_string(),
@@ -305,7 +292,7 @@ fn url_with(base: &str, overrides: &[(&str, String)]) -> std::result::Result<Str
             .join(",");
     }
     let path = match get("database") {
-        Some(db) => format!("/{}", escape(db.trim_start_matches('/'))),
+        Some(db) => format!("/{}", percent_encode(db.trim_start_matches('/'))),
         None => path.to_string(),
     };
     let userinfo = match (user.is_empty(), password) {

@@ -29,7 +29,7 @@ test('import { Runtime } from "bindery" is the CommonJS class itself', async () 
 test('import { DaprClient } from "bindery/dapr" works', async () => {
   assert.equal(dapr.DaprClient, DaprClient);
   assert.equal(DaprClient, require("bindery/dapr").DaprClient);
-  assert.equal(CommunicationProtocolEnum.HTTP, 0);
+  assert.equal(CommunicationProtocolEnum.HTTP, 1);
   const [yaml] = storage("files");
   const client = new DaprClient({ resourcesPath: componentsDir({ "files.yaml": yaml }) });
   await client.binding.send("files", "create", { a: 1 }, { fileName: "a.json" });

@@ -11,7 +11,7 @@ export type CommunicationProtocol = 0 | 1;
 /** The js-sdk's logger options; bindery writes its warnings and errors to `service` (default: console). */
 export interface LoggerOptions {
   level?: unknown;
-  service?: { error(message: unknown, ...params: unknown[]): void; warn(message: unknown, ...params: unknown[]): void; [method: string]: unknown };
+  service?: { error(message?: unknown, ...params: unknown[]): void; warn(message?: unknown, ...params: unknown[]): void };
 }
 
 export interface DaprClientOptions {

@@ -1,4 +1,4 @@
 import dapr from "./dapr.js";
 
-export const { DaprClient, CommunicationProtocolEnum } = dapr;
+export const { DaprClient, DaprServer, CommunicationProtocolEnum } = dapr;
 export default dapr;

@@ -48,7 +48,11 @@ test("js-sdk connection options are accepted; resourcesPath wins; clients share 
   const other = new DaprClient({ resourcesPath: components });
   await client.binding.send("files", "create", [1, 2, 3], { fileName: "shared.json" });
   assert.deepEqual(await other.binding.send("files", "get", null, { fileName: "shared.json" }), [1, 2, 3]);
-  assert.equal(CommunicationProtocolEnum.GRPC, 1);
+  // As the js-sdk's TypeScript enum: GRPC 0, HTTP 1, and back from the number to the name.
+  assert.equal(CommunicationProtocolEnum.GRPC, 0);
+  assert.equal(CommunicationProtocolEnum.HTTP, 1);
+  assert.equal(CommunicationProtocolEnum[0], "GRPC");
+  assert.equal(CommunicationProtocolEnum[1], "HTTP");
 });
 
 test("failures reject with BinderyError", async () => {

@@ -78,11 +78,14 @@ test('invalid_argument: fileName "../x" is refused and nothing is written outsid
   const [yaml, root] = storage("files");
   const rt = new Runtime(componentsDir({ "files.yaml": yaml }), { logger: quietLogger() });
   t.after(() => rt.stop());
+  // A name of its own beside the root (in the shared temp folder, where another process may
+  // well have left an "x").
+  const outside = `x-${process.pid}-${Date.now()}`;
   await assert.rejects(
-    rt.invoke("files", "create", "escape", { fileName: "../x" }),
-    bindery("invalid_argument", /"\.\.\/x"/),
+    rt.invoke("files", "create", "escape", { fileName: `../${outside}` }),
+    bindery("invalid_argument", new RegExp(`"\\.\\./${outside}"`)),
   );
-  assert.equal(fs.existsSync(path.join(root, "..", "x")), false);
+  assert.equal(fs.existsSync(path.join(root, "..", outside)), false);
   assert.throws(() => new Runtime([]), bindery("invalid_argument"));
   assert.throws(
     () => new Runtime(componentsDir({ "files.yaml": yaml }), { concurrency: 0, logger: quietLogger() }),

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
 import bindery, { Runtime, BinderyError, ErrorCodes, Reject } from "bindery";
-import dapr, { DaprClient, CommunicationProtocolEnum } from "bindery/dapr";
+import dapr, { DaprClient, DaprServer, CommunicationProtocolEnum } from "bindery/dapr";
+import http, { bindings, deliverTo, Bindings, request } from "bindery/http";
 
 const require = createRequire(import.meta.url);
 const { componentsDir, storage } = require("./helpers.js");
@@ -29,9 +30,19 @@ test('import { Runtime } from "bindery" is the CommonJS class itself', async () 
 test('import { DaprClient } from "bindery/dapr" works', async () => {
   assert.equal(dapr.DaprClient, DaprClient);
   assert.equal(DaprClient, require("bindery/dapr").DaprClient);
-  assert.equal(CommunicationProtocolEnum.HTTP, 0);
+  assert.equal(CommunicationProtocolEnum.HTTP, 1);
   const [yaml] = storage("files");
   const client = new DaprClient({ resourcesPath: componentsDir({ "files.yaml": yaml }) });
   await client.binding.send("files", "create", { a: 1 }, { fileName: "a.json" });
   assert.deepEqual(await client.binding.send("files", "get", undefined, { fileName: "a.json" }), { a: 1 });
+});
+
+test('import { DaprServer } from "bindery/dapr" and { bindings } from "bindery/http" work', async () => {
+  assert.equal(DaprServer, require("bindery/dapr").DaprServer);
+  assert.equal(dapr.DaprServer, DaprServer);
+  assert.equal(bindings, require("bindery/http").bindings);
+  assert.equal(http.Bindings, Bindings);
+  assert.equal(deliverTo, bindings);
+  const answer = await request((req, res) => res.end(req.url), { url: "/esm" });
+  assert.equal(answer.body.toString(), "/esm");
 });

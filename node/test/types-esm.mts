@@ -2,7 +2,8 @@
 // package's exports resolve to types too, named and default.
 
 import bindery, { Runtime, BinderyError, Reject } from "bindery";
-import { DaprClient } from "bindery/dapr";
+import { DaprClient, DaprServer } from "bindery/dapr";
+import { bindings } from "bindery/http";
 import type { BindingEvent } from "bindery";
 
 export async function esmTypeCheck(): Promise<boolean> {
@@ -13,7 +14,10 @@ export async function esmTypeCheck(): Promise<boolean> {
     await rt.invoke("records", "create", event.data, { fileName: "x" });
   });
   const sent = await new DaprClient({ resourcesPath: "./components" }).binding.send("records", "get");
-  void [same, sent];
+  const server = new DaprServer({ serverHost: "127.0.0.1", serverPort: "5005" });
+  await server.binding.receive("cron", async (data) => void data);
+  const bridge = bindings((_req, res) => res.end());
+  void [same, sent, bridge];
   try {
     return await rt.stop();
   } catch (err) {

@@ -12,8 +12,11 @@ import type {
   InvokeResponse,
   RuntimeOptions,
 } from "bindery";
-import { DaprClient, CommunicationProtocolEnum } from "bindery/dapr";
-import type { DaprClientOptions } from "bindery/dapr";
+import { DaprClient, DaprServer, CommunicationProtocolEnum } from "bindery/dapr";
+import type { DaprClientOptions, DaprServerOptions, GrpcBindingResponse } from "bindery/dapr";
+import { bindings as deliverBindings, deliverTo, Bindings, request } from "bindery/http";
+import type { BindingsOptions, RequestListener } from "bindery/http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 interface Rec {
   id: number;
@@ -115,6 +118,46 @@ export async function typeCheck(): Promise<void> {
   await client.stop();
   void sent;
 
+  // The js-sdk's DaprServer, as Dapr's quickstart uses it.
+  const serverOptions: DaprServerOptions = {
+    serverHost: "127.0.0.1",
+    serverPort: "5005",
+    communicationProtocol: CommunicationProtocolEnum.GRPC,
+    clientOptions: { daprHost: "http://localhost", daprPort: "3500" },
+    logger: { service: console },
+  };
+  const server = new DaprServer(serverOptions);
+  await server.binding.receive("cron", async () => 0);
+  await server.binding.receive("orders", (data) => {
+    const order = data as { id: number };
+    void order.id;
+  });
+  await server.start();
+  const viaGrpc = (await server.client.binding.send("sqldb", "exec", "", { sql: "select 1" })) as GrpcBindingResponse;
+  const bytes: Uint8Array = viaGrpc.data;
+  const op: string = viaGrpc.operation;
+  const port: string = server.serverOptions.serverPort;
+  const protocolName: "GRPC" | "HTTP" = CommunicationProtocolEnum[CommunicationProtocolEnum.HTTP];
+  void [bytes, op, port, protocolName];
+  await server.stop();
+  new DaprServer();
+
+  // bindery/http: an http.Server request listener gets the input bindings.
+  const listener: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
+    res.statusCode = req.method === "POST" ? 204 : 200;
+    res.end();
+  };
+  const bridgeOptions: BindingsOptions = { resourcesPath: "./components", appId: "app", logger: console, listen: false };
+  const bridge: Bindings = deliverBindings(listener, bridgeOptions);
+  const startedBridge: Bindings = await bridge.start();
+  const taken: string[] = startedBridge.taken;
+  const shared: Runtime = bridge.runtime;
+  const bridgeDrained: boolean = await deliverTo(listener).stop({ timeoutMs: 1000 });
+  const answer = await request(listener, { method: "POST", url: "/orders", headers: { "x-a": "1" }, body: "{}" });
+  const answerStatus: number = answer.status;
+  const answerBody: Buffer = answer.body;
+  void [taken, shared, bridgeDrained, answerStatus, answerBody];
+
   // Wrong uses are rejected.
   // @ts-expect-error a handler must be a function
   rt.on("x", 42);
@@ -144,4 +187,10 @@ export async function typeCheck(): Promise<void> {
   ErrorCodes.not_found = 3;
   // @ts-expect-error send needs an operation
   await client.binding.send("records");
+  // @ts-expect-error the protocol is one of the enum's values
+  new DaprClient({ communicationProtocol: 2 });
+  // @ts-expect-error receive needs a callback
+  await server.binding.receive("cron");
+  // @ts-expect-error bindings() takes a request listener
+  deliverBindings("app");
 }

@@ -76,3 +76,16 @@ def runtime(
         rt = Runtime(paths, app_id=who, **options)
         _runtimes[key] = (rt, dict(options))
         return rt
+
+
+def check_not_started(rt: Runtime, who: str) -> None:
+    """Input handlers go on a runtime before it starts; a second receiver (a bridge or `App`)
+    on a runtime another one started gets this error rather than a bare one."""
+    if rt._state == "started":
+        from ._errors import InvalidStateError
+
+        raise InvalidStateError(
+            f"{who}: the process's runtime for these components and app ID was already started "
+            "by another receiver (a bridge or bindery.dapr.App); one receiver per process takes "
+            "its input bindings"
+        )

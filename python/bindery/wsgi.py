@@ -221,6 +221,7 @@ class Bindings:
         if self._runtime._state != "created":
             self._runtime = self._new_runtime()
         rt = self._runtime
+        _shared.check_not_started(rt, "bindery.wsgi.Bindings")
         try:
             self.taken = attach(self.app, rt)
             rt.start()

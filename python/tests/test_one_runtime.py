@@ -196,3 +196,17 @@ def test_clients_bridges_and_app_share_a_runtime_per_path_and_app_id(
     shared.stop()
     sync.invoke_binding("mine", "create", "x", {"fileName": "x.txt"})
     assert sync._rt() is not shared and sync._rt() is DaprClient()._rt()
+
+
+def test_a_second_receiver_on_a_started_runtime_is_told_so(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "components"
+    folder.mkdir()
+    (folder / "tick.yaml").write_text(component("tick", "bindings.cron", schedule="@every 1h"))
+    clean_env.setenv("DAPR_RESOURCES_PATH", str(folder))
+    app = App()
+    with bindery.wsgi.Bindings(lambda environ, start_response: []) as bridge:
+        assert bridge.runtime is app.runtime
+        with pytest.raises(bindery.InvalidStateError, match="already started by another receiver"):
+            app.binding("tick")(lambda request: None)

@@ -80,6 +80,7 @@ class App:
         def decorator(func: F) -> F:
             if name in self._bindings:
                 raise ValueError(f"{name} is already registered")
+            _shared.check_not_started(self._runtime, "bindery.dapr.App")
             self._runtime.on(name, _deliver(name, func))
             self._bindings[name] = func
             return func

@@ -42,6 +42,7 @@ from typing import (
 )
 from urllib.parse import unquote
 
+from . import _shared
 from ._errors import BindingError, HandlerFailedError, InvalidStateError
 from ._runtime import Event, PathLike, Runtime
 
@@ -169,6 +170,30 @@ def _takes(status: Optional[int]) -> bool:
     return status is not None and (200 <= status < 300 or status == 405)
 
 
+def _input_routes(runtime: Runtime) -> List[Tuple[str, str, bool]]:
+    """Each input binding's name, route (`route` metadata, default `/<name>`) and whether it
+    is delivered without the probe (as in Dapr: its `direction` says input)."""
+    routes: List[Tuple[str, str, bool]] = []
+    for info in runtime.bindings:
+        if not info.get("input"):
+            continue
+        name = str(info["name"])
+        route = str(info.get("route") or f"/{name}")
+        direction = str(info.get("direction") or "")
+        routes.append((name, route, "input" in [d.strip().lower() for d in direction.split(",")]))
+    return routes
+
+
+def _not_taken(runtime: Runtime, name: str, route: str, status: Optional[int]) -> None:
+    logger.info(
+        "app has not subscribed to binding %r: OPTIONS %s answered %s; it is not started",
+        name,
+        route,
+        status if status is not None else "nothing",
+    )
+    runtime._declined.add(name)
+
+
 def _handler(
     app: ASGIApp, name: str, route: str, state: Optional[Dict[str, Any]]
 ) -> Callable[[Event], Awaitable[None]]:
@@ -203,17 +228,8 @@ async def attach(
     that already have a handler of their own are left to it.
     """
     taken: List[str] = []
-    for info in runtime.bindings:
-        if not info.get("input"):
-            continue
-        name = str(info["name"])
-        route = str(info.get("route") or f"/{name}")
-        direction = str(info.get("direction") or "")
-        if "input" in [d.strip().lower() for d in direction.split(",")]:
-            # As in Dapr: a binding whose direction says input is delivered without a probe.
-            status: Optional[int] = 200
-        else:
-            status = None
+    for name, route, direct in _input_routes(runtime):
+        status: Optional[int] = 200 if direct else None
         try:
             if status is None:
                 status = await probe(app, route, state=state)
@@ -223,13 +239,7 @@ async def attach(
                 component=name,
             ) from e
         if not _takes(status):
-            logger.info(
-                "app has not subscribed to binding %r: OPTIONS %s answered %s; it is not started",
-                name,
-                route,
-                status if status is not None else "nothing",
-            )
-            runtime._declined.add(name)
+            _not_taken(runtime, name, route, status)
             continue
         try:
             runtime.on(name, _handler(app, name, route, state))
@@ -303,9 +313,12 @@ class Bindings:
 
     `resources_path` (a folder of Dapr component YAML, or a list of them) defaults to the
     environment variable `DAPR_RESOURCES_PATH`, else `./components`; `runtime_options` are
-    `bindery.Runtime`'s (`app_id`, `concurrency`, `queue_capacity`, `worker_threads`,
-    `shutdown_timeout`). The files are validated here: a problem raises
-    `bindery.InvalidConfigError` listing every one.
+    `bindery.Runtime`'s (`app_id`, default `APP_ID` or `DAPR_APP_ID`; `concurrency`,
+    `queue_capacity`, `worker_threads`, `shutdown_timeout`). The files are validated here: a
+    problem raises `bindery.InvalidConfigError` listing every one. The runtime is the
+    process's one for these components and app ID, shared with `bindery.dapr.DaprClient`, so
+    each output binding is opened once (make the bridge before the first client, so that its
+    options apply).
 
     On `lifespan.startup` the app's own startup runs first, then each input binding is
     probed (see `attach`) and bindery starts; events are handled on the server's event loop.
@@ -336,7 +349,11 @@ class Bindings:
         self._running = False
 
     def _new_runtime(self) -> Runtime:
-        return Runtime(self.resources_path, **self.runtime_options)
+        # The process's runtime for these components and app ID, shared with
+        # `bindery.dapr.DaprClient` and the other bridges, so each output is opened once.
+        options = dict(self.runtime_options)
+        app_id = options.pop("app_id", None)
+        return _shared.runtime(self.resources_path, app_id, **options)
 
     @property
     def runtime(self) -> Runtime:

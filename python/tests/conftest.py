@@ -95,3 +95,38 @@ def silent_server() -> Iterator[str]:
     sock.listen(16)
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
+
+
+# ---- the local PostgreSQL (127.0.0.1:5432, trust auth, user postgres), through psql ----
+
+PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
+
+
+def psql(sql: str, db: str = "test") -> List[str]:
+    """Run `sql` with psql against the local PostgreSQL; the rows, one line each (`|` between
+    columns). A failure raises with psql's message."""
+    import subprocess
+
+    out = subprocess.run(
+        ["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", db,
+         "-v", "ON_ERROR_STOP=1", "-X", "-q", "-At", "-c", sql],
+        capture_output=True, text=True, timeout=60,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"psql failed ({out.returncode}): {out.stderr.strip()}")
+    return [line for line in out.stdout.splitlines() if line]
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A new, empty database of the local PostgreSQL, dropped afterwards (its connections
+    ended first). Each test gets its own name, so tests elsewhere never meet it."""
+    import uuid
+
+    name = f"bindery_py_{uuid.uuid4().hex[:12]}"
+    psql(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        psql(f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'")
+        psql(f'drop database if exists "{name}"')

@@ -61,6 +61,19 @@ const GRACE: Duration = Duration::from_secs(5);
 const DRAIN: Duration = Duration::from_secs(5);
 /// daprd's `--app-binding-options-timeout` default.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Headers that frame a request, which event metadata may not set (Go's client leaves them
+/// out of a request's header map too).
+const FRAMING: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "trailer",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "proxy-connection",
+];
 /// daprd's `--max-body-size` default (4Mi).
 const MAX_BODY: usize = 4 << 20;
 
@@ -80,12 +93,13 @@ pub struct RunArgs {
     /// Accepted for `dapr run` command lines and ignored: bindery serves no gRPC API.
     #[arg(long = "dapr-grpc-port", short = 'G')]
     dapr_grpc_port: Option<u16>,
-    /// A folder of Dapr component YAML files (repeatable).
+    /// A folder of Dapr component YAML files (repeatable, or comma-separated as Dapr takes it).
     #[arg(
         long = "resources-path",
         short = 'd',
         visible_alias = "components-path",
-        default_value = "./components"
+        default_value = "./components",
+        value_delimiter = ','
     )]
     resources_path: Vec<PathBuf>,
     /// How bindery calls the app: http (the only one bindery speaks).
@@ -284,7 +298,11 @@ async fn run(args: RunArgs) -> u8 {
     let inputs: Vec<&BindingInfo> = infos.iter().filter(|b| b.input).collect();
     let channel = app_port.map(|p| {
         Arc::new(AppChannel {
-            client: reqwest::Client::new(),
+            // The app is local: never through an HTTP_PROXY.
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
             base: format!("http://{}:{p}", host_for_url(&args.app_channel_address)),
         })
     });
@@ -519,7 +537,7 @@ async fn deliver(channel: &AppChannel, url: &str, ev: Event) -> HandlerResult {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (k, v) in &ev.metadata {
         match (HeaderName::from_bytes(k.as_bytes()), header_value(v)) {
-            (Ok(name), Some(value)) => {
+            (Ok(name), Some(value)) if !FRAMING.contains(&name.as_str()) => {
                 headers.insert(name, value);
             }
             _ => {

@@ -51,6 +51,9 @@ impl Bindery {
             .args(args)
             .current_dir(cwd)
             .env("BINDERY_LOG", "warn")
+            // The apps call bindery on loopback: never through a proxy the machine may set.
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env("no_proxy", "127.0.0.1,localhost,::1")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
@@ -432,7 +435,7 @@ while True:
         (listening(3501) && dir.path().join("ready").exists()).then_some(())
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let call = |method: reqwest::Method, path: &str, body: &str| {
         let req = client
             .request(method, format!("http://127.0.0.1:3501{path}"))

@@ -357,7 +357,13 @@ async fn run(args: RunArgs) -> u8 {
         signal_group(pid, Signal::TERM);
     }
     stop(&rt, stop_server, servers).await;
-    status.map_or(0, exit_code)
+    match (status, pid) {
+        (Some(st), _) => exit_code(st),
+        // The app's status could not be read.
+        (None, Some(_)) => 1,
+        // No app: stopped by a signal.
+        (None, None) => 0,
+    }
 }
 
 /// Stop the runtime (inputs first, handlers drained, outputs closed), then the API.

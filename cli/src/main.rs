@@ -1,8 +1,10 @@
 //! The `bindery` command: validate a components folder, invoke an output binding, print an
-//! input binding's events, or list the binding types it knows. Flags are named as the Dapr
+//! input binding's events, list the binding types it knows, or run an app with Dapr's
+//! bindings HTTP API (`bindery run`). Flags are named as the Dapr
 //! CLI names them.
 
 mod bindings;
+mod run;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -90,6 +92,10 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Run an app as `dapr run` does, with bindery in place of the sidecar: Dapr's bindings
+    /// HTTP API on 127.0.0.1 (--dapr-http-port), input bindings POSTed to the app's routes
+    /// (--app-port); exits with the app's exit code.
+    Run(run::RunArgs),
     /// List the binding types this command knows: aliases, versions, directions, operations
     /// and metadata fields (kind, required, sensitive, example, ignored).
     Bindings {
@@ -111,6 +117,9 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run(args) = &cli.command {
+        args.apply_log_level();
+    }
     // BINDERY_LOG (default warn) on stderr; libraries that log credentials are capped and
     // every line is scrubbed of secrets, whatever the level.
     bindery::logging::init();
@@ -144,6 +153,7 @@ fn main() -> ExitCode {
             count,
         } => run(listen(resources, name, count)),
         Command::Bindings { types, json } => list_bindings(&types, json),
+        Command::Run(args) => ExitCode::from(run::main(args)),
     }
 }
 

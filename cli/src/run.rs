@@ -497,6 +497,7 @@ async fn subscribe(rt: &Runtime, channel: &Arc<AppChannel>, inputs: &[&BindingIn
                         "the app does not take input binding {:?} (OPTIONS {} answered {code}), so it is not started",
                         b.name, b.route
                     ));
+                    let _ = rt.decline(&b.name);
                     continue;
                 }
                 Err(e) => {
@@ -504,6 +505,7 @@ async fn subscribe(rt: &Runtime, channel: &Arc<AppChannel>, inputs: &[&BindingIn
                         "could not ask the app whether it takes input binding {:?} (OPTIONS {}): {e}; it is not started",
                         b.name, b.route
                     ));
+                    let _ = rt.decline(&b.name);
                     continue;
                 }
             }

@@ -305,6 +305,8 @@ fn an_app_without_an_sdk_gets_its_input_event_calls_an_output_and_gives_its_exit
         "{}",
         b.output()
     );
+    // Declined, not forgotten: no "register a handler" hint for what the app turned down.
+    assert!(!b.stderr().contains("has no handler"), "{}", b.output());
 
     let calls = recs
         .iter()

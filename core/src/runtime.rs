@@ -176,6 +176,7 @@ impl RuntimeBuilder {
                 tracker: TaskTracker::new(),
                 readers: Mutex::new(Vec::new()),
                 unhandled: Mutex::new(Vec::new()),
+                declined: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -264,6 +265,8 @@ struct Inner {
     tracker: TaskTracker,
     readers: Mutex<Vec<(String, JoinHandle<()>)>>,
     unhandled: Mutex<Vec<String>>,
+    /// Inputs the app said it does not take ([`Runtime::decline`]).
+    declined: Mutex<Vec<String>>,
 }
 
 /// A description of one binding the runtime loaded.
@@ -434,17 +437,29 @@ impl Runtime {
         self.on_runs(name, handler)
     }
 
-    fn register(&self, name: &str, options: InputOptions, handler: Handler) -> Result<()> {
+    /// Leave input binding `name` unstarted on purpose, as when the app answers a bridge's
+    /// `OPTIONS` probe that it does not take it (daprd's rule): `start` skips it without the
+    /// no-handler warning, and it is not among [`Runtime::unhandled_inputs`]. Like
+    /// [`Runtime::on_event`], only before `start`, and only for an input binding.
+    pub fn decline(&self, name: &str) -> Result<()> {
+        self.check_input(name)?;
+        if self.inner.handlers.lock().unwrap().contains_key(name) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "a handler is registered for this binding; it cannot be declined",
+            )
+            .with_component(name));
+        }
+        self.inner.declined.lock().unwrap().push(name.to_string());
+        Ok(())
+    }
+
+    /// `name` is an input binding and the runtime has not started: else the error saying so.
+    fn check_input(&self, name: &str) -> Result<()> {
         if *self.inner.state.lock().unwrap() != State::Created {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "handlers must be registered before start",
-            )
-            .with_component(name));
-        }
-        if options.concurrency == 0 || options.queue_capacity == 0 {
-            return Err(Error::invalid_argument(
-                "concurrency and queue_capacity must be at least 1",
             )
             .with_component(name));
         }
@@ -465,6 +480,31 @@ impl Runtime {
                 return Err(e);
             }
             None => return Err(not_found(name, "input binding", &self.input_names())),
+        }
+        Ok(())
+    }
+
+    fn register(&self, name: &str, options: InputOptions, handler: Handler) -> Result<()> {
+        self.check_input(name)?;
+        if self
+            .inner
+            .declined
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|d| d == name)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "this binding was declined; it cannot have a handler",
+            )
+            .with_component(name));
+        }
+        if options.concurrency == 0 || options.queue_capacity == 0 {
+            return Err(Error::invalid_argument(
+                "concurrency and queue_capacity must be at least 1",
+            )
+            .with_component(name));
         }
         let mut handlers = self.inner.handlers.lock().unwrap();
         if handlers.contains_key(name) {
@@ -540,6 +580,10 @@ impl Runtime {
             };
             let name = b.config.name.clone();
             let Some(reg) = handlers.remove(&name) else {
+                if self.inner.declined.lock().unwrap().contains(&name) {
+                    tracing::debug!(component = %name, "input binding {name:?} is declined by the app, so it is not started");
+                    continue;
+                }
                 tracing::warn!(
                     component = %name,
                     "input binding {name:?} has no handler, so it is not started; register one with on_event({name:?}, ...), or set its direction metadata to \"output\""

@@ -588,6 +588,41 @@ async fn registration_errors_name_the_input_bindings() {
     s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
+/// An input the app declines (a bridge's probe said so) is not started and not reported as
+/// unhandled; it then takes no handler, and one with a handler cannot be declined.
+#[tokio::test]
+async fn a_declined_input_is_not_started_nor_reported_unhandled() {
+    let s = setup("probe-declined", "", InputOptions::default());
+    s.rt.decline("probe-declined").unwrap();
+    let err =
+        s.rt.on_event("probe-declined", |_| async { Ok(()) })
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert!(err.to_string().contains("declined"), "{err}");
+    assert_eq!(
+        s.rt.decline("no-such").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    s.rt.start().await.unwrap();
+    assert!(s.rt.unhandled_inputs().is_empty());
+    assert!(s.rt.input_stats("probe-declined").is_none());
+    s.tx.send(b"x".to_vec()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.verdicts.lock().unwrap().is_empty());
+    assert_eq!(
+        s.rt.decline("probe-declined").unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+    s.rt.shutdown(Duration::from_secs(1)).await.unwrap();
+
+    let s = setup("probe-taken", "", InputOptions::default());
+    s.rt.on_event("probe-taken", |_| async { Ok(()) }).unwrap();
+    assert_eq!(
+        s.rt.decline("probe-taken").unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+}
+
 #[tokio::test]
 async fn an_input_without_handler_is_not_started_and_reported() {
     let s = setup("probe-unhandled", "", InputOptions::default());

@@ -89,3 +89,35 @@ def check_not_started(rt: Runtime, who: str) -> None:
             "by another receiver (a bridge or bindery.dapr.App); one receiver per process takes "
             "its input bindings"
         )
+
+
+class Bridge:
+    """What the web bridges (`bindery.asgi.Bindings`, `bindery.wsgi.Bindings`) share: the
+    wrapped app, whose attributes stay reachable through the bridge, and the process's runtime
+    for the bridge's components and app ID (made, and the files validated, when the bridge
+    is)."""
+
+    def __init__(self, app: Any, resources_path: ResourcesPath, runtime_options: Dict[str, Any]) -> None:
+        self.app = app
+        self.resources_path = resources_path
+        self.runtime_options: Dict[str, Any] = dict(runtime_options)
+        self.taken: List[str] = []
+        self._runtime = self._new_runtime()  # validates now, so a bad file fails at import
+        self._running = False
+
+    def _new_runtime(self) -> Runtime:
+        options = dict(self.runtime_options)
+        app_id = options.pop("app_id", None)
+        return runtime(self.resources_path, app_id, **options)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The `bindery.Runtime` of the current run (or of the next one, before it starts)."""
+        return self._runtime
+
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped app's attributes (`app.state`, `app.config`, ...) stay reachable.
+        app = self.__dict__.get("app")
+        if app is None:
+            raise AttributeError(name)
+        return getattr(app, name)

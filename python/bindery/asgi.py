@@ -307,7 +307,7 @@ class _InnerLifespan:
             # else: no lifespan support (logged at startup), or a failure the server logged
 
 
-class Bindings:
+class Bindings(_shared.Bridge):
     """ASGI middleware that runs the Dapr input and output bindings of `resources_path` for
     the wrapped app, with no sidecar: ``app = bindery.asgi.Bindings(app)``.
 
@@ -337,35 +337,13 @@ class Bindings:
         resources_path: Union[PathLike, Sequence[PathLike], None] = None,
         **runtime_options: Any,
     ) -> None:
-        self.app = app
-        self.resources_path: Union[PathLike, Sequence[PathLike]] = (
-            resources_path if resources_path is not None else _default_resources_path()
+        super().__init__(
+            app,
+            resources_path if resources_path is not None else _default_resources_path(),
+            runtime_options,
         )
-        self.runtime_options: Dict[str, Any] = dict(runtime_options)
-        self.taken: List[str] = []
-        self._runtime = self._new_runtime()  # validates now, so a bad file fails at import
         self._runtime_pid = os.getpid()
         self._runtime_used = False
-        self._running = False
-
-    def _new_runtime(self) -> Runtime:
-        # The process's runtime for these components and app ID, shared with
-        # `bindery.dapr.DaprClient` and the other bridges, so each output is opened once.
-        options = dict(self.runtime_options)
-        app_id = options.pop("app_id", None)
-        return _shared.runtime(self.resources_path, app_id, **options)
-
-    @property
-    def runtime(self) -> Runtime:
-        """The `bindery.Runtime` of the current run (or of the next one, before startup)."""
-        return self._runtime
-
-    def __getattr__(self, name: str) -> Any:
-        # The wrapped app's attributes (`app.state`, `app.get(...)`, ...) stay reachable.
-        app = self.__dict__.get("app")
-        if app is None:
-            raise AttributeError(name)
-        return getattr(app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -36,23 +36,13 @@ from urllib.parse import unquote
 from . import _shared
 from ._errors import HandlerFailedError, InvalidStateError
 from ._runtime import Event, PathLike, Runtime
-from .asgi import _BODY_EXCERPT, _header_pairs, _input_routes, _not_taken, _split_route, _takes
+from .asgi import _Answer, _header_pairs, _input_routes, _not_taken, _split_route, _takes
 
 __all__ = ["Bindings", "attach", "probe", "run", "WSGIApp"]
 
 logger = logging.getLogger("bindery")
 
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class _Answer:
-    def __init__(self) -> None:
-        self.status: Optional[int] = None
-        self.body = bytearray()
-
-    def excerpt(self) -> str:
-        text = bytes(self.body[:_BODY_EXCERPT]).decode("utf-8", "replace")
-        return text + ("..." if len(self.body) > _BODY_EXCERPT else "")
 
 
 def _environ(method: str, route: str, body: bytes, metadata: Dict[str, str]) -> Dict[str, Any]:
@@ -166,7 +156,7 @@ def attach(app: WSGIApp, runtime: Runtime) -> List[str]:
     return taken
 
 
-class Bindings:
+class Bindings(_shared.Bridge):
     """WSGI middleware that runs the Dapr input and output bindings of `resources_path` for
     the wrapped app, with no sidecar: ``application = bindery.wsgi.Bindings(app).start()``.
 
@@ -188,28 +178,7 @@ class Bindings:
         resources_path: Union[PathLike, Sequence[PathLike], None] = None,
         **runtime_options: Any,
     ) -> None:
-        self.app = app
-        self.resources_path = resources_path
-        self.runtime_options: Dict[str, Any] = dict(runtime_options)
-        self.taken: List[str] = []
-        self._runtime = self._new_runtime()  # validates now, so a bad file fails at import
-        self._running = False
-
-    def _new_runtime(self) -> Runtime:
-        options = dict(self.runtime_options)
-        app_id = options.pop("app_id", None)
-        return _shared.runtime(self.resources_path, app_id, **options)
-
-    @property
-    def runtime(self) -> Runtime:
-        """The `bindery.Runtime` of the current (or next) run."""
-        return self._runtime
-
-    def __getattr__(self, name: str) -> Any:
-        app = self.__dict__.get("app")
-        if app is None:
-            raise AttributeError(name)
-        return getattr(app, name)
+        super().__init__(app, resources_path, runtime_options)
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Any:
         return self.app(environ, start_response)

@@ -33,6 +33,20 @@ fn component(dir: &Path, file: &str, name: &str, type_name: &str, fields: &[(&st
     std::fs::write(dir.join(file), text).unwrap();
 }
 
+/// The folder `components` under `dir` with the local storage output `files`, rooted at
+/// `dir/root`: the folder and the root.
+fn files_component(dir: &Path) -> (PathBuf, PathBuf) {
+    let (comps, root) = (dir.join("components"), dir.join("root"));
+    component(
+        &comps,
+        "files.yaml",
+        "files",
+        "bindings.localstorage",
+        &[("rootPath", &root.display().to_string())],
+    );
+    (comps, root)
+}
+
 /// `bindery run ARGS`, its output in files (read on failure), stopped with SIGTERM (and
 /// killed after 30 s) when dropped.
 struct Bindery {
@@ -227,8 +241,7 @@ sys.exit(7)
 #[test]
 fn an_app_without_an_sdk_gets_its_input_event_calls_an_output_and_gives_its_exit_code() {
     let dir = tempfile::tempdir().unwrap();
-    let comps = dir.path().join("components");
-    let root = dir.path().join("root");
+    let (comps, root) = files_component(dir.path());
     component(
         &comps,
         "tick.yaml",
@@ -243,13 +256,6 @@ fn an_app_without_an_sdk_gets_its_input_event_calls_an_output_and_gives_its_exit
         "other",
         "bindings.cron",
         &[("schedule", "@every 1s")],
-    );
-    component(
-        &comps,
-        "files.yaml",
-        "files",
-        "bindings.localstorage",
-        &[("rootPath", &root.display().to_string())],
     );
     std::fs::write(dir.path().join("app.py"), TICK_APP).unwrap();
     let log = dir.path().join("app.jsonl");
@@ -337,15 +343,7 @@ fn an_app_without_an_sdk_gets_its_input_event_calls_an_output_and_gives_its_exit
 #[test]
 fn a_shell_app_calls_outputs_with_curl() {
     let dir = tempfile::tempdir().unwrap();
-    let comps = dir.path().join("components");
-    let root = dir.path().join("root");
-    component(
-        &comps,
-        "files.yaml",
-        "files",
-        "bindings.localstorage",
-        &[("rootPath", &root.display().to_string())],
-    );
+    let (_, root) = files_component(dir.path());
     let script = r#"
 set -e
 api="http://localhost:$DAPR_HTTP_PORT/v1.0/bindings"
@@ -388,15 +386,7 @@ exit 3
 #[test]
 fn the_http_api_answers_as_daprd_and_a_signal_reaches_the_app() {
     let dir = tempfile::tempdir().unwrap();
-    let comps = dir.path().join("components");
-    let root = dir.path().join("root");
-    component(
-        &comps,
-        "files.yaml",
-        "files",
-        "bindings.localstorage",
-        &[("rootPath", &root.display().to_string())],
-    );
+    let (comps, root) = files_component(dir.path());
     // An HTTP output pointed at bindery's own health endpoint: a response with metadata
     // (statusCode) and no data.
     component(

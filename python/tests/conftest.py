@@ -13,6 +13,15 @@ from typing import Callable, Dict, Iterator, List
 import pytest
 
 
+def default_sigint() -> None:
+    """`preexec_fn` for a child the test stops with SIGINT, as Ctrl-C in a terminal would: a
+    process started in the background (CI's runner, `cmd &`) inherits SIGINT ignored, and Python
+    then installs no KeyboardInterrupt handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def component(name: str, type_: str, **metadata: str) -> str:
     items = "".join(f"  - name: {k}\n    value: \"{v}\"\n" for k, v in metadata.items())
     return (

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from conftest import default_sigint
 from test_kafka import create_topic, unique
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +40,7 @@ class Proc:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,  # stopped with Ctrl-C's SIGINT, also under CI's runner
         )
 
     def output(self) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List
 
-from conftest import psql
+from conftest import default_sigint, psql
 
 HERE = Path(__file__).resolve().parent / "quickstart"
 APP_PORT = "6121"  # the app's Flask server (it still serves, as it would beside a sidecar)
@@ -59,7 +59,12 @@ def test_python_sdk_bindings_quickstart_writes_the_orders(tmp_path: Path, pg_dat
     log = tmp_path / "app.log"
     with open(log, "wb") as out:
         app = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=batch, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "app.py"],
+            cwd=batch,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,  # Ctrl-C reaches Flask's server even under CI's runner
         )
         try:
             rows: List[str] = []

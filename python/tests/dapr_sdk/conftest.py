@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator, List, Optional

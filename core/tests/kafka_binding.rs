@@ -831,11 +831,6 @@ fn kafka_mistakes_are_errors_at_their_field_with_a_fix() {
             "one of none, gzip, snappy, lz4, zstd",
         ),
         (
-            "consumerGroupRebalanceStrategy",
-            "cooperative",
-            "one of range, sticky, roundrobin",
-        ),
-        (
             "excludeHeaderMetaRegex",
             "^(rawPayload",
             "is not a regular expression",
@@ -872,6 +867,29 @@ fn kafka_mistakes_are_errors_at_their_field_with_a_fix() {
         assert_eq!(d.component.as_deref(), Some("k"));
         assert!(d.fix.as_deref().is_some_and(|f| !f.is_empty()), "{d}");
     }
+}
+
+/// Dapr takes a rebalance strategy it does not know with a warning and uses range; so does
+/// bindery (the known ones in any case, as Dapr lowercases them).
+#[test]
+fn an_unknown_rebalance_strategy_is_a_warning_and_range_is_used() {
+    let (dir, v) = validated(&[("consumerGroupRebalanceStrategy", "Cooperative")]);
+    let text = std::fs::read_to_string(dir.0.path().join("c0.yaml")).unwrap();
+    assert_eq!(v.diagnostics.len(), 1, "{:#?}", v.diagnostics);
+    let w = &v.diagnostics[0];
+    assert!(!w.is_error(), "{w}");
+    assert!(
+        w.message.contains(
+            "\"cooperative\" is not range, sticky or roundrobin; range is used, as in Dapr"
+        ),
+        "{w}"
+    );
+    assert_eq!(
+        w.location.line,
+        line_of(&text, "consumerGroupRebalanceStrategy")
+    );
+    let (_dir, v) = validated(&[("consumerGroupRebalanceStrategy", "RoundRobin")]);
+    assert!(v.diagnostics.is_empty(), "{:#?}", v.diagnostics);
 }
 
 /// Every field of Dapr's Kafka binding (its metadata.yaml, the shared Kafka metadata it

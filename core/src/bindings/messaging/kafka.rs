@@ -283,6 +283,26 @@ struct Config {
     backoff: Backoff,
 }
 
+/// librdkafka's `partition.assignment.strategy` for Dapr's `consumerGroupRebalanceStrategy`
+/// (any case). Dapr takes another value with a warning and uses range: so does bindery.
+fn assignment(s: &mut Settings) -> &'static str {
+    let field = "consumerGroupRebalanceStrategy";
+    match s.text(field).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("range") => "range",
+        Some("roundrobin") => "roundrobin",
+        // Sarama's sticky assignor is the eager one; librdkafka has the cooperative one.
+        Some("sticky") => "cooperative-sticky",
+        Some(other) => {
+            s.warn(
+                field,
+                format!("{field} {other:?} is not range, sticky or roundrobin; range is used, as in Dapr"),
+                "write range, sticky or roundrobin",
+            );
+            "range"
+        }
+    }
+}
+
 fn build(s: &mut Settings) -> Result<BindingParts> {
     let Some(config) = read_config(s) else {
         return Ok(BindingParts::default());
@@ -455,6 +475,7 @@ fn read_config(s: &mut Settings) -> Option<Config> {
         // librdkafka cannot set the period: the system's TCP keep-alive timing applies.
         common.push(("socket.keepalive.enable", "true".into()));
     }
+    let assignment = assignment(s);
     let config = Config {
         name: s.name().to_string(),
         brokers: brokers.join(","),
@@ -474,12 +495,7 @@ fn read_config(s: &mut Settings) -> Option<Config> {
         escape_headers: s.flag("escapeHeaders", false),
         exclude,
         compression: s.word("compression").unwrap_or("none"),
-        assignment: match s.word("consumerGroupRebalanceStrategy") {
-            Some("roundrobin") => "roundrobin",
-            // Sarama's sticky assignor is the eager one; librdkafka has the cooperative one.
-            Some("sticky") => "cooperative-sticky",
-            _ => "range",
-        },
+        assignment,
         acks: match s.word("producerRequiredAcks") {
             Some("local") => "1",
             Some("none") => "0",

@@ -244,7 +244,11 @@ class Bindings {
         }
       }
       if (!takes(status)) {
-        shared.runtime._declined.add(name);
+        try {
+          shared.runtime._native.decline(name); // not started, and not warned about as unhandled
+        } catch {
+          // It has a handler of its own (which takes its events), or the runtime has started.
+        }
         if (typeof this.logger.info === "function") {
           this.logger.info(`bindery: the app has not subscribed to binding "${name}" (OPTIONS ${route} answered ${status}); it is not started`);
         }

@@ -154,8 +154,6 @@ class Runtime {
       else call.resolve(new Payload(data, metadata));
     });
     this._handlers = new Map();
-    // Inputs a bridge found the app does not take (bindery/http): not started, without a warning.
-    this._declined = new Set();
     this._loops = [];
     // The runs in hand: { id, done } (events handled so far).
     this._running = new Set();
@@ -179,7 +177,6 @@ class Runtime {
     await callAsync(this._native.start());
     for (const [name, handler] of this._handlers) this._loops.push(this._pump(name, handler));
     for (const name of this._native.unhandledInputs()) {
-      if (this._declined.has(name)) continue;
       this._logger.warn(
         `bindery: input binding "${name}" has no handler, so it is not started; register one with rt.on("${name}", ...), or set its direction metadata to "output"`,
       );

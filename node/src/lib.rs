@@ -372,4 +372,10 @@ impl NativeRuntime {
     pub fn unhandled_inputs(&self) -> Vec<String> {
         self.inner.rt.unhandled_inputs()
     }
+
+    /// Leave input `name` unstarted: the app does not take it (a bridge's probe said so).
+    #[napi]
+    pub fn decline(&self, name: String) -> napi::Result<()> {
+        self.inner.rt.decline(&name).map_err(|e| js_error(&e))
+    }
 }

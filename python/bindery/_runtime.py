@@ -197,7 +197,6 @@ class Runtime:
         self._own_loop_thread: Optional[threading.Thread] = None
         self._state = "created"
         self._lock = threading.Lock()
-        self._declined: set = set()  # inputs an app bridge found the app does not take
         _live.add(self)
         for warning in self._native.diagnostics():
             logger.warning("%s", warning)
@@ -277,8 +276,6 @@ class Runtime:
             self._native.start()
             self._state = "started"
         for name in self._native.unhandled_inputs():
-            if name in self._declined:
-                continue
             logger.warning(
                 "input binding %r has no handler, so it is not started; decorate a function "
                 "with @rt.input(%r), or set its direction metadata to \"output\"",

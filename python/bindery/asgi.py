@@ -191,7 +191,10 @@ def _not_taken(runtime: Runtime, name: str, route: str, status: Optional[int]) -
         route,
         status if status is not None else "nothing",
     )
-    runtime._declined.add(name)
+    try:
+        runtime._native.decline(name)  # not started, and not warned about as unhandled
+    except InvalidStateError:
+        pass  # it has a handler of its own, which takes its events
 
 
 def _handler(

@@ -416,6 +416,11 @@ impl NativeRuntime {
     fn unhandled_inputs(&self) -> Vec<String> {
         self.rt.unhandled_inputs()
     }
+
+    /// Leave input `name` unstarted: the app does not take it (a bridge's probe said so).
+    fn decline(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.rt.decline(name).map_err(|e| to_py_err(py, &e))
+    }
 }
 
 /// The ABI version of the core this module was built with.

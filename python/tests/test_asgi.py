@@ -220,6 +220,7 @@ def test_binding_the_app_has_no_route_for_is_not_taken(
         async with rt:
             await eventually(lambda: len(seen) >= 1, what="an event")
             assert rt.stats("orphan-cron") is None  # never started
+            assert rt._native.unhandled_inputs() == []  # declined, not unhandled
             assert rt.stats("cleanup-cron") is not None
 
     asyncio.run(main())
@@ -227,6 +228,7 @@ def test_binding_the_app_has_no_route_for_is_not_taken(
         r.levelno == logging.INFO and "orphan-cron" in r.getMessage() and "404" in r.getMessage()
         for r in caplog.records
     )
+    assert "has no handler" not in caplog.text  # the app declined it: no "register one" hint
 
 
 def test_direction_input_is_taken_without_a_probe_as_in_dapr(tmp_path: Path) -> None:

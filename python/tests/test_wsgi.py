@@ -89,6 +89,7 @@ def test_flask_routes_get_events_with_metadata_as_headers_and_the_probe_decides(
         wait_until(lambda: len(got) >= 2 and len(routed) >= 2, "events on both routes")
         assert bindings.runtime is DaprClient(resources_path=folder)._rt()
     assert "app has not subscribed to binding 'unwanted'" in caplog.text
+    assert "has no handler" not in caplog.text  # the app declined it: no "register one" hint
     h = got[0]["headers"]
     assert got[0]["method"] == "POST" and got[0]["body"] == b""
     assert h["Content-Type"] == "application/json" and h["Content-Length"] == "0"

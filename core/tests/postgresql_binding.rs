@@ -566,6 +566,23 @@ fn no_connection_is_an_error_and_auth_profile_fields_alone_are_ignored_with_a_wa
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(d[0].message.contains("needs the metadata field \"connectionString\" (or host, port, database, user and password)"), "{}", d[0]);
     drop(dir);
+    // A bad separate field is reported at the first of them given.
+    let (dir, path) = harness::one_component(
+        "bindings.postgresql",
+        NAME,
+        &[("host", "localhost"), ("port", "fivefourthreetwo")],
+    );
+    let err = Runtime::from_path(&path).unwrap_err();
+    let d = err.diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].message
+            .starts_with("the connection fields are not a usable PostgreSQL connection string"),
+        "{}",
+        d[0]
+    );
+    assert_eq!(d[0].location.line, 9, "at host: {}", d[0]);
+    drop(dir);
     let (_dir, path) = harness::one_component(
         "bindings.postgresql",
         NAME,

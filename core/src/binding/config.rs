@@ -226,25 +226,26 @@ impl<'a> Settings<'a> {
     /// Report a problem with field `name` (at its line, or at the component's name when the
     /// component does not give it).
     pub fn problem(&mut self, name: &str, message: impl Into<String>, fix: impl Into<String>) {
-        let field = Some(self.written(name))
-            .filter(|w| !w.is_empty())
-            .unwrap_or(name);
+        self.push(Some(name), message.into(), fix.into(), false);
+    }
+
+    /// One problem, at field `name` as the component writes it (or at the component).
+    fn push(&mut self, name: Option<&str>, message: String, fix: String, warning: bool) {
+        let field = name.map(|n| {
+            let written = self.written(n);
+            if written.is_empty() { n } else { written }.to_string()
+        });
         self.problems.push(FieldProblem {
-            field: Some(field.into()),
-            message: message.into(),
-            fix: Some(fix.into()).filter(|f: &String| !f.is_empty()),
-            warning: false,
+            field,
+            message,
+            fix: Some(fix).filter(|f| !f.is_empty()),
+            warning,
         });
     }
 
     /// Report a problem of the component as a whole (at its name).
     pub fn component_problem(&mut self, message: impl Into<String>, fix: impl Into<String>) {
-        self.problems.push(FieldProblem {
-            field: None,
-            message: message.into(),
-            fix: Some(fix.into()).filter(|f: &String| !f.is_empty()),
-            warning: false,
-        });
+        self.push(None, message.into(), fix.into(), false);
     }
 
     /// Warn about each of the text `fields` given while the boolean `flag` is not true: Dapr
@@ -266,15 +267,7 @@ impl<'a> Settings<'a> {
 
     /// Warn about field `name`: the component loads, as in Dapr, but likely not as meant.
     pub fn warn(&mut self, name: &str, message: impl Into<String>, fix: impl Into<String>) {
-        let field = Some(self.written(name))
-            .filter(|w| !w.is_empty())
-            .unwrap_or(name);
-        self.problems.push(FieldProblem {
-            field: Some(field.into()),
-            message: message.into(),
-            fix: Some(fix.into()).filter(|f: &String| !f.is_empty()),
-            warning: true,
-        });
+        self.push(Some(name), message.into(), fix.into(), true);
     }
 
     /// Add problems found by a shared check.

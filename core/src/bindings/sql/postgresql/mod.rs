@@ -106,40 +106,34 @@ const AWS_IAM_FIELDS: &[&str] = &[
 ];
 
 fn build(s: &mut Settings) -> Result<BindingParts> {
-    let overrides: Vec<(&'static str, String)> = CONNECTION_FIELDS
-        .iter()
-        .filter_map(|(field, key)| s.text(field).map(|v| (*key, v.to_string())))
-        .collect();
+    let conn = s.text("connectionString");
+    let mut anchor = conn.map(|_| "connectionString");
+    let mut overrides: Vec<(&str, String)> = Vec::new();
+    for (field, key) in CONNECTION_FIELDS {
+        if let Some(v) = s.text(field) {
+            anchor.get_or_insert(field);
+            overrides.push((key, v.to_string()));
+        }
+    }
     // Required, under its name or Dapr's older `url` (an alias in the declaration), unless the
-    // separate fields say where to connect.
-    let Some(anchor) = s
-        .text("connectionString")
-        .map(|_| "connectionString")
-        .or_else(|| {
-            let key = overrides.first()?.0;
-            CONNECTION_FIELDS
-                .iter()
-                .find(|(_, k)| *k == key)
-                .map(|(f, _)| *f)
-        })
-    else {
+    // separate fields say where to connect; a problem is reported at the first of them given.
+    let Some(anchor) = anchor else {
         s.component_problem(
             "bindings.postgresql needs the metadata field \"connectionString\" (or host, port, database, user and password)",
             "add `- name: connectionString` with `value: \"host=localhost user=postgres password=secret port=5432 dbname=app\"` (or a postgres:// URL) under spec.metadata, best from a secretKeyRef",
         );
         return Ok(BindingParts::default());
     };
-    let conn = s.text("connectionString").unwrap_or("").to_string();
-    let what = match anchor {
-        "connectionString" => s.written("connectionString").to_string(),
-        _ => "the connection fields".to_string(),
+    let what = match conn {
+        Some(_) => format!("{} is", s.written("connectionString")),
+        None => "the connection fields are".to_string(),
     };
     let parsed = s.parse(
         anchor,
         "write key=value pairs (host=localhost port=5432 user=postgres dbname=app) or a URL (postgres://user:password@localhost:5432/app)",
         |_| {
-            ConnString::parse_with(&conn, &overrides).map_err(|e| {
-                format!("{what} is not a usable PostgreSQL connection string: {e}")
+            ConnString::parse_with(conn.unwrap_or(""), &overrides).map_err(|e| {
+                format!("{what} not a usable PostgreSQL connection string: {e}")
             })
         },
     );

@@ -197,6 +197,17 @@ def _not_taken(runtime: Runtime, name: str, route: str, status: Optional[int]) -
         pass  # it has a handler of its own, which takes its events
 
 
+def _verdict(answer: _Answer, name: str, route: str) -> None:
+    """Dapr's: a 2xx answer acks the event; no answer or any other status nacks it (raises)."""
+    if answer.status is None:
+        raise HandlerFailedError(f"the app sent no response to POST {route}", component=name)
+    if not 200 <= answer.status < 300:
+        raise HandlerFailedError(
+            f"the app answered POST {route} with status {answer.status}: {answer.excerpt()}",
+            component=name,
+        )
+
+
 def _handler(
     app: ASGIApp, name: str, route: str, state: Optional[Dict[str, Any]]
 ) -> Callable[[Event], Awaitable[None]]:
@@ -207,13 +218,7 @@ def _handler(
             raise HandlerFailedError(
                 f"the app raised on POST {route}: {e!r}", component=name
             ) from e
-        if answer.status is None:
-            raise HandlerFailedError(f"the app sent no response to POST {route}", component=name)
-        if not 200 <= answer.status < 300:
-            raise HandlerFailedError(
-                f"the app answered POST {route} with status {answer.status}: {answer.excerpt()}",
-                component=name,
-            )
+        _verdict(answer, name, route)
 
     deliver.__name__ = deliver.__qualname__ = f"asgi_deliver[{name}]"
     return deliver

@@ -36,7 +36,15 @@ from urllib.parse import unquote
 from . import _shared
 from ._errors import HandlerFailedError, InvalidStateError
 from ._runtime import Event, PathLike, Runtime
-from .asgi import _Answer, _header_pairs, _input_routes, _not_taken, _split_route, _takes
+from .asgi import (
+    _Answer,
+    _header_pairs,
+    _input_routes,
+    _not_taken,
+    _split_route,
+    _takes,
+    _verdict,
+)
 
 __all__ = ["Bindings", "attach", "probe", "run", "WSGIApp"]
 
@@ -114,13 +122,7 @@ def _handler(app: WSGIApp, name: str, route: str) -> Callable[[Event], None]:
             raise HandlerFailedError(
                 f"the app raised on POST {route}: {e!r}", component=name
             ) from e
-        if answer.status is None:
-            raise HandlerFailedError(f"the app sent no response to POST {route}", component=name)
-        if not 200 <= answer.status < 300:
-            raise HandlerFailedError(
-                f"the app answered POST {route} with status {answer.status}: {answer.excerpt()}",
-                component=name,
-            )
+        _verdict(answer, name, route)
 
     deliver.__name__ = deliver.__qualname__ = f"wsgi_deliver[{name}]"
     return deliver

@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Optional, Tuple, Union
 
+from .._runtime import _to_bytes as _runtime_to_bytes
+
 MetadataTuple = Tuple[Tuple[str, Union[bytes, str]], ...]
 MetadataDict = Dict[str, list]
 
 
 def _to_bytes(data: Union[bytes, str]) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    raise ValueError(f"invalid data type {type(data)}")
+    # The SDK takes bytes or str only (the runtime's own conversion also takes JSON values).
+    if not isinstance(data, (bytes, bytearray, memoryview, str)):
+        raise ValueError(f"invalid data type {type(data)}")
+    return _runtime_to_bytes(data)
 
 
 def _to_dict(pairs: MetadataTuple) -> MetadataDict:

@@ -20,14 +20,19 @@ fn corpus() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/dapr-components")
 }
 
+/// The entries of components-contrib's `tests.yml`.
+fn tests_yml() -> Vec<Yaml> {
+    let path = corpus().join("dapr/components-contrib/tests/config/bindings/tests.yml");
+    let mut docs = YamlLoader::load_from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    match docs.swap_remove(0)["components"].clone() {
+        Yaml::Array(entries) => entries,
+        other => panic!("tests.yml components: {other:?}"),
+    }
+}
+
 /// The operations and output request metadata `tests.yml` gives the component `id`
 /// (`component`, with `.profile` when the entry has one).
-fn tests_yml(id: &str) -> (Vec<String>, Vec<(String, String)>) {
-    let path = corpus().join("dapr/components-contrib/tests/config/bindings/tests.yml");
-    let docs = YamlLoader::load_from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let entries = docs[0]["components"]
-        .as_vec()
-        .expect("tests.yml components");
+fn operations_of(entries: &[Yaml], id: &str) -> (Vec<String>, Vec<(String, String)>) {
     let entry = entries
         .iter()
         .find(|e| {
@@ -62,8 +67,9 @@ pub async fn dapr_s_conformance_files_run_their_operations<F: Fixture>() {
     let conformance = F::caps().conformance.expect("conformance files");
     let local = fx.local_addresses();
     let mut used = vec![false; local.len()];
+    let entries = tests_yml();
     let from_tests_yml = conformance.files.iter().map(|(id, file)| {
-        let (ops, output) = tests_yml(id);
+        let (ops, output) = operations_of(&entries, id);
         (*file, ops, output)
     });
     let more = conformance.more.iter().map(|(file, ops)| {

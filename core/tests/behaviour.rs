@@ -120,6 +120,11 @@ behaviour! {
         Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Restart, TlsProxy,
         Conformance
     ];
+    "aws-s3" aws_s3: aws::S3
+        => [Required, Mistakes, Output, Store, RequestField, BadRequests, Down];
+    "aws-sqs" aws_sqs: aws::Sqs => [Required, Mistakes, Output, Down, Login, Input];
+    "aws-sns" aws_sns: aws::Sns => [Required, Mistakes, Output, Down];
+    "aws-dynamodb" aws_dynamodb: aws::DynamoDb => [Required, Mistakes, Output, Down];
     "kafka" kafka: kafka::Kafka => [
         Required, Mistakes, Output, Down,
         Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Conformance

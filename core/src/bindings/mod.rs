@@ -1,7 +1,9 @@
 //! The bindings bindery ships: one module per binding type, grouped in one folder per family
-//! or provider (`messaging/`, `sql/`), with what they share in `common/`. Each binding is
+//! or provider (`messaging/`, `sql/`, `aws/`), with what they share in `common/`. Each binding is
 //! behind its own cargo feature; `builtin` is the one list of them.
 
+#[cfg(feature = "_aws")]
+pub mod aws;
 pub(crate) mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
@@ -39,5 +41,13 @@ pub fn builtin() -> Vec<BindingSpec> {
         sql::postgresql::spec(),
         #[cfg(feature = "mysql")]
         sql::mysql::spec(),
+        #[cfg(feature = "aws-s3")]
+        aws::s3::spec(),
+        #[cfg(feature = "aws-sqs")]
+        aws::sqs::spec(),
+        #[cfg(feature = "aws-sns")]
+        aws::sns::spec(),
+        #[cfg(feature = "aws-dynamodb")]
+        aws::dynamodb::spec(),
     ]
 }

@@ -93,6 +93,9 @@ pub struct Store {
     pub delete_gone_fails: bool,
     /// Whether each test has a store of its own: then `list` shows exactly what it made.
     pub own: bool,
+    /// Whether `create` answers the key in its metadata (under the `key` field's name), as
+    /// S3's does; else its metadata is empty.
+    pub echoes_key: bool,
 }
 
 /// A request metadata field that operations need.
@@ -229,6 +232,8 @@ pub struct Input {
     pub settles_mid_run: bool,
     /// The source keeps what a killed consumer did not ack (the crash scenario).
     pub crash_safe: bool,
+    /// The source carries text only (SQS): events are made with UTF-8 data.
+    pub text_only: bool,
 }
 
 impl Input {
@@ -242,6 +247,7 @@ impl Input {
             redelivered: false,
             settles_mid_run: false,
             crash_safe: false,
+            text_only: false,
         }
     }
 
@@ -363,6 +369,11 @@ pub trait Fixture: Sized + Send + Sync + 'static {
     /// An operation and request metadata the binding answers without changing anything that
     /// matters (a read where there is one).
     fn harmless(&self) -> (&'static str, MetadataMap);
+
+    /// The data of the harmless operation.
+    fn harmless_data(&self) -> Vec<u8> {
+        b"x".to_vec()
+    }
 
     /// The addresses of Dapr's test servers in its conformance files, and the local
     /// servers' to put in their place (each must occur in some file).

@@ -92,6 +92,24 @@ pub(crate) fn query_escape(s: &str) -> String {
     out
 }
 
+/// Dapr's `commonutils.Unquote`: request data that is a JSON string, number, boolean or null
+/// as the text Go's `cast.ToString` gives it (a string without its quotes, a number in Go's
+/// `%v` of a float64, `null` as nothing); anything else (an object, an array, not JSON) as it
+/// is.
+pub(crate) fn unquote(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(serde_json::Value::String(s)) => Cow::Owned(s.into_bytes()),
+        Ok(serde_json::Value::Number(n)) => match n.as_f64() {
+            Some(f) => Cow::Owned(f.to_string().into_bytes()),
+            None => Cow::Borrowed(data),
+        },
+        Ok(serde_json::Value::Bool(b)) => Cow::Owned(b.to_string().into_bytes()),
+        Ok(serde_json::Value::Null) => Cow::Owned(Vec::new()),
+        _ => Cow::Borrowed(data),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +160,16 @@ mod tests {
     #[test]
     fn go_query_escape() {
         assert_eq!(query_escape("a b&c=d/é~"), "a+b%26c%3Dd%2F%C3%A9~");
+    }
+
+    #[test]
+    fn unquote_reads_json_scalars_as_go_casts_them() {
+        assert_eq!(&*unquote(br#""hello""#), b"hello");
+        assert_eq!(&*unquote(b"1.50"), b"1.5");
+        assert_eq!(&*unquote(b"12"), b"12");
+        assert_eq!(&*unquote(b"true"), b"true");
+        assert_eq!(&*unquote(b"null"), b"");
+        assert_eq!(&*unquote(br#"{"a":1}"#), br#"{"a":1}"#);
+        assert_eq!(&*unquote(b"plain text"), b"plain text");
     }
 }

@@ -102,7 +102,11 @@ pub async fn an_event_reaches_the_handler_within_the_deadline<F: Fixture>() {
     rt.start().await.unwrap();
     let data: &[u8] = match input::<F>().made_by {
         MadeBy::Operation(op) => {
-            let data = b"hello \x00\xff";
+            let data: &[u8] = if input::<F>().text_only {
+                "hello \u{2713}".as_bytes()
+            } else {
+                b"hello \x00\xff"
+            };
             let resp = rt
                 .invoke(JOBS, op, data.to_vec(), MetadataMap::new())
                 .await

@@ -79,11 +79,13 @@ impl OutputBinding for DynamoDb {
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {
         let fields = match serde_json::from_slice::<Value>(&req.data) {
             Ok(Value::Object(m)) => m,
-            Ok(other) => return Err(Error::invalid_argument(format!(
+            Ok(other) => {
+                return Err(Error::invalid_argument(format!(
                 "the data is a JSON {}, not an object: an item is a JSON object of its attributes",
                 kind(&other)
             ))
-            .with_component(&self.name)),
+                .with_component(&self.name))
+            }
             Err(e) => {
                 return Err(Error::invalid_argument(format!(
                     "the data is not JSON: an item is a JSON object of its attributes ({e})"

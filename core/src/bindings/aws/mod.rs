@@ -22,6 +22,9 @@
 //! default features off: those would bring aws-lc and a second HTTP client. Requests go
 //! through reqwest (rustls with ring), the client the HTTP binding uses (`http`).
 
+// Each binding uses its part of what is here: a build with some of them leaves the rest unused.
+#![cfg_attr(not(feature = "all-bindings"), allow(dead_code))]
+
 mod http;
 
 #[cfg(feature = "aws-dynamodb")]

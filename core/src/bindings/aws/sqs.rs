@@ -79,7 +79,7 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
     let d = s.direction();
     Ok(BindingParts {
         input: d.input.then(|| sqs.clone() as Arc<dyn InputBinding>),
-        output: d.output.then(|| sqs as Arc<dyn OutputBinding>),
+        output: d.output.then_some(sqs as Arc<dyn OutputBinding>),
     })
 }
 

@@ -192,9 +192,10 @@ struct ListRequest {
     delimiter: String,
 }
 
+/// Dapr's bulkGet and bulkCreate requests: the items, and how many to run at a time.
 #[derive(Deserialize)]
-struct BulkGet {
-    items: Vec<BulkGetItem>,
+struct Bulk<T> {
+    items: Vec<T>,
     concurrency: Option<i64>,
 }
 
@@ -204,12 +205,6 @@ struct BulkGetItem {
     key: String,
     #[serde(rename = "filePath")]
     file_path: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BulkCreate {
-    items: Vec<BulkCreateItem>,
-    concurrency: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +242,27 @@ fn concurrency(c: Option<i64>) -> Result<usize> {
 
 fn parse<'a, T: Deserialize<'a>>(op: &str, data: &'a [u8]) -> Result<T> {
     serde_json::from_slice(data).map_err(|e| bad(format!("invalid {op} payload: {e}")))
+}
+
+/// Run `one` on each item of a bulk request `op`, as many at a time as it asks, answering
+/// their results in the items' order.
+async fn bulk<'a, T, F, Fut>(op: &str, data: &'a [u8], one: F) -> Result<InvokeResponse>
+where
+    T: Deserialize<'a>,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let r: Bulk<T> = parse(op, data)?;
+    if r.items.is_empty() {
+        return Err(bad(format!("{op} requires at least one item")));
+    }
+    let n = concurrency(r.concurrency)?;
+    let results: Vec<Value> = futures::stream::iter(r.items)
+        .map(one)
+        .buffered(n)
+        .collect()
+        .await;
+    json_answer(&results)
 }
 
 async fn read_file(path: &str) -> Result<Vec<u8>> {
@@ -488,79 +504,61 @@ impl S3 {
 
     async fn bulk_get(&self, req: &InvokeRequest) -> Result<InvokeResponse> {
         let o = self.options.merged(&req.metadata);
-        let r: BulkGet = parse("bulkGet", &req.data)?;
-        if r.items.is_empty() {
-            return Err(bad("bulkGet requires at least one item"));
-        }
-        let n = concurrency(r.concurrency)?;
-        let results: Vec<Value> = futures::stream::iter(r.items)
-            .map(|it| {
-                let o = &o;
-                async move {
-                    if it.key.is_empty() {
-                        return item("", "data", Err(bad("key is required")));
-                    }
-                    let got = self.fetch(&it.key).await.map(|d| {
-                        if o.encode_base64 {
-                            encode_base64(&d)
-                        } else {
-                            d
-                        }
-                    });
-                    let value = match (got, &it.file_path) {
-                        (Ok(d), Some(path)) => tokio::fs::write(path, d)
-                            .await
-                            .map(|_| String::new())
-                            .map_err(|e| bad(format!("filePath {path:?}: {e}"))),
-                        (Ok(d), None) => Ok(String::from_utf8_lossy(&d).into_owned()),
-                        (Err(e), _) => Err(e),
-                    };
-                    item(&it.key, "data", value)
+        bulk("bulkGet", &req.data, |it: BulkGetItem| {
+            let o = &o;
+            async move {
+                if it.key.is_empty() {
+                    return item("", "data", Err(bad("key is required")));
                 }
-            })
-            .buffered(n)
-            .collect()
-            .await;
-        json_answer(&results)
+                let got = self.fetch(&it.key).await.map(|d| {
+                    if o.encode_base64 {
+                        encode_base64(&d)
+                    } else {
+                        d
+                    }
+                });
+                let value = match (got, &it.file_path) {
+                    (Ok(d), Some(path)) => tokio::fs::write(path, d)
+                        .await
+                        .map(|_| String::new())
+                        .map_err(|e| bad(format!("filePath {path:?}: {e}"))),
+                    (Ok(d), None) => Ok(String::from_utf8_lossy(&d).into_owned()),
+                    (Err(e), _) => Err(e),
+                };
+                item(&it.key, "data", value)
+            }
+        })
+        .await
     }
 
     async fn bulk_create(&self, req: &InvokeRequest) -> Result<InvokeResponse> {
         let o = self.options.merged(&req.metadata);
-        let r: BulkCreate = parse("bulkCreate", &req.data)?;
-        if r.items.is_empty() {
-            return Err(bad("bulkCreate requires at least one item"));
-        }
-        let n = concurrency(r.concurrency)?;
-        let results: Vec<Value> = futures::stream::iter(r.items)
-            .map(|it| {
-                let o = &o;
-                async move {
-                    if it.key.is_empty() {
-                        return item("", "location", Err(bad("key is required")));
-                    }
-                    let body = match (&it.file_path, &it.data) {
-                        (Some(path), _) => read_file(path).await,
-                        (None, Some(d)) => Ok(d.clone().into_bytes()),
-                        (None, None) => Err(bad("either data or filePath is required")),
-                    };
-                    let body = match body {
-                        Ok(b) if o.decode_base64 => decode_base64(&b),
-                        other => other,
-                    };
-                    let put = match body {
-                        Ok(b) => self
-                            .put(&it.key, b, it.content_type.as_deref(), None, None)
-                            .await
-                            .map(|_| self.location(&it.key)),
-                        Err(e) => Err(e),
-                    };
-                    item(&it.key, "location", put)
+        bulk("bulkCreate", &req.data, |it: BulkCreateItem| {
+            let o = &o;
+            async move {
+                if it.key.is_empty() {
+                    return item("", "location", Err(bad("key is required")));
                 }
-            })
-            .buffered(n)
-            .collect()
-            .await;
-        json_answer(&results)
+                let body = match (&it.file_path, &it.data) {
+                    (Some(path), _) => read_file(path).await,
+                    (None, Some(d)) => Ok(d.clone().into_bytes()),
+                    (None, None) => Err(bad("either data or filePath is required")),
+                };
+                let body = match body {
+                    Ok(b) if o.decode_base64 => decode_base64(&b),
+                    other => other,
+                };
+                let put = match body {
+                    Ok(b) => self
+                        .put(&it.key, b, it.content_type.as_deref(), None, None)
+                        .await
+                        .map(|_| self.location(&it.key)),
+                    Err(e) => Err(e),
+                };
+                item(&it.key, "location", put)
+            }
+        })
+        .await
     }
 
     async fn bulk_delete(&self, req: &InvokeRequest) -> Result<InvokeResponse> {

@@ -197,6 +197,34 @@ def _not_taken(runtime: Runtime, name: str, route: str, status: Optional[int]) -
         pass  # it has a handler of its own, which takes its events
 
 
+def _probe_failed(name: str, route: str, e: BaseException) -> HandlerFailedError:
+    """What `attach` raises when the app raised on the probe of input binding `name`."""
+    return HandlerFailedError(
+        f"the app raised on the probe OPTIONS {route} of input binding {name!r}: {e!r}",
+        component=name,
+    )
+
+
+def _take(
+    runtime: Runtime, name: str, route: str, status: Optional[int], handler: Callable[[], Any]
+) -> bool:
+    """After the probe of input binding `name` answered `status`: decline it when the app does
+    not take it, else register `handler()` for it (unless it has a handler of its own).
+    Whether the app's route delivers its events."""
+    if not _takes(status):
+        _not_taken(runtime, name, route, status)
+        return False
+    try:
+        runtime.on(name, handler())
+    except InvalidStateError as e:
+        if "already registered" not in str(e):
+            raise
+        logger.info("input binding %r has a handler of its own; the app's route is not used", name)
+        return False
+    logger.debug("input binding %r delivers to POST %s", name, route)
+    return True
+
+
 def _verdict(answer: _Answer, name: str, route: str) -> None:
     """Dapr's: a 2xx answer acks the event; no answer or any other status nacks it (raises)."""
     if answer.status is None:
@@ -242,24 +270,9 @@ async def attach(
             if status is None:
                 status = await probe(app, route, state=state)
         except Exception as e:
-            raise HandlerFailedError(
-                f"the app raised on the probe OPTIONS {route} of input binding {name!r}: {e!r}",
-                component=name,
-            ) from e
-        if not _takes(status):
-            _not_taken(runtime, name, route, status)
-            continue
-        try:
-            runtime.on(name, _handler(app, name, route, state))
-        except InvalidStateError as e:
-            if "already registered" not in str(e):
-                raise
-            logger.info(
-                "input binding %r has a handler of its own; the app's route is not used", name
-            )
-            continue
-        logger.debug("input binding %r delivers to POST %s", name, route)
-        taken.append(name)
+            raise _probe_failed(name, route, e) from e
+        if _take(runtime, name, route, status, lambda: _handler(app, name, route, state)):
+            taken.append(name)
     return taken
 
 

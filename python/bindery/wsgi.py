@@ -34,15 +34,15 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from urllib.parse import unquote
 
 from . import _shared
-from ._errors import HandlerFailedError, InvalidStateError
+from ._errors import HandlerFailedError
 from ._runtime import Event, PathLike, Runtime
 from .asgi import (
     _Answer,
     _header_pairs,
     _input_routes,
-    _not_taken,
+    _probe_failed,
     _split_route,
-    _takes,
+    _take,
     _verdict,
 )
 
@@ -137,24 +137,9 @@ def attach(app: WSGIApp, runtime: Runtime) -> List[str]:
         try:
             status = 200 if direct else probe(app, route)
         except Exception as e:
-            raise HandlerFailedError(
-                f"the app raised on the probe OPTIONS {route} of input binding {name!r}: {e!r}",
-                component=name,
-            ) from e
-        if not _takes(status):
-            _not_taken(runtime, name, route, status)
-            continue
-        try:
-            runtime.on(name, _handler(app, name, route))
-        except InvalidStateError as e:
-            if "already registered" not in str(e):
-                raise
-            logger.info(
-                "input binding %r has a handler of its own; the app's route is not used", name
-            )
-            continue
-        logger.debug("input binding %r delivers to POST %s", name, route)
-        taken.append(name)
+            raise _probe_failed(name, route, e) from e
+        if _take(runtime, name, route, status, lambda: _handler(app, name, route)):
+            taken.append(name)
     return taken
 
 

@@ -437,7 +437,7 @@ async fn dynamodb_puts_the_json_document_as_dapr_maps_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn warnings_name_what_dapr_ignores() {
+async fn warnings_name_what_dapr_ignores_or_reads_late() {
     let dir = components(&[yaml(
         "bindings.aws.s3",
         "files",
@@ -454,4 +454,31 @@ async fn warnings_name_what_dapr_ignores() {
     assert!(said.contains("awsRegion"), "{said}");
     assert!(said.contains("assumeRoleArn"), "{said}");
     assert!(said.contains("accessKey without secretKey"), "{said}");
+
+    // A presignTTL that is no duration loads, as in Dapr, with a warning; create names it.
+    create_bucket(BUCKET).await;
+    let rt = runtime(&components(&[yaml(
+        "bindings.aws.s3",
+        "files",
+        &[
+            ("bucket", BUCKET),
+            ("forcePathStyle", "true"),
+            ("presignTTL", "soon"),
+        ],
+    )]));
+    let said = harness::said(&rt).join("\n");
+    assert!(said.contains("presignTTL"), "{said}");
+    rt.start().await.unwrap();
+    let err = rt
+        .invoke(
+            "files",
+            "create",
+            b"x".to_vec(),
+            meta(&[("key", &unique("ttl"))]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("presignTTL"), "{err}");
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
 }

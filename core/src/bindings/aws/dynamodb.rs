@@ -71,9 +71,9 @@ fn item(m: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
 #[async_trait]
 impl OutputBinding for DynamoDb {
     async fn init(&self) -> Result<()> {
-        let config = self.conn.sdk_config().await?;
-        self.client.set(Client::new(&config));
-        Ok(())
+        self.client
+            .start(|| async { Ok(Client::new(&self.conn.sdk_config().await?)) })
+            .await
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {

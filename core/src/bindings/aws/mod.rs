@@ -110,8 +110,18 @@ impl Connection {
         let token = s.text("sessionToken").map(str::to_string);
         let keys = match (access, secret) {
             (Some(a), Some(k)) => Some((a, k, token)),
-            (Some(_), None) | (None, Some(_)) => {
-                let (given, missing) = if s.text("accessKey").is_some() {
+            (None, None) => {
+                if token.is_some() {
+                    s.warn(
+                        "sessionToken",
+                        "sessionToken without accessKey and secretKey is not used: the credentials of the AWS environment are",
+                        KEYS_FIX,
+                    );
+                }
+                None
+            }
+            (a, _) => {
+                let (given, missing) = if a.is_some() {
                     ("accessKey", "secretKey")
                 } else {
                     ("secretKey", "accessKey")
@@ -121,16 +131,6 @@ impl Connection {
                     format!("{given} without {missing}: Dapr then uses neither, and takes the credentials of the AWS environment"),
                     KEYS_FIX,
                 );
-                None
-            }
-            (None, None) => {
-                if token.is_some() {
-                    s.warn(
-                        "sessionToken",
-                        "sessionToken without accessKey and secretKey is not used: the credentials of the AWS environment are",
-                        KEYS_FIX,
-                    );
-                }
                 None
             }
         };
@@ -232,6 +232,28 @@ impl Connection {
     {
         sdk_error(&self.component, doing, e)
     }
+
+    /// `error`, but `NotFound` saying `gone()` when the service answers that the thing (the
+    /// key, the queue) is not there.
+    pub(crate) fn error_or_gone<E>(
+        &self,
+        doing: &str,
+        e: SdkError<E, HttpResponse>,
+        gone: impl FnOnce() -> String,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let missing = e
+            .as_service_error()
+            .and_then(|se| se.code())
+            .is_some_and(is_not_found);
+        if missing {
+            Error::new(ErrorKind::NotFound, gone()).with_component(&self.component)
+        } else {
+            self.error(doing, e)
+        }
+    }
 }
 
 /// Service error codes that mean the bucket, key, queue, topic or table is not there.
@@ -242,7 +264,7 @@ fn is_not_found(code: &str) -> bool {
 }
 
 /// See `Connection::error`.
-pub(crate) fn sdk_error<E>(component: &str, doing: &str, e: SdkError<E, HttpResponse>) -> Error
+fn sdk_error<E>(component: &str, doing: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -300,29 +322,27 @@ where
     err.with_component(component)
 }
 
-/// Whether an SDK error is the service saying the thing is not there.
-pub(crate) fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    e.as_service_error()
-        .and_then(|se| se.code())
-        .is_some_and(is_not_found)
-}
-
-/// The SDK configuration of a binding, made at its start.
-pub(crate) struct Started<T>(OnceLock<T>);
+/// What a binding makes at its start (its SDK client), once: an input and an output side
+/// that share it, started together, make it once.
+pub(crate) struct Started<T>(tokio::sync::OnceCell<T>);
 
 impl<T> Default for Started<T> {
     fn default() -> Self {
-        Started(OnceLock::new())
+        Started(tokio::sync::OnceCell::new())
     }
 }
 
 impl<T> Started<T> {
-    /// Keep what `init` made.
-    pub(crate) fn set(&self, value: T) {
-        let _ = self.0.set(value);
+    /// Make it with `make`, unless it was made already.
+    pub(crate) async fn start<F, Fut>(&self, make: F) -> Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.0.get_or_try_init(make).await.map(|_| ())
     }
 
-    /// What `init` made; an internal error before it ran.
+    /// What `start` made; an internal error before it ran.
     pub(crate) fn get(&self, component: &str) -> Result<&T> {
         self.0.get().ok_or_else(|| {
             Error::internal("the binding is used before it started").with_component(component)

@@ -100,11 +100,13 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
         presign_ttl: s.text("presignTTL").map(str::to_string),
         storage_class: s.text("storageClass").map(str::to_string),
     };
+    // Dapr loads such a file (it reads presignTTL at each call): a warning, and every create
+    // and presign fails naming it.
     if let Some(ttl) = &options.presign_ttl {
         if let Err(e) = parse_go_duration(ttl) {
-            s.problem(
+            s.warn(
                 "presignTTL",
-                format!("presignTTL: {e}"),
+                format!("presignTTL: {e}; every create and presign will fail"),
                 "give a Go duration, e.g. 15m or 24h",
             );
         }
@@ -330,15 +332,10 @@ impl S3 {
             .send()
             .await
             .map_err(|e| {
-                if super::not_found(&e) {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!("object not found: {}", self.in_bucket("key", key)),
-                    )
-                    .with_component(&self.name)
-                } else {
-                    self.conn.error(&self.in_bucket("get object", key), e)
-                }
+                self.conn
+                    .error_or_gone(&self.in_bucket("get object", key), e, || {
+                        format!("object not found: {}", self.in_bucket("key", key))
+                    })
             })?;
         let body = out.body.collect().await.map_err(|e| {
             Error::upstream(format!(
@@ -633,12 +630,15 @@ impl S3 {
 #[async_trait]
 impl OutputBinding for S3 {
     async fn init(&self) -> Result<()> {
-        let config = self.conn.sdk_config().await?;
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(self.path_style)
-            .build();
-        self.client.set(Client::from_conf(s3));
-        Ok(())
+        self.client
+            .start(|| async {
+                let config = self.conn.sdk_config().await?;
+                let s3 = aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(self.path_style)
+                    .build();
+                Ok(Client::from_conf(s3))
+            })
+            .await
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {

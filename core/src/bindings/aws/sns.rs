@@ -55,9 +55,9 @@ fn text(v: &Value) -> Option<String> {
 #[async_trait]
 impl OutputBinding for Sns {
     async fn init(&self) -> Result<()> {
-        let config = self.conn.sdk_config().await?;
-        self.client.set(Client::new(&config));
-        Ok(())
+        self.client
+            .start(|| async { Ok(Client::new(&self.conn.sdk_config().await?)) })
+            .await
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse> {

@@ -43,7 +43,7 @@ use crate::binding::{
 use crate::binding::{MetadataMap, Settings};
 use crate::bindings::common::delivery::pause;
 use crate::bindings::common::gotext::base64;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 declare!("sqs.metadata.yaml", build, super::fields());
 
@@ -84,33 +84,28 @@ fn build(s: &mut Settings) -> Result<BindingParts> {
 }
 
 impl Sqs {
+    /// The client and the queue's URL, looked up once for both sides.
     async fn start(&self) -> Result<()> {
-        if self.started.get(&self.name).is_ok() {
-            return Ok(());
-        }
-        let config = self.conn.sdk_config().await?;
-        let client = Client::new(&config);
-        let url = client
-            .get_queue_url()
-            .queue_name(&self.queue)
-            .send()
+        self.started
+            .start(|| async {
+                let client = Client::new(&self.conn.sdk_config().await?);
+                let url = client
+                    .get_queue_url()
+                    .queue_name(&self.queue)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        self.conn.error_or_gone(
+                            &format!("look up queue {:?}", self.queue),
+                            e,
+                            || format!("queue {:?} does not exist", self.queue),
+                        )
+                    })?
+                    .queue_url
+                    .unwrap_or_default();
+                Ok(Queue { client, url })
+            })
             .await
-            .map_err(|e| {
-                if super::not_found(&e) {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!("queue {:?} does not exist", self.queue),
-                    )
-                    .with_component(&self.name)
-                } else {
-                    self.conn
-                        .error(&format!("look up queue {:?}", self.queue), e)
-                }
-            })?
-            .queue_url
-            .unwrap_or_default();
-        self.started.set(Queue { client, url });
-        Ok(())
     }
 
     fn queue(&self) -> Result<&Queue> {

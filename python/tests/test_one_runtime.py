@@ -59,9 +59,11 @@ def test_fastapi_app_with_bindings_and_dapr_client_opens_one_postgresql_pool(
         component(
             "db",
             "bindings.postgresql",
+            # One connection a pool at most: a pool with two calls in flight (a cron tick and
+            # /count) would otherwise open a second one, which would look like a second pool.
             connectionString=(
                 f"host=127.0.0.1 port=5432 user=postgres dbname={pg_database} "
-                f"application_name={marker}"
+                f"application_name={marker} pool_max_conns=1"
             ),
         )
     )

@@ -2,13 +2,14 @@
     feature = "aws-s3",
     feature = "aws-sqs",
     feature = "aws-sns",
-    feature = "aws-dynamodb"
+    feature = "aws-dynamodb",
+    feature = "aws-kinesis"
 ))]
 //! The AWS bindings against moto (`tests/servers/start moto`): what only these bindings do
 //! (SQS redelivery after the visibility timeout and its dead-letter queue, SQS event metadata,
 //! an S3 presigned URL fetched with a plain GET, S3's list and bulk operations, SNS's data
-//! reaching a subscribed queue, DynamoDB's item as Dapr maps it, things that do not exist named,
-//! wrong keys). The behaviour every binding shares is in `behaviour.rs` (`aws_*::*`).
+//! reaching a subscribed queue, DynamoDB's item as Dapr maps it, Kinesis's shards split
+//! between runtimes and its KCL lease table, things that do not exist named, wrong keys). The behaviour every binding shares is in `behaviour.rs` (`aws_*::*`).
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use suite::fixtures::aws::{
     self, connection, create_bucket, create_queue, create_table, delete_queue, drain_queue,
     get_item, queue_arn, sns_call, unique, xml_text, BUCKET, CHECKING_ENDPOINT,
 };
-use suite::harness::{self, components, meta, next_within, runtime, WAIT};
+use suite::harness::{self, components, meta, next, next_within, runtime, WAIT};
 
 fn yaml(type_name: &str, name: &str, extra: &[(&str, &str)]) -> String {
     let base = connection();
@@ -481,4 +482,176 @@ async fn warnings_name_what_dapr_ignores_or_reads_late() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("presignTTL"), "{err}");
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A Kinesis component on `stream`, consumer `consumer`.
+fn kinesis(name: &str, stream: &str, consumer: &str, extra: &[(&str, &str)]) -> String {
+    let mut f = vec![("streamName", stream), ("consumerName", consumer)];
+    f.extend_from_slice(extra);
+    yaml("bindings.aws.kinesis", name, &f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_two_runtimes_with_one_consumer_split_four_shards_and_see_every_record() {
+    let (stream, consumer) = (unique("split"), unique("split-consumer"));
+    aws::create_stream(&stream, 4).await;
+    let dir = components(&[kinesis("jobs", &stream, &consumer, &[])]);
+    let (a, b) = (runtime(&dir), runtime(&dir));
+    let mut rx = harness::collect_each(&[('a', &a), ('b', &b)], "jobs");
+    a.start().await.unwrap();
+    assert_eq!(
+        aws::lease_owners(&consumer)
+            .await
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        [4],
+        "the first runtime takes every shard at its start"
+    );
+    b.start().await.unwrap();
+    // The second claims its share; the first gives each claimed shard up at its next renewal.
+    let started = std::time::Instant::now();
+    loop {
+        let owners = aws::lease_owners(&consumer).await;
+        if owners.len() == 2 && owners.values().all(|n| *n == 2) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the shards were not split: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("r{i}"), format!("key{i}")))
+        .collect();
+    aws::put_records(&stream, &records).await;
+    let mut seen: std::collections::BTreeMap<String, char> = Default::default();
+    let mut by: std::collections::BTreeMap<char, std::collections::BTreeSet<String>> =
+        Default::default();
+    tokio::time::timeout(WAIT, async {
+        while seen.len() < records.len() {
+            let (who, ev) = rx.recv().await.unwrap();
+            by.entry(who)
+                .or_default()
+                .insert(ev.metadata["shardId"].clone());
+            seen.insert(ev.text(), who);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {} records arrived", seen.len(), records.len()));
+    // Each shard was read by one runtime, two shards each.
+    assert_eq!(by.len(), 2, "{by:?}");
+    assert!(by.values().all(|shards| shards.len() == 2), "{by:?}");
+    assert!(by[&'a'].is_disjoint(&by[&'b']), "{by:?}");
+    a.shutdown(Duration::from_secs(10)).await.unwrap();
+    b.shutdown(Duration::from_secs(10)).await.unwrap();
+    aws::delete_stream(&stream, &consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_keeps_a_kcl_lease_table_and_a_new_runtime_resumes_after_the_last_ack() {
+    let (stream, consumer) = (unique("lease"), unique("lease-consumer"));
+    aws::create_stream(&stream, 1).await;
+    let dir = components(&[kinesis("jobs", &stream, &consumer, &[])]);
+    let rt = runtime(&dir);
+    let mut rx = harness::collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    // The request's partitionKey is the record's; without one it is a UUID.
+    harness::create(&rt, "jobs", "keyed", &[("partitionKey", "order-7")]).await;
+    harness::create(&rt, "jobs", "random", &[]).await;
+    let keyed = next(&mut rx).await;
+    assert_eq!(
+        (
+            keyed.text().as_str(),
+            keyed.metadata["partitionKey"].as_str()
+        ),
+        ("keyed", "order-7")
+    );
+    let random = next(&mut rx).await;
+    assert_eq!(random.text(), "random");
+    assert!(
+        uuid::Uuid::parse_str(&random.metadata["partitionKey"]).is_ok(),
+        "{:?}",
+        random.metadata
+    );
+
+    // While it runs: the item of vmware-go-kcl's layout, held by this runtime.
+    let item = &aws::leases(&consumer).await["shardId-000000000000"];
+    let owner = item["AssignedTo"]["S"].as_str().unwrap().to_string();
+    assert!(owner.starts_with("bindery-"), "{item}");
+    assert!(
+        item["LeaseTimeout"]["S"].as_str().unwrap().ends_with('Z'),
+        "{item}"
+    );
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    // Stopped: the lease is free, its checkpoint the last record acked.
+    let item = &aws::leases(&consumer).await["shardId-000000000000"];
+    assert!(item.get("AssignedTo").is_none(), "{item}");
+    assert_eq!(
+        item["Checkpoint"]["S"],
+        random.metadata["sequenceNumber"].as_str(),
+        "{item}"
+    );
+
+    let out = rt_output(&dir).await;
+    harness::create(&out, "jobs", "later", &[]).await;
+    let rt = runtime(&dir);
+    let mut rx = harness::collect(&rt, "jobs");
+    rt.start().await.unwrap();
+    assert_eq!(next(&mut rx).await.text(), "later");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "only the record after the checkpoint"
+    );
+    rt.shutdown(Duration::from_secs(10)).await.unwrap();
+    aws::delete_stream(&stream, &consumer).await;
+}
+
+/// A runtime over `dir` with no input handler, for its output.
+async fn rt_output(dir: &harness::Dir) -> bindery::Runtime {
+    let rt = runtime(dir);
+    rt.decline("jobs").unwrap();
+    rt.start().await.unwrap();
+    rt
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_what_the_input_cannot_run_with_is_named_at_start() {
+    let stream = unique("start");
+    aws::create_stream(&stream, 1).await;
+    // Not a stream.
+    let rt = runtime(&components(&[kinesis(
+        "jobs",
+        "no-such-stream-here",
+        "c",
+        &[],
+    )]));
+    let err = harness::start_fails(
+        &rt,
+        ErrorKind::NotFound,
+        &["stream \"no-such-stream-here\" does not exist"],
+    )
+    .await;
+    assert_eq!(err.component(), Some("jobs"));
+    // Enhanced fan-out, and no consumerName: the file loads (its output works), the input
+    // does not start.
+    for (extra, says) in [
+        (
+            &[("consumerName", "c"), ("mode", "extended")][..],
+            "mode \"extended\" (enhanced fan-out)",
+        ),
+        (&[][..], "needs the metadata field \"consumerName\""),
+    ] {
+        let mut f = vec![("streamName", stream.as_str())];
+        f.extend_from_slice(extra);
+        let rt = runtime(&components(&[yaml("bindings.aws.kinesis", "jobs", &f)]));
+        let _rx = harness::collect(&rt, "jobs");
+        harness::start_fails(&rt, ErrorKind::InvalidConfig, &[says]).await;
+        let rt = rt_output(&components(&[yaml("bindings.aws.kinesis", "jobs", &f)])).await;
+        harness::create(&rt, "jobs", "out", &[]).await;
+    }
+    aws::delete_stream(&stream, "c").await;
 }

@@ -125,6 +125,10 @@ behaviour! {
     "aws-sqs" aws_sqs: aws::Sqs => [Required, Mistakes, Output, Down, Login, Input];
     "aws-sns" aws_sns: aws::Sns => [Required, Mistakes, Output, Down];
     "aws-dynamodb" aws_dynamodb: aws::DynamoDb => [Required, Mistakes, Output, Down];
+    "aws-kinesis" aws_kinesis: aws::Kinesis => [
+        Required, Mistakes, Output, Down, Login,
+        Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe
+    ];
     "kafka" kafka: kafka::Kafka => [
         Required, Mistakes, Output, Down,
         Input, InOrder, RunsInOrder, Redelivered, SettlesMidRun, CrashSafe, Conformance

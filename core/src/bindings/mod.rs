@@ -49,5 +49,7 @@ pub fn builtin() -> Vec<BindingSpec> {
         aws::sns::spec(),
         #[cfg(feature = "aws-dynamodb")]
         aws::dynamodb::spec(),
+        #[cfg(feature = "aws-kinesis")]
+        aws::kinesis::spec(),
     ]
 }

@@ -29,6 +29,8 @@ mod http;
 
 #[cfg(feature = "aws-dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "aws-kinesis")]
+pub mod kinesis;
 #[cfg(feature = "aws-s3")]
 pub mod s3;
 #[cfg(feature = "aws-sns")]
@@ -270,45 +272,13 @@ where
 {
     let err = match &e {
         SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            // An answer the SDK could not read as the service's error (a proxy's, or an
-            // emulator's XML to a JSON protocol): its own <Code> and <Message>, if it has them.
-            let body = se
-                .raw()
-                .body()
-                .bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            let element = |tag: &str| {
-                let open = format!("<{tag}>");
-                let start = body.find(&open)? + open.len();
-                let len = body[start..].find(&format!("</{tag}>"))?;
-                Some(body[start..start + len].to_string())
-            };
-            let se = se.err();
-            let status_text = format!("HTTP {status}");
-            let code = se
-                .code()
-                .map(str::to_string)
-                .or_else(|| element("Code"))
-                .unwrap_or(status_text);
-            let code = code.as_str();
-            let message = se
-                .message()
-                .map(str::to_string)
-                .or_else(|| element("Message"))
-                .unwrap_or_default();
-            let kind = if is_not_found(code) {
-                ErrorKind::NotFound
-            } else {
-                ErrorKind::Upstream
-            };
-            let sep = if message.is_empty() { "" } else { ": " };
-            // A refusal (wrong keys, no permission, a bad request) stays one; throttling,
-            // a timeout and a server's own failure may pass.
-            let retryable = kind == ErrorKind::Upstream
-                && (status >= 500 || status == 429 || status == 408 || code.contains("Throttl"));
-            Error::new(kind, format!("{doing}: {code}{sep}{message}")).with_retryable(retryable)
+            let (code, message) = (se.err().code(), se.err().message());
+            answered(doing, se.raw(), code, message)
+        }
+        // An answer the SDK could not read at all (an emulator's XML error to a JSON
+        // protocol): its <Code> and <Message>, when it has them.
+        SdkError::ResponseError(re) if !re.raw().status().is_success() => {
+            answered(doing, re.raw(), None, None)
         }
         SdkError::TimeoutError(_) => {
             Error::new(ErrorKind::Timeout, format!("{doing}: no answer in time"))
@@ -320,6 +290,42 @@ where
         _ => Error::upstream(format!("{doing}: {}", source_chain(&e))),
     };
     err.with_component(component)
+}
+
+/// An error answer of the service: its code and message as the SDK read them, else as the
+/// body's XML `<Code>` and `<Message>` have them, else its HTTP status.
+fn answered(doing: &str, raw: &HttpResponse, code: Option<&str>, message: Option<&str>) -> Error {
+    let status = raw.status().as_u16();
+    let body = raw
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let element = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = body.find(&open)? + open.len();
+        let len = body[start..].find(&format!("</{tag}>"))?;
+        Some(body[start..start + len].to_string())
+    };
+    let code = code
+        .map(str::to_string)
+        .or_else(|| element("Code"))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let message = message
+        .map(str::to_string)
+        .or_else(|| element("Message"))
+        .unwrap_or_default();
+    let kind = if is_not_found(&code) {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Upstream
+    };
+    let sep = if message.is_empty() { "" } else { ": " };
+    // A refusal (wrong keys, no permission, a bad request) stays one; throttling, a timeout
+    // and a server's own failure may pass.
+    let retryable = kind == ErrorKind::Upstream
+        && (status >= 500 || status == 429 || status == 408 || code.contains("Throttl"));
+    Error::new(kind, format!("{doing}: {code}{sep}{message}")).with_retryable(retryable)
 }
 
 /// What a binding makes at its start (its SDK client), once: an input and an output side

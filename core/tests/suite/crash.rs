@@ -43,15 +43,18 @@ const RECORD_ENV: &str = "BINDERY_CRASH_RECORD";
 /// How many messages a run produces (ids 0..MESSAGES).
 pub const MESSAGES: usize = 10_000;
 /// Kill the first child once the record file has this many lines.
-const KILL_AFTER: usize = 3_000;
+pub const KILL_AFTER: usize = 3_000;
 /// How long the consumer stays dead between the kill and the restart.
 const DEAD_FOR: Duration = Duration::from_millis(300);
-/// The most the first child may take to reach `KILL_AFTER` lines.
-const FIRST_WAIT: Duration = Duration::from_secs(60);
-/// The most the second child may take to handle every remaining id.
-const SECOND_WAIT: Duration = Duration::from_secs(90);
 /// A child that outlives this (its parent gone, or stuck) exits on its own.
 const CHILD_LIFETIME: Duration = Duration::from_secs(300);
+
+/// For a paced producer: wait until `id` is less than `window` ahead of the ids handled.
+pub async fn pace(id: usize, handled: &AtomicUsize, window: usize) {
+    while id >= handled.load(Ordering::SeqCst) + window {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
 
 /// The consumer process. Returns at once unless `BINDERY_CRASH_CHILD` is set; then runs until
 /// killed.
@@ -300,6 +303,7 @@ async fn crash_and_resume(
     dir: &Path,
     record: &mut Record,
     mut producer: Producer,
+    waits: (Duration, Duration),
 ) -> Report {
     let began = Instant::now();
     let components = dir.join("components");
@@ -312,7 +316,7 @@ async fn crash_and_resume(
         &mut first,
         &mut producer,
         &log1,
-        FIRST_WAIT,
+        waits.0,
         &format!("{KILL_AFTER} lines"),
         |r| r.lines >= KILL_AFTER,
     )
@@ -337,7 +341,7 @@ async fn crash_and_resume(
         &mut second,
         &mut producer,
         &log2,
-        SECOND_WAIT,
+        waits.1,
         "every id",
         |r| r.distinct() == MESSAGES,
     )
@@ -403,7 +407,15 @@ pub async fn a_consumer_killed_mid_stream_loses_nothing<F: Fixture>() {
         async {
             fx.crash_prepare().await;
             let producer = fx.crash_producer(record.distinct.clone()).map(tokio::spawn);
-            crash_and_resume(label, "jobs", dir.path(), &mut record, producer).await
+            crash_and_resume(
+                label,
+                "jobs",
+                dir.path(),
+                &mut record,
+                producer,
+                F::CRASH_WAITS,
+            )
+            .await
         },
         fx.cleanup(),
     )

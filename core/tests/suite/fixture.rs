@@ -342,6 +342,9 @@ pub trait Fixture: Sized + Send + Sync + 'static {
     const SERVER: Option<Server> = None;
     /// How long an event may take to arrive.
     const WAIT: Duration = Duration::from_secs(30);
+    /// The crash scenario's waits: the most the first consumer may take to handle
+    /// [`super::crash::KILL_AFTER`] messages, and the second the rest.
+    const CRASH_WAITS: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(90));
 
     /// What it can do.
     fn caps() -> Caps;

@@ -465,7 +465,7 @@ async fn wait_for_app(address: &str, port: u16) {
             return;
         }
         tries += 1;
-        if tries % 100 == 0 {
+        if tries.is_multiple_of(100) {
             say(format_args!(
                 "waiting for the app to listen on {address}:{port}; input bindings start then"
             ));

@@ -201,7 +201,7 @@ async fn failures_do_not_pause_the_queue(retries: &str) {
                 let text = ev.text();
                 let first = harness::seen_again(&seen, &text) == 1;
                 let n: usize = text[1..].parse().unwrap();
-                if first && n % 10 == 0 {
+                if first && n.is_multiple_of(10) {
                     return Err(format!("the first try of {text} fails").into());
                 }
                 Ok(())
@@ -383,7 +383,7 @@ async fn measure_throughput_with_one_handler_call_in_ten_failing() {
         rt.on_event("jobs", move |_ev| {
             let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             async move {
-                if fail_every > 0 && n % fail_every == 0 {
+                if fail_every > 0 && n.is_multiple_of(fail_every) {
                     return Err("this call fails".into());
                 }
                 Ok(())

@@ -660,7 +660,7 @@ impl Inner {
         let mut leases = self.leases.lock().await;
         if leases
             .shards_read
-            .map_or(true, |t| t.elapsed() >= SHARDS_EVERY)
+            .is_none_or(|t| t.elapsed() >= SHARDS_EVERY)
         {
             leases.shards = self.list_shards().await?;
             leases.shards_read = Some(Instant::now());
@@ -680,7 +680,7 @@ impl Inner {
             let claimed = row
                 .and_then(|r| r.claim.as_deref())
                 .is_some_and(|c| c != self.worker);
-            let lost = row.map_or(true, |r| r.owner.as_deref() != Some(&self.worker));
+            let lost = row.is_none_or(|r| r.owner.as_deref() != Some(&self.worker));
             if lost {
                 tracing::warn!(component = %self.name, shard = %shard, "the lease of shard {shard} was taken by another worker; its reader stops");
                 let h = leases.held.remove(&shard).unwrap();
@@ -693,7 +693,7 @@ impl Inner {
                     tracing::info!(component = %self.name, shard = %shard, "another worker claims shard {shard}: giving it up once its reader is done with the records in hand");
                 }
                 h.stop.cancel();
-                if h.reader.as_ref().map_or(true, |r| r.is_finished()) {
+                if h.reader.as_ref().is_none_or(|r| r.is_finished()) {
                     let mut h = leases.held.remove(&shard).unwrap();
                     self.release(&shard, &mut h).await;
                     continue;

@@ -401,7 +401,7 @@ impl OutputBinding for Output {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            if guard.as_ref().map_or(true, |p| p.driver.is_finished()) {
+            if guard.as_ref().is_none_or(|p| p.driver.is_finished()) {
                 *guard = None;
                 match self.connect().await {
                     Ok(p) => *guard = Some(p),

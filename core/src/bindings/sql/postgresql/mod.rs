@@ -408,8 +408,8 @@ impl OutputBinding for Postgres {
                 loop {
                     tokio::time::sleep(every).await;
                     pool.retain(|_, m| {
-                        idle.map_or(true, |i| m.last_used() < i)
-                            && life.map_or(true, |l| m.age() < l)
+                        idle.is_none_or(|i| m.last_used() < i)
+                            && life.is_none_or(|l| m.age() < l)
                     });
                 }
             })

@@ -121,7 +121,7 @@ behaviour! {
         Conformance
     ];
     "aws-s3" aws_s3: aws::S3
-        => [Required, Mistakes, Output, Store, RequestField, BadRequests, Down];
+        => [Required, Mistakes, Output, Store, RequestField, BadRequests, Down, Conformance];
     "aws-sqs" aws_sqs: aws::Sqs => [Required, Mistakes, Output, Down, Login, Input, CrashSafe];
     "aws-sns" aws_sns: aws::Sns => [Required, Mistakes, Output, Down];
     "aws-dynamodb" aws_dynamodb: aws::DynamoDb => [Required, Mistakes, Output, Down];

@@ -23,8 +23,15 @@ fn corpus() -> PathBuf {
 }
 
 /// Environment variables Dapr's tests set for their files: `envRef` in the end-to-end tests'
-/// cron component (`tests/e2e/healthcheck` runs daprd with `CRON_SCHEDULE="@every 1s"`).
-const ENV: &[(&str, &str)] = &[("CRON_SCHEDULE", "@every 1s")];
+/// cron component (`tests/e2e/healthcheck` runs daprd with `CRON_SCHEDULE="@every 1s"`), and
+/// what the S3 certification tests' `envvar-secret-store` (secretstores.local.env) reads.
+const ENV: &[(&str, &str)] = &[
+    ("CRON_SCHEDULE", "@every 1s"),
+    ("BINDINGS_AWS_S3_BUCKET", "certification-bucket"),
+    ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("AWS_REGION", "us-east-1"),
+];
 
 /// What Dapr's conformance runner puts for a `${{NAME}}` value (it reads the environment
 /// variable NAME: `ParseConfigurationMap` in components-contrib's `tests/conformance/common.go`);
@@ -39,6 +46,13 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
         "00000000-0000-0000-0000-000000000001",
     ),
     ("AzureDBPostgresClientSecret", "conformance-client-secret"),
+    ("BINDINGS_AWS_S3_BUCKET", "conformance-test-terraform"),
+    ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("AWS_REGION", "us-east-1"),
     (
         "AzureDBPostgresTenantId",
         "00000000-0000-0000-0000-000000000002",
@@ -160,17 +174,28 @@ fn files_on_disk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The component files: what SOURCES lists but the conformance tests' `tests.yml`.
+/// Whether corpus file `file` is a secret store (one a binding file beside it takes secrets
+/// from).
+fn is_secret_store(file: &str) -> bool {
+    std::fs::read_to_string(corpus().join(file))
+        .unwrap()
+        .lines()
+        .any(|l| l.trim_start().starts_with("type: secretstores."))
+}
+
+/// The component files: what SOURCES lists but the conformance tests' `tests.yml` and the
+/// secret stores.
 fn component_files() -> Vec<String> {
     sources()
         .into_iter()
         .map(|(f, _)| f)
-        .filter(|f| !f.ends_with("/tests.yml"))
+        .filter(|f| !f.ends_with("/tests.yml") && !is_secret_store(f))
         .collect()
 }
 
-/// `file` as Dapr's test gives it to Dapr (placeholders filled), in a folder of its own.
-fn prepared(file: &str) -> tempfile::TempDir {
+/// `file` as Dapr's test gives it to Dapr (placeholders filled), in a folder of its own with
+/// the secret stores of its folder; how many of those.
+fn prepared(file: &str) -> (tempfile::TempDir, usize) {
     static ENV_SET: Once = Once::new();
     // Every test of this binary comes here before it loads anything.
     ENV_SET.call_once(|| {
@@ -189,14 +214,28 @@ fn prepared(file: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let name = Path::new(file).file_name().unwrap();
     std::fs::write(dir.path().join(name), text).unwrap();
-    dir
+    // The secret stores of its folder, which Dapr loads with it.
+    let folder = Path::new(file).parent().unwrap();
+    let mut stores = 0;
+    for (store, _) in sources() {
+        let store_path = Path::new(&store);
+        if store_path.parent() == Some(folder) && is_secret_store(&store) {
+            std::fs::copy(
+                corpus().join(&store),
+                dir.path().join(store_path.file_name().unwrap()),
+            )
+            .unwrap();
+            stores += 1;
+        }
+    }
+    (dir, stores)
 }
 
 /// `file`'s diagnostics, loaded and validated as `bindery validate` does.
 fn diagnostics(file: &str) -> (usize, Vec<Diagnostic>) {
-    let dir = prepared(file);
+    let (dir, stores) = prepared(file);
     let (components, diags) = component::load_paths(&[dir.path().to_path_buf()]);
-    let count = components.len();
+    let count = components.len() - stores;
     let v = component::validate(components, &Registry::builtin(), None, diags);
     (count, v.diagnostics)
 }

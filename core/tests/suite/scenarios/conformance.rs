@@ -30,9 +30,15 @@ fn tests_yml() -> Vec<Yaml> {
     }
 }
 
-/// The operations and output request metadata `tests.yml` gives the component `id`
-/// (`component`, with `.profile` when the entry has one).
-fn operations_of(entries: &[Yaml], id: &str) -> (Vec<String>, Vec<(String, String)>) {
+/// What `tests.yml` gives the component `id` (`component`, with `.profile` when the entry has
+/// one): its operations, output request metadata and `outputData` (for `list`).
+struct Entry {
+    ops: Vec<String>,
+    output: Vec<(String, String)>,
+    output_data: Option<String>,
+}
+
+fn operations_of(entries: &[Yaml], id: &str) -> Entry {
     let entry = entries
         .iter()
         .find(|e| {
@@ -56,7 +62,12 @@ fn operations_of(entries: &[Yaml], id: &str) -> (Vec<String>, Vec<(String, Strin
             .collect(),
         _ => Vec::new(),
     };
-    (ops, output)
+    let output_data = entry["config"]["outputData"].as_str().map(str::to_string);
+    Entry {
+        ops,
+        output,
+        output_data,
+    }
 }
 
 /// Every conformance file of `F`, and the other files of Dapr's its fixture names, run with
@@ -68,15 +79,20 @@ pub async fn dapr_s_conformance_files_run_their_operations<F: Fixture>() {
     let local = fx.local_addresses();
     let mut used = vec![false; local.len()];
     let entries = tests_yml();
-    let from_tests_yml = conformance.files.iter().map(|(id, file)| {
-        let (ops, output) = operations_of(&entries, id);
-        (*file, ops, output)
-    });
+    let from_tests_yml = conformance
+        .files
+        .iter()
+        .map(|(id, file)| (*file, operations_of(&entries, id)));
     let more = conformance.more.iter().map(|(file, ops)| {
         let ops = ops.iter().map(|o| o.to_string()).collect();
-        (*file, ops, Vec::new())
+        let entry = Entry {
+            ops,
+            output: Vec::new(),
+            output_data: None,
+        };
+        (*file, entry)
     });
-    for (file, ops, output) in from_tests_yml.chain(more) {
+    for (file, entry) in from_tests_yml.chain(more) {
         let mut text =
             std::fs::read_to_string(corpus().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         for (i, (from, to)) in local.iter().enumerate() {
@@ -85,7 +101,7 @@ pub async fn dapr_s_conformance_files_run_their_operations<F: Fixture>() {
                 used[i] = true;
             }
         }
-        run(&fx, file, text, &ops, &output).await;
+        run(&fx, file, text, &entry).await;
     }
     let unused: Vec<_> = local.iter().zip(&used).filter(|(_, u)| !**u).collect();
     assert!(unused.is_empty(), "addresses in no file: {unused:?}");
@@ -113,14 +129,10 @@ async fn the_event(rx: &mut mpsc::UnboundedReceiver<Event>, data: &[u8], wait: D
 }
 
 /// One file: init, then Dapr's operations in its order (create, with read: the created
-/// event arrives; read alone: the source fires; exec and query; close), then close.
-async fn run<F: Fixture>(
-    fx: &F,
-    file: &str,
-    text: String,
-    ops: &[String],
-    output: &[(String, String)],
-) {
+/// event arrives; read alone: the source fires; get: the created data comes back; list;
+/// exec and query; close), then close.
+async fn run<F: Fixture>(fx: &F, file: &str, text: String, entry: &Entry) {
+    let (ops, output) = (&entry.ops, &entry.output);
     let has = |op: &str| ops.iter().any(|o| o == op);
     let dir = harness::components(&[text]);
     let rt = Runtime::from_path(dir.0.path())
@@ -143,7 +155,7 @@ async fn run<F: Fixture>(
             .map(|(k, v)| (k.clone(), v.replace("$((uuid))", &id)))
             .collect();
         let seen = fx.requests_seen();
-        rt.invoke(&name, "create", data.clone(), md)
+        rt.invoke(&name, "create", data.clone(), md.clone())
             .await
             .unwrap_or_else(|e| panic!("{file}: create: {e}"));
         if let Some(before) = seen {
@@ -156,8 +168,27 @@ async fn run<F: Fixture>(
         if let Some(rx) = events.as_mut() {
             the_event(rx, &data, F::WAIT).await;
         }
+        if has("get") {
+            let got = rt
+                .invoke(&name, "get", Vec::new(), md.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{file}: get: {e}"));
+            assert_eq!(got.data, data, "{file}: get answers what create stored");
+        }
     } else if let Some(rx) = events.as_mut() {
         harness::next_within(rx, F::WAIT).await;
+    }
+    if has("list") {
+        // tests.yml's outputData is the request, as {"data": <the list request>}.
+        let request = entry
+            .output_data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .map(|d| d["data"].to_string().into_bytes())
+            .unwrap_or_default();
+        rt.invoke(&name, "list", request, MetadataMap::new())
+            .await
+            .unwrap_or_else(|e| panic!("{file}: list: {e}"));
     }
     if has("exec") {
         let p = F::caps().sql.expect("exec is SQL").param;

@@ -408,8 +408,7 @@ impl OutputBinding for Postgres {
                 loop {
                     tokio::time::sleep(every).await;
                     pool.retain(|_, m| {
-                        idle.is_none_or(|i| m.last_used() < i)
-                            && life.is_none_or(|l| m.age() < l)
+                        idle.is_none_or(|i| m.last_used() < i) && life.is_none_or(|l| m.age() < l)
                     });
                 }
             })

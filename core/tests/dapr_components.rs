@@ -29,7 +29,10 @@ const ENV: &[(&str, &str)] = &[
     ("CRON_SCHEDULE", "@every 1s"),
     ("BINDINGS_AWS_S3_BUCKET", "certification-bucket"),
     ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
-    ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
     ("AWS_REGION", "us-east-1"),
 ];
 

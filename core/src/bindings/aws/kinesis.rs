@@ -535,60 +535,67 @@ impl Inner {
         }
     }
 
-    /// Renew a lease held; false when it is no longer this worker's.
-    async fn renew(&self, shard: &str, held: &mut Held) -> Result<bool> {
+    /// Update the lease item of `shard` with `update` when `condition` holds (with `:me`, this
+    /// worker, among `values`): true when it did, false when the condition did not hold.
+    async fn update_if(
+        &self,
+        shard: &str,
+        update: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+        doing: &str,
+    ) -> Result<bool> {
         let db = &self.clients()?.dynamo;
-        let timeout = SystemTime::now() + LEASE;
-        let timeout_text = rfc3339(timeout);
-        let out = db
+        let mut req = db
             .update_item()
             .table_name(self.table())
             .key(KEY, s(shard))
-            .update_expression("SET LeaseTimeout = :timeout")
-            .condition_expression("AssignedTo = :me AND LeaseTimeout = :was")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":was", s(&held.timeout_text))
-            .expression_attribute_values(":timeout", s(&timeout_text))
-            .send()
-            .await;
-        match out {
-            Ok(_) => {
-                held.timeout = timeout;
-                held.timeout_text = timeout_text;
-                Ok(true)
-            }
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":me", s(&self.worker));
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, s(*v));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(self.conn.error(
-                &format!(
-                    "renew the lease of shard {shard} in table {:?}",
-                    self.table()
-                ),
+                &format!("{doing} of shard {shard} in lease table {:?}", self.table()),
                 e,
             )),
         }
     }
 
+    /// Renew a lease held; false when it is no longer this worker's.
+    async fn renew(&self, shard: &str, held: &mut Held) -> Result<bool> {
+        let timeout = SystemTime::now() + LEASE;
+        let timeout_text = rfc3339(timeout);
+        let renewed = self
+            .update_if(
+                shard,
+                "SET LeaseTimeout = :timeout",
+                "AssignedTo = :me AND LeaseTimeout = :was",
+                &[(":was", &held.timeout_text), (":timeout", &timeout_text)],
+                "renew the lease",
+            )
+            .await?;
+        if renewed {
+            held.timeout = timeout;
+            held.timeout_text = timeout_text;
+        }
+        Ok(renewed)
+    }
+
     /// Write `checkpoint` for `shard` while this worker holds it; false when it does not.
     async fn write_checkpoint(&self, shard: &str, checkpoint: &str) -> Result<bool> {
-        let db = &self.clients()?.dynamo;
-        let out = db
-            .update_item()
-            .table_name(self.table())
-            .key(KEY, s(shard))
-            .update_expression("SET Checkpoint = :checkpoint")
-            .condition_expression("AssignedTo = :me")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":checkpoint", s(checkpoint))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.conn.error(
-                &format!("checkpoint shard {shard} in table {:?}", self.table()),
-                e,
-            )),
-        }
+        self.update_if(
+            shard,
+            "SET Checkpoint = :checkpoint",
+            "AssignedTo = :me",
+            &[(":checkpoint", checkpoint)],
+            "write the checkpoint",
+        )
+        .await
     }
 
     /// Write the progress of `shard` if it moved since the last write (`due`: only when the
@@ -628,27 +635,22 @@ impl Inner {
             let _ = reader.await;
         }
         self.checkpoint(shard, &held.progress, false).await;
-        let Ok(c) = self.clients() else { return };
-        let out = c
-            .dynamo
-            .update_item()
-            .table_name(self.table())
-            .key(KEY, s(shard))
-            .update_expression("SET LeaseTimeout = :now REMOVE AssignedTo")
-            .condition_expression("AssignedTo = :me")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":now", s(rfc3339(SystemTime::now())))
-            .send()
+        let now = rfc3339(SystemTime::now());
+        let released = self
+            .update_if(
+                shard,
+                "SET LeaseTimeout = :now REMOVE AssignedTo",
+                "AssignedTo = :me",
+                &[(":now", &now)],
+                "give up the lease",
+            )
             .await;
-        match out {
-            Ok(_) => {
+        match released {
+            Ok(true) => {
                 tracing::info!(component = %self.name, shard, worker = %self.worker, "gave up the lease of shard {shard}")
             }
-            Err(e) if condition_failed(&e) => {}
+            Ok(false) => {}
             Err(e) => {
-                let e = self
-                    .conn
-                    .error(&format!("give up the lease of shard {shard}"), e);
                 tracing::warn!(component = %self.name, shard, "{}; it is free once it times out", e.message());
             }
         }
@@ -793,27 +795,19 @@ impl Inner {
 
     /// Ask `owner` for the lease of `shard`.
     async fn claim(&self, shard: &str, owner: &str) -> Result<()> {
-        let db = &self.clients()?.dynamo;
-        let out = db
-            .update_item()
-            .table_name(self.table())
-            .key(KEY, s(shard))
-            .update_expression("SET ClaimRequest = :me")
-            .condition_expression("AssignedTo = :owner AND attribute_not_exists(ClaimRequest)")
-            .expression_attribute_values(":me", s(&self.worker))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match out {
-            Ok(_) => {
-                tracing::info!(component = %self.name, shard, "claimed shard {shard} of worker {owner} to even out the shards");
-                Ok(())
-            }
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(self
-                .conn
-                .error(&format!("claim the lease of shard {shard}"), e)),
+        let claimed = self
+            .update_if(
+                shard,
+                "SET ClaimRequest = :me",
+                "AssignedTo = :owner AND attribute_not_exists(ClaimRequest)",
+                &[(":owner", owner)],
+                "claim the lease",
+            )
+            .await?;
+        if claimed {
+            tracing::info!(component = %self.name, shard, "claimed shard {shard} of worker {owner} to even out the shards");
         }
+        Ok(())
     }
 
     fn spawn_reader(self: &Arc<Self>, ctx: &InputContext, shard: &str, h: &mut Held) {

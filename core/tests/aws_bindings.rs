@@ -655,3 +655,45 @@ async fn kinesis_what_the_input_cannot_run_with_is_named_at_start() {
     }
     aws::delete_stream(&stream, "c").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_are_a_clear_error_without_the_secret_for_every_output() {
+    let secret = "Wr0ngSecretKeyOfTheTest";
+    let wrong = |type_name: &str, name: &str, own: (&str, &str)| {
+        yaml(
+            type_name,
+            name,
+            &[own, ("endpoint", CHECKING_ENDPOINT), ("secretKey", secret)],
+        )
+    };
+    let rt = runtime(&components(&[
+        wrong(
+            "bindings.aws.sns",
+            "topic",
+            ("topicArn", "arn:aws:sns:us-east-1:123456789012:t"),
+        ),
+        wrong("bindings.aws.dynamodb", "table", ("table", "t")),
+    ]));
+    rt.start().await.unwrap();
+    for (name, data) in [
+        ("topic", r#"{"message": "m"}"#),
+        ("table", r#"{"id": "x"}"#),
+    ] {
+        let err = rt
+            .invoke(name, "create", data.as_bytes().to_vec(), meta(&[]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Upstream, "{name}: {err}");
+        assert!(!err.is_retryable(), "{name}: wrong keys stay wrong: {err}");
+        assert!(
+            err.message().contains("InvalidClientTokenId")
+                || err.message().contains("UnrecognizedClientException"),
+            "{name}: the service's refusal: {err}"
+        );
+        assert!(
+            !format!("{err} {err:?}").contains(secret),
+            "{name}: {err:?}"
+        );
+    }
+    rt.shutdown(Duration::from_secs(5)).await.unwrap();
+}

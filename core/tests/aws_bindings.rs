@@ -482,6 +482,19 @@ async fn warnings_name_what_dapr_ignores_or_reads_late() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("presignTTL"), "{err}");
     rt.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // Kinesis: Dapr reads partitionKey from requests only; in the component it is ignored.
+    let rt = runtime(&components(&[kinesis(
+        "stream",
+        "s",
+        "c",
+        &[("partitionKey", "fixed")],
+    )]));
+    let said = harness::said(&rt).join("\n");
+    assert!(
+        said.contains("partitionKey") && said.contains("each create request's metadata"),
+        "{said}"
+    );
 }
 
 /// A Kinesis component on `stream`, consumer `consumer`.

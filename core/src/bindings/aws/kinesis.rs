@@ -55,7 +55,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
-use aws_smithy_types::date_time::{DateTime, Format};
+use aws_smithy_types::date_time::DateTime;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,7 @@ use crate::binding::{
 };
 use crate::bindings::common::backoff::{self, Backoff};
 use crate::bindings::common::delivery::{self, pause, RunSource};
+use crate::bindings::common::gotext::rfc3339_nano;
 use crate::error::{Error, ErrorKind, Result};
 
 declare!("kinesis.metadata.yaml", build, extra_fields());
@@ -258,17 +259,14 @@ const INPUT_FIX: [&str; 2] = [
     "add\n  - name: consumerName\n    value: \"my-app\"\n(runtimes with one consumerName split the shards between them)",
 ];
 
-/// RFC 3339 with nanoseconds, UTC, as Go's `time.RFC3339Nano` writes it.
+/// A time as vmware-go-kcl writes `LeaseTimeout` (Go's `time.RFC3339Nano`, UTC).
 fn rfc3339(t: SystemTime) -> String {
-    DateTime::from(t)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    rfc3339_nano(chrono::DateTime::<chrono::Utc>::from(t))
 }
 
-fn parse_time(s: &str) -> Option<SystemTime> {
-    DateTime::from_str(s, Format::DateTime)
-        .ok()
-        .and_then(|d| SystemTime::try_from(d).ok())
+/// A time of the lease table as Go's `time.Parse(time.RFC3339Nano, ...)` reads it (any offset).
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok()
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -462,7 +460,10 @@ impl Inner {
                     shard,
                     Row {
                         owner: text(item, OWNER),
-                        timeout: timeout_text.as_deref().and_then(parse_time),
+                        timeout: timeout_text
+                            .as_deref()
+                            .and_then(parse_time)
+                            .map(SystemTime::from),
                         timeout_text,
                         checkpoint: text(item, CHECKPOINT),
                         claim: text(item, CLAIM),
@@ -887,10 +888,11 @@ impl RunSource for ShardReader {
         );
         md.insert("sequenceNumber".into(), r.sequence_number().to_string());
         md.insert("shardId".into(), self.shard.clone());
-        if let Some(t) = r.approximate_arrival_timestamp() {
-            if let Ok(t) = t.fmt(Format::DateTime) {
-                md.insert("approximateArrivalTimestamp".into(), t);
-            }
+        if let Some(t) = r
+            .approximate_arrival_timestamp()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        {
+            md.insert("approximateArrivalTimestamp".into(), rfc3339_nano(t));
         }
         (r.data().as_ref().to_vec(), md)
     }
@@ -926,11 +928,14 @@ impl ShardReader {
             (Some(seq), _) => req
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(seq),
-            (None, Position::Since(Some(t))) => match DateTime::from_str(t, Format::DateTime) {
-                Ok(t) => req
+            (None, Position::Since(Some(t))) => match parse_time(t) {
+                Some(t) => req
                     .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp(t),
-                Err(_) => req.shard_iterator_type(ShardIteratorType::Latest),
+                    .timestamp(DateTime::from_secs_and_nanos(
+                        t.timestamp(),
+                        t.timestamp_subsec_nanos(),
+                    )),
+                None => req.shard_iterator_type(ShardIteratorType::Latest),
             },
             (None, _) => req.shard_iterator_type(ShardIteratorType::Latest),
         };
